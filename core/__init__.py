@@ -1,0 +1,58 @@
+"""Seed's core: the app factory, configuration, models, the queue engine, events, auth, CLI."""
+import os
+
+from flask import Flask, redirect, url_for
+
+from . import auth, cli
+from .clock import SystemClock
+from .config import load_config
+from .database import MIGRATIONS, configure_engine
+from .extensions import csrf, db, migrate, socketio
+
+
+def create_app(config=None) -> Flask:
+    """Build the app. Never starts threads or opens ports: run.py and the CLI do that."""
+    config = dict(config or {})
+    instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get("SEED_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+    )
+    init_config(app, config)
+    init_database(app)
+    auth.init_app(app)
+    csrf.init_app(app)
+    init_realtime(app)
+    init_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def init_config(app, config) -> None:
+    clock = config.pop("CLOCK", None)
+    load_config(app, config)
+    app.extensions["seed.clock"] = clock or SystemClock()
+
+
+def init_database(app) -> None:
+    from . import models  # noqa: F401  (the tables must be known to the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS)
+    with app.app_context():
+        configure_engine(db.engine)
+
+
+def init_realtime(app) -> None:
+    socketio.init_app(app, async_mode="threading", message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"])
+
+
+def init_blueprints(app) -> None:
+    import staff
+
+    staff.init_app(app)
+
+    @app.get("/")
+    def index():
+        return redirect(url_for("staff.console"))

@@ -1,0 +1,212 @@
+"""`flask --app run ...` commands for setting up a branch without a web browser."""
+import re
+import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from . import clock
+from .database import upgrade_database
+from .extensions import db
+from .models import Branch, Counter, Service, StaffUser
+from .seed import WEEKDAYS
+
+user_cli = AppGroup("user", help="Staff accounts.")
+service_cli = AppGroup("service", help="Services customers queue for.")
+counter_cli = AppGroup("counter", help="Counters staff call tickets to.")
+branch_cli = AppGroup("branch", help="Branch settings: name, time zone, hours.")
+
+
+def init_app(app) -> None:
+    for group in (user_cli, service_cli, counter_cli, branch_cli):
+        app.cli.add_command(group)
+
+
+def _ready():
+    upgrade_database(current_app._get_current_object())
+
+
+def _branch(branch_id):
+    branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
+    if branch is None:
+        raise click.ClickException("No such branch. Start the system once (python run.py) or create one.")
+    return branch
+
+
+def _services(branch, codes: str):
+    wanted = [code.strip().upper() for code in codes.split(",") if code.strip()]
+    found = {s.code: s for s in branch.services}
+    unknown = [code for code in wanted if code not in found]
+    if unknown:
+        raise click.ClickException(f"Unknown service code(s) at {branch.name}: {', '.join(unknown)}")
+    return [found[code] for code in wanted]
+
+
+@user_cli.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", help="Name shown in the console (default: the username).")
+@click.option("--role", type=click.Choice(StaffUser.ROLES), default="staff", show_default=True)
+@click.option("--password", help="Leave out to have one generated and printed once.")
+@click.option("--branch", "branch_id", type=int, help="Branch id (default: the first branch).")
+def create_user(username, display_name, role, password, branch_id):
+    """Create a staff account."""
+    _ready()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{2,40}", username):
+        raise click.ClickException("Usernames are 2-40 letters, digits, dots, dashes or underscores.")
+    if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
+        raise click.ClickException(f"User {username} exists already.")
+    if password is not None and len(password) < 8:
+        raise click.ClickException("Passwords need at least 8 characters.")
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    user = StaffUser(
+        username=username,
+        display_name=display_name or username,
+        role=role,
+        branch_id=_branch(branch_id).id if role == "staff" or branch_id else None,
+        created_at=clock.now(),
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {username}." + (f" Password (shown once): {password}" if generated else ""))
+
+
+@user_cli.command("set-password")
+@click.argument("username")
+@click.password_option()
+def set_password(username, password):
+    """Set a staff account's password."""
+    _ready()
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if user is None:
+        raise click.ClickException(f"No user {username}.")
+    if len(password) < 8:
+        raise click.ClickException("Passwords need at least 8 characters.")
+    user.set_password(password)
+    db.session.commit()
+    click.echo(f"Password of {username} changed.")
+
+
+@service_cli.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option("--minutes", type=click.IntRange(1, 480), default=5, show_default=True, help="Average service time.")
+@click.option("--counters", default="", help="Counters that serve it, e.g. 1,2.")
+@click.option("--branch", "branch_id", type=int)
+def create_service(code, name, minutes, counters, branch_id):
+    """Create a service; CODE is the ticket prefix letter."""
+    _ready()
+    code = code.upper()
+    if not re.fullmatch(r"[A-Z]", code):
+        raise click.ClickException("The code is one letter A-Z: it prefixes the ticket numbers.")
+    if not 1 <= len(name.strip()) <= 80:
+        raise click.ClickException("The name needs 1-80 characters.")
+    branch = _branch(branch_id)
+    if any(s.code == code for s in branch.services):
+        raise click.ClickException(f"{branch.name} has a service {code} already.")
+    service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes)
+    by_name = {c.name: c for c in branch.counters}
+    wanted = [n.strip() for n in counters.split(",") if n.strip()]
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        raise click.ClickException(f"Unknown counter(s): {', '.join(missing)}")
+    for counter_name in wanted:
+        by_name[counter_name].services.append(service)
+    db.session.add(service)
+    db.session.commit()
+    click.echo(f"Created service {code} ({service.name}) at {branch.name}.")
+
+
+@service_cli.command("list")
+@click.option("--branch", "branch_id", type=int)
+def list_services(branch_id):
+    """List the branch's services and the counters serving each."""
+    _ready()
+    branch = _branch(branch_id)
+    for s in branch.services:
+        state = "" if s.active else " (inactive)"
+        counters = ", ".join(c.name for c in s.counters) or "no counter"
+        click.echo(f"{s.code}  {s.name}{state}  ~{s.avg_service_minutes} min  counters: {counters}")
+
+
+@counter_cli.command("create")
+@click.argument("name")
+@click.option("--services", required=True, help="Service codes it serves, e.g. A,B.")
+@click.option("--branch", "branch_id", type=int)
+def create_counter(name, services, branch_id):
+    """Create a counter."""
+    _ready()
+    branch = _branch(branch_id)
+    if not re.fullmatch(r"[\w .-]{1,20}", name):
+        raise click.ClickException("Counter names are 1-20 letters, digits, spaces, dots or dashes.")
+    if any(c.name == name for c in branch.counters):
+        raise click.ClickException(f"{branch.name} has a counter {name} already.")
+    db.session.add(Counter(branch=branch, name=name, services=_services(branch, services)))
+    db.session.commit()
+    click.echo(f"Created counter {name} at {branch.name}.")
+
+
+def parse_hours(text: str) -> dict:
+    """'mon-fri 09:00-17:00; sat 10:00-13:00' -> {"mon": [["09:00", "17:00"]], ...}"""
+    hours: dict = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        match = re.fullmatch(r"([a-z]{3})(?:-([a-z]{3}))?\s+(\d{2}:\d{2})-(\d{2}:\d{2})", part.lower())
+        if not match or match[1] not in WEEKDAYS or (match[2] and match[2] not in WEEKDAYS):
+            raise click.ClickException(f"Cannot read hours {part!r}: write e.g. 'mon-fri 09:00-17:00'.")
+        first, last, opens, closes = match[1], match[2] or match[1], match[3], match[4]
+        if not ("00:00" <= opens < closes <= "24:00"):
+            raise click.ClickException(f"{part!r}: opening must come before closing.")
+        for day in WEEKDAYS[WEEKDAYS.index(first) : WEEKDAYS.index(last) + 1]:
+            hours.setdefault(day, []).append([opens, closes])
+    return hours
+
+
+@branch_cli.command("list")
+def list_branches():
+    """List branches."""
+    _ready()
+    for b in db.session.scalars(select(Branch).order_by(Branch.id)):
+        days = "; ".join(f"{d} {' '.join('-'.join(r) for r in b.opening_hours[d])}" for d in WEEKDAYS if d in b.opening_hours)
+        click.echo(f"{b.id}  {b.name}  sender={b.sender_name!r}  tz={b.timezone}  country={b.country}  hours: {days or 'closed'}")
+
+
+@branch_cli.command("set")
+@click.option("--branch", "branch_id", type=int)
+@click.option("--name")
+@click.option("--sender", help="Business name every text starts with.")
+@click.option("--timezone", help="IANA zone, e.g. Asia/Tokyo.")
+@click.option("--country", help="ISO country code for local phone numbers, e.g. JP.")
+@click.option("--language", type=click.Choice(["en", "ja", "ka"]))
+@click.option("--hours", help="e.g. 'mon-fri 09:00-17:00; sat 10:00-13:00'")
+@click.option("--show-names/--hide-names", default=None, help="Whether displays may show customer names.")
+def set_branch(branch_id, name, sender, timezone, country, language, hours, show_names):
+    """Change a branch's settings."""
+    _ready()
+    branch = _branch(branch_id)
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise click.ClickException(f"Unknown time zone {timezone!r}; use an IANA name like Europe/Tbilisi.")
+        branch.timezone = timezone
+    if country:
+        if not re.fullmatch(r"[A-Za-z]{2}", country):
+            raise click.ClickException("Country is a two-letter ISO code, e.g. GE.")
+        branch.country = country.upper()
+    for value, attr, limit in ((name, "name", 80), (sender, "sender_name", 40)):
+        if value is not None:
+            if not 1 <= len(value.strip()) <= limit:
+                raise click.ClickException(f"{attr} needs 1-{limit} characters.")
+            setattr(branch, attr, value.strip())
+    if language:
+        branch.default_language = language
+    if hours is not None:
+        branch.opening_hours = parse_hours(hours)
+    if show_names is not None:
+        branch.show_names = show_names
+    db.session.commit()
+    click.echo(f"Saved {branch.name}.")

@@ -1,0 +1,87 @@
+"""Configuration: defaults here, then instance/config.py, then environment variables,
+then the mapping passed to create_app (tests). One place per fact."""
+import os
+import secrets
+from pathlib import Path
+
+
+class Defaults:
+    # Filled in by load_config when still None: sqlite in the instance folder.
+    SQLALCHEMY_DATABASE_URI = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SECRET_KEY = None
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # a console stays open all day; the token lives as long as the session
+    MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+
+    # The demo branch seeded into an empty database by run.py.
+    SEED_DEMO_ON_EMPTY = True
+    DEFAULT_BRANCH_NAME = "Demo Branch"
+    DEFAULT_TIMEZONE = "UTC"
+    DEFAULT_COUNTRY = "GB"
+    DEFAULT_LANGUAGE = "en"
+
+    # Wait estimates: how many recent completions of a service to average, how far back,
+    # and how few are too few to trust (then the service's configured average is used).
+    ESTIMATE_SAMPLE_SIZE = 10
+    ESTIMATE_WINDOW_HOURS = 8
+    ESTIMATE_MIN_SAMPLES = 3
+
+    # Running late: the default and the longest a ticket may be skipped.
+    LATE_DEFAULT_MINUTES = 15
+    LATE_MAX_MINUTES = 240
+
+    # Flask-SocketIO: None in one process; redis://... when several processes share displays.
+    SOCKETIO_MESSAGE_QUEUE = None
+
+
+# Environment variables read at start, name -> config key.
+ENVIRONMENT = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "SECRET_KEY": "SECRET_KEY",
+    "SOCKETIO_MESSAGE_QUEUE": "SOCKETIO_MESSAGE_QUEUE",
+    "SEED_TIMEZONE": "DEFAULT_TIMEZONE",
+    "SEED_COUNTRY": "DEFAULT_COUNTRY",
+    "SEED_BRANCH_NAME": "DEFAULT_BRANCH_NAME",
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """postgres:// and postgresql:// (as hosting platforms write them) use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_config(app, overrides=None) -> None:
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    for env_name, key in ENVIRONMENT.items():
+        if os.environ.get(env_name):
+            app.config[key] = os.environ[env_name]
+    if overrides:
+        app.config.update(overrides)
+
+    instance = Path(app.instance_path)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'seed.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(instance)
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """Generated once per installation and kept in instance/, never in the code."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

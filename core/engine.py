@@ -1,0 +1,312 @@
+"""The queue engine: the only code that changes ticket state.
+
+Every function here is one transaction (core.database.write_transaction), records an
+append-only TicketEvent, refuses impossible moves with a clear error, and sends a domain
+event after the commit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import clock
+from .database import write_transaction
+from .errors import Conflict, InvalidTransition, NotFound, ValidationError
+from .events import TicketChange, counter_changed, ticket_changed
+from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence
+from .models import TicketStatus as S
+
+
+@dataclass(frozen=True)
+class Move:
+    allowed: frozenset
+    to: S
+    kind: str  # the TicketEvent kind recorded
+    verb: str  # for refusals: "cannot be <verb>"
+
+
+MOVES = {
+    "recall": Move(frozenset({S.CALLED}), S.CALLED, "recalled", "recalled"),
+    "start": Move(frozenset({S.CALLED}), S.SERVING, "started", "started"),
+    "complete": Move(frozenset({S.CALLED, S.SERVING}), S.COMPLETED, "completed", "completed"),
+    "no_show": Move(frozenset({S.CALLED}), S.NO_SHOW, "no_show", "marked no-show"),
+    "hold": Move(frozenset({S.WAITING, S.CALLED, S.SERVING}), S.HELD, "held", "put on hold"),
+    "unhold": Move(frozenset({S.HELD}), S.WAITING, "unheld", "taken off hold"),
+    "transfer": Move(frozenset({S.WAITING, S.HELD, S.CALLED, S.SERVING}), S.WAITING, "transferred", "transferred"),
+    "cancel": Move(frozenset({S.WAITING, S.HELD, S.CALLED}), S.CANCELLED, "cancelled", "cancelled"),
+    "late": Move(frozenset({S.WAITING}), S.WAITING, "late", "marked running late"),
+}
+
+STATUS_WORDS = {
+    S.WAITING: "waiting",
+    S.CALLED: "called",
+    S.SERVING: "being served",
+    S.HELD: "on hold",
+    S.COMPLETED: "completed",
+    S.NO_SHOW: "a no-show",
+    S.CANCELLED: "cancelled",
+}
+
+
+def _staff_id(staff):
+    return getattr(staff, "id", None)
+
+
+def _record(session, ticket, kind, before, staff, now, counter_id=None, detail=None) -> TicketChange:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            at=now,
+            kind=kind,
+            from_status=before,
+            to_status=ticket.status,
+            staff_id=_staff_id(staff),
+            counter_id=counter_id if counter_id is not None else ticket.counter_id,
+            detail=detail or {},
+        )
+    )
+    return TicketChange(
+        kind=kind,
+        ticket_id=ticket.id,
+        branch_id=ticket.branch_id,
+        label=ticket.label,
+        status=ticket.status,
+        counter_id=counter_id if counter_id is not None else ticket.counter_id,
+        detail=detail or {},
+    )
+
+
+def _publish(change: TicketChange | None) -> None:
+    if change is not None:
+        ticket_changed.send(current_app._get_current_object(), change=change)
+
+
+def _locked(session, model, ident, what):
+    row = session.execute(
+        select(model).where(model.id == ident).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"{what} {ident} does not exist.")
+    return row
+
+
+def _next_number(session, service_id: int, day) -> int:
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise RuntimeError(f"ticket numbering needs SQLite or PostgreSQL, not {dialect}")
+    statement = (
+        insert(TicketSequence)
+        .values(service_id=service_id, service_day=day, last_number=1)
+        .on_conflict_do_update(
+            index_elements=["service_id", "service_day"],
+            set_={"last_number": TicketSequence.last_number + 1},
+        )
+        .returning(TicketSequence.last_number)
+    )
+    return session.execute(statement).scalar_one()
+
+
+def issue_ticket(service_id, *, customer_id=None, priority=0, language=None, source="staff", staff=None) -> Ticket:
+    """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...)."""
+    if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
+        raise ValidationError("Priority must be a whole number from -100 to 100.", {"priority": "out of range"})
+    with write_transaction() as session:
+        service = session.get(Service, service_id)
+        if service is None or not service.active:
+            raise NotFound(f"Service {service_id} does not exist or is not offered now.")
+        branch = service.branch
+        now = clock.now()
+        day = branch.local_date(now)
+        number = _next_number(session, service.id, day)
+        ticket = Ticket(
+            branch_id=branch.id,
+            service_id=service.id,
+            customer_id=customer_id,
+            service_day=day,
+            number=number,
+            label=f"{service.code}{number:03d}",
+            status=S.WAITING,
+            priority=priority,
+            language=language or branch.default_language,
+            source=source,
+            arrived_at=now,
+        )
+        session.add(ticket)
+        session.flush()
+        change = _record(session, ticket, "issued", None, staff, now, detail={"service": service.code})
+    _publish(change)
+    return ticket
+
+
+def current_ticket(session, counter_id):
+    return session.execute(
+        select(Ticket).where(Ticket.counter_id == counter_id, Ticket.status.in_(OPEN_AT_COUNTER))
+    ).scalars().first()
+
+
+def call_next(counter_id, *, staff=None) -> Ticket | None:
+    """Give the counter the next waiting ticket of a service it serves: priority first, then
+    arrival. None when nobody is waiting. Two counters calling at once never get the same ticket."""
+    change = None
+    with write_transaction() as session:
+        counter = _locked(session, Counter, counter_id, "Counter")
+        busy = current_ticket(session, counter.id)
+        if busy is not None:
+            raise Conflict(
+                f"Counter {counter.name} still has ticket {busy.label} ({STATUS_WORDS[S(busy.status)]}): "
+                "complete it, mark it no-show or put it on hold first.",
+                {"ticket": busy.id},
+            )
+        service_ids = [service.id for service in counter.services if service.active]
+        if not service_ids:
+            raise Conflict(f"Counter {counter.name} serves no service: choose its services first.")
+        now = clock.now()
+        if not counter.is_open:
+            counter.is_open = True
+            counter.staff_id = _staff_id(staff)
+        ticket = session.execute(
+            select(Ticket)
+            .where(
+                Ticket.branch_id == counter.branch_id,
+                Ticket.status == S.WAITING,
+                Ticket.service_id.in_(service_ids),
+                or_(Ticket.late_until.is_(None), Ticket.late_until <= now),
+            )
+            .order_by(Ticket.priority.desc(), Ticket.arrived_at, Ticket.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if ticket is not None:
+            before = ticket.status
+            ticket.status = S.CALLED
+            ticket.counter_id = counter.id
+            ticket.called_at = now
+            ticket.late_until = None
+            change = _record(session, ticket, "called", before, staff, now, detail={"counter": counter.name})
+    _publish(change)
+    return ticket
+
+
+def _apply(ticket_id, action, staff, change_fields=None) -> Ticket:
+    move = MOVES[action]
+    with write_transaction() as session:
+        ticket = _locked(session, Ticket, ticket_id, "Ticket")
+        if ticket.status not in move.allowed:
+            raise InvalidTransition(
+                f"Ticket {ticket.label} is {STATUS_WORDS[S(ticket.status)]}: it cannot be {move.verb}.",
+                {"status": str(ticket.status), "allowed_from": sorted(str(s) for s in move.allowed)},
+            )
+        now = clock.now()
+        before = ticket.status
+        counter_id = ticket.counter_id
+        ticket.status = move.to
+        detail = change_fields(session, ticket, now) if change_fields else {}
+        change = _record(session, ticket, move.kind, before, staff, now, counter_id=counter_id, detail=detail)
+    _publish(change)
+    return ticket
+
+
+def recall(ticket_id, *, staff=None) -> Ticket:
+    def fields(_session, ticket, _now):
+        ticket.recall_count += 1
+        return {"recall_count": ticket.recall_count}
+
+    return _apply(ticket_id, "recall", staff, fields)
+
+
+def start_serving(ticket_id, *, staff=None) -> Ticket:
+    def fields(_session, ticket, now):
+        ticket.started_at = now
+
+    return _apply(ticket_id, "start", staff, fields)
+
+
+def complete(ticket_id, *, staff=None) -> Ticket:
+    def fields(_session, ticket, now):
+        ticket.started_at = ticket.started_at or ticket.called_at
+        ticket.finished_at = now
+
+    return _apply(ticket_id, "complete", staff, fields)
+
+
+def no_show(ticket_id, *, staff=None) -> Ticket:
+    def fields(_session, ticket, now):
+        ticket.finished_at = now
+
+    return _apply(ticket_id, "no_show", staff, fields)
+
+
+def hold(ticket_id, *, staff=None) -> Ticket:
+    def fields(_session, ticket, _now):
+        ticket.counter_id = None
+        ticket.called_at = ticket.started_at = None
+
+    return _apply(ticket_id, "hold", staff, fields)
+
+
+def unhold(ticket_id, *, staff=None) -> Ticket:
+    """Back to waiting with its original arrival time: it keeps its place."""
+    return _apply(ticket_id, "unhold", staff)
+
+
+def transfer(ticket_id, service_id, *, staff=None) -> Ticket:
+    """Move to another service's queue, keeping the original arrival time and ticket number."""
+
+    def fields(session, ticket, _now):
+        target = session.get(Service, service_id)
+        if target is None or target.branch_id != ticket.branch_id or not target.active:
+            raise NotFound(f"Service {service_id} does not exist at this branch or is not offered now.")
+        if target.id == ticket.service_id:
+            raise Conflict(f"Ticket {ticket.label} is already in {target.name}.")
+        source = ticket.service.code
+        ticket.service_id = target.id
+        ticket.counter_id = None
+        ticket.called_at = ticket.started_at = None
+        return {"from_service": source, "to_service": target.code}
+
+    return _apply(ticket_id, "transfer", staff, fields)
+
+
+def cancel(ticket_id, *, staff=None, reason=None) -> Ticket:
+    def fields(_session, ticket, now):
+        ticket.counter_id = None
+        ticket.finished_at = now
+        return {"reason": reason} if reason else {}
+
+    return _apply(ticket_id, "cancel", staff, fields)
+
+
+def running_late(ticket_id, minutes=None, *, staff=None) -> Ticket:
+    """Skip the ticket until now + minutes; after that it is called in its original place."""
+    config = current_app.config
+    minutes = config["LATE_DEFAULT_MINUTES"] if minutes is None else minutes
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= config["LATE_MAX_MINUTES"]:
+        raise ValidationError(
+            f"Minutes late must be a whole number from 1 to {config['LATE_MAX_MINUTES']}.", {"minutes": "out of range"}
+        )
+
+    def fields(_session, ticket, now):
+        ticket.late_until = now + timedelta(minutes=minutes)
+        return {"minutes": minutes, "late_until": ticket.late_until.isoformat()}
+
+    return _apply(ticket_id, "late", staff, fields)
+
+
+def set_counter_open(counter_id, is_open: bool, *, staff=None) -> Counter:
+    with write_transaction() as session:
+        counter = _locked(session, Counter, counter_id, "Counter")
+        if not is_open:
+            busy = current_ticket(session, counter.id)
+            if busy is not None:
+                raise Conflict(f"Counter {counter.name} still has ticket {busy.label}: finish it before closing.")
+        counter.is_open = is_open
+        counter.staff_id = _staff_id(staff) if is_open else None
+        branch_id = counter.branch_id
+    counter_changed.send(current_app._get_current_object(), branch_id=branch_id, counter_id=counter_id, is_open=is_open)
+    return counter

@@ -1,0 +1,206 @@
+"""The branch's data. Ticket state is changed only by core.engine."""
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+from .types import UTCDateTime
+
+
+class TicketStatus(enum.StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    HELD = "held"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+
+
+OPEN_AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
+FINISHED = (TicketStatus.COMPLETED, TicketStatus.NO_SHOW, TicketStatus.CANCELLED)
+
+
+class Branch(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    # The name every text starts with; short, as customers see it.
+    sender_name: Mapped[str] = mapped_column(String(40))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # ISO 3166 alpha-2: how phone numbers typed without a country code are read.
+    country: Mapped[str] = mapped_column(String(2), default="GB")
+    default_language: Mapped[str] = mapped_column(String(5), default="en")
+    # {"mon": [["09:00", "17:00"]], ...}; a missing day is closed.
+    opening_hours: Mapped[dict] = mapped_column(JSON, default=dict)
+    show_names: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    services: Mapped[list[Service]] = relationship(back_populates="branch", order_by="Service.code")
+    counters: Mapped[list[Counter]] = relationship(back_populates="branch", order_by="Counter.id")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
+
+    def local_date(self, moment: datetime) -> date:
+        return self.local(moment).date()
+
+
+counter_services = Table(
+    "counter_service",
+    db.metadata,
+    Column("counter_id", ForeignKey("counter.id", ondelete="CASCADE"), primary_key=True),
+    Column("service_id", ForeignKey("service.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Service(db.Model):
+    __table_args__ = (UniqueConstraint("branch_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    # One capital letter: the ticket prefix (A001) and the code the API and kiosk use.
+    code: Mapped[str] = mapped_column(String(1))
+    name: Mapped[str] = mapped_column(String(80))
+    avg_service_minutes: Mapped[int] = mapped_column(default=5)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    branch: Mapped[Branch] = relationship(back_populates="services")
+    counters: Mapped[list[Counter]] = relationship(secondary=counter_services, back_populates="services")
+
+
+class Counter(db.Model):
+    __table_args__ = (UniqueConstraint("branch_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    name: Mapped[str] = mapped_column(String(20))
+    is_open: Mapped[bool] = mapped_column(default=False)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+    branch: Mapped[Branch] = relationship(back_populates="counters")
+    services: Mapped[list[Service]] = relationship(
+        secondary=counter_services, back_populates="counters", order_by="Service.code"
+    )
+    staff: Mapped[StaffUser | None] = relationship()
+
+
+class Customer(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str | None] = mapped_column(String(16), unique=True)  # E.164
+    name: Mapped[str | None] = mapped_column(String(80))
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    sms_consent: Mapped[bool] = mapped_column(default=False)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_source: Mapped[str | None] = mapped_column(String(20))  # kiosk, staff, sms, import
+    consent_text: Mapped[str | None] = mapped_column(Text)  # the exact words the customer agreed to
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffUser(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(10), default="staff")  # admin or staff
+    active: Mapped[bool] = mapped_column(default=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    ROLES = ("admin", "staff")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class TicketSequence(db.Model):
+    """Last number handed out per service and branch-local day; bumped atomically."""
+
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"), primary_key=True)
+    service_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+def new_access_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class Ticket(db.Model):
+    __table_args__ = (
+        UniqueConstraint("branch_id", "service_day", "label"),
+        Index("ix_ticket_queue", "branch_id", "status", "service_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counter.id"))
+    service_day: Mapped[date] = mapped_column(Date)
+    number: Mapped[int]
+    # What customers see and hear: prefix of the issuing service + number (A001); kept on transfer.
+    label: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default=TicketStatus.WAITING.value)
+    # Higher goes first (appointments, priority customers); equal priority goes by arrival.
+    priority: Mapped[int] = mapped_column(default=0)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    source: Mapped[str] = mapped_column(String(20), default="staff")
+    access_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_access_token)
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    late_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recall_count: Mapped[int] = mapped_column(default=0)
+
+    branch: Mapped[Branch] = relationship()
+    service: Mapped[Service] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    counter: Mapped[Counter | None] = relationship()
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
+    )
+
+    def is_late(self, now: datetime) -> bool:
+        return self.late_until is not None and self.late_until > now
+
+
+class TicketEvent(db.Model):
+    """Append-only audit: one row for every change of a ticket, with who and when."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    counter_id: Mapped[int | None] = mapped_column(ForeignKey("counter.id"))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+    staff: Mapped[StaffUser | None] = relationship()
+    counter: Mapped[Counter | None] = relationship()

@@ -1,0 +1,182 @@
+"""The staff console: log in, pick a counter, call and serve tickets. Thin: forms in, core, render."""
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from core import engine
+from core.auth import authenticate
+from core.errors import NotFound, SeedError, ValidationError
+from core.extensions import db
+from core.models import Counter, Service, Ticket
+from core.queries import counter_snapshot, queue_snapshot
+
+from . import bp
+from .forms import LoginForm
+
+
+def _safe_next(target):
+    # Only paths on this site: never an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("staff.console")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.username.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong username or password.", "error")
+    return render_template("staff/login.html", form=form), 200 if request.method == "GET" or form.errors == {} else 400
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    session.pop("counter_id", None)
+    logout_user()
+    flash("Logged out.", "info")
+    return redirect(url_for("staff.login"))
+
+
+def _counters():
+    query = select(Counter).order_by(Counter.branch_id, Counter.id)
+    if current_user.branch_id is not None:
+        query = query.where(Counter.branch_id == current_user.branch_id)
+    return db.session.scalars(query).all()
+
+
+def _my_counter():
+    counter = db.session.get(Counter, session.get("counter_id") or 0)
+    if counter is None or (current_user.branch_id is not None and counter.branch_id != current_user.branch_id):
+        return None
+    return counter
+
+
+@bp.route("/counter", methods=["GET", "POST"])
+@login_required
+def choose_counter():
+    if request.method == "POST":
+        counter = next((c for c in _counters() if str(c.id) == request.form.get("counter_id")), None)
+        if counter is None:
+            flash("Choose one of the counters listed.", "error")
+            return render_template("staff/counter.html", counters=_counters()), 400
+        engine.set_counter_open(counter.id, True, staff=current_user)
+        session["counter_id"] = counter.id
+        return redirect(url_for("staff.console"))
+    return render_template("staff/counter.html", counters=_counters())
+
+
+def _console_context(counter):
+    services = db.session.scalars(
+        select(Service).where(Service.branch_id == counter.branch_id, Service.active.is_(True)).order_by(Service.code)
+    ).all()
+    return {
+        "counter": counter,
+        "current": counter_snapshot(counter)["ticket"],
+        "queues": queue_snapshot(counter.branch_id),
+        "services": services,
+        "serves": {s.id for s in counter.services},
+    }
+
+
+@bp.get("/")
+@login_required
+def console():
+    counter = _my_counter()
+    if counter is None:
+        return redirect(url_for("staff.choose_counter"))
+    return render_template("staff/console.html", **_console_context(counter))
+
+
+@bp.get("/panel")
+@login_required
+def panel():
+    """The console's live part, re-fetched every few seconds by the page."""
+    counter = _my_counter()
+    if counter is None:
+        return "", 409
+    return render_template("staff/_panel.html", **_console_context(counter))
+
+
+@bp.post("/counter/call-next")
+@login_required
+def call_next():
+    counter = _my_counter()
+    if counter is None:
+        return redirect(url_for("staff.choose_counter"))
+    try:
+        ticket = engine.call_next(counter.id, staff=current_user)
+        if ticket is None:
+            flash("Nobody is waiting.", "info")
+        else:
+            flash(f"Called {ticket.label} to counter {counter.name}.", "ok")
+    except SeedError as error:
+        flash(error.message, "error")
+    return redirect(url_for("staff.console"))
+
+
+@bp.post("/counter/close")
+@login_required
+def close_counter():
+    counter = _my_counter()
+    if counter is not None:
+        try:
+            engine.set_counter_open(counter.id, False, staff=current_user)
+            session.pop("counter_id", None)
+            flash(f"Counter {counter.name} closed.", "ok")
+            return redirect(url_for("staff.choose_counter"))
+        except SeedError as error:
+            flash(error.message, "error")
+    return redirect(url_for("staff.console"))
+
+
+ACTIONS = {
+    "recall": ("Recalled", lambda t, f, u: engine.recall(t, staff=u)),
+    "start": ("Serving", lambda t, f, u: engine.start_serving(t, staff=u)),
+    "complete": ("Completed", lambda t, f, u: engine.complete(t, staff=u)),
+    "no-show": ("No-show:", lambda t, f, u: engine.no_show(t, staff=u)),
+    "hold": ("On hold:", lambda t, f, u: engine.hold(t, staff=u)),
+    "unhold": ("Back in the queue:", lambda t, f, u: engine.unhold(t, staff=u)),
+    "cancel": ("Cancelled", lambda t, f, u: engine.cancel(t, staff=u)),
+    "late": ("Running late:", lambda t, f, u: engine.running_late(t, _minutes(f), staff=u)),
+    "transfer": ("Transferred", lambda t, f, u: engine.transfer(t, _service_id(f), staff=u)),
+}
+
+
+def _minutes(form):
+    try:
+        return int(form.get("minutes", ""))
+    except ValueError:
+        raise ValidationError("Minutes late must be a whole number.") from None
+
+
+def _service_id(form):
+    try:
+        return int(form.get("service_id", ""))
+    except ValueError:
+        raise ValidationError("Choose the service to transfer to.") from None
+
+
+@bp.post("/tickets/<int:ticket_id>/<action>")
+@login_required
+def ticket_action(ticket_id, action):
+    if action not in ACTIONS:
+        raise NotFound(f"Unknown action {action[:20]!r}.")
+    counter = _my_counter()
+
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or (current_user.branch_id is not None and ticket.branch_id != current_user.branch_id):
+        raise NotFound(f"Ticket {ticket_id} does not exist.")
+    words, run = ACTIONS[action]
+    try:
+        done = run(ticket_id, request.form, current_user)
+        flash(f"{words} {done.label}.", "ok")
+    except SeedError as error:
+        flash(error.message, "error")
+    return redirect(url_for("staff.console") if counter else url_for("staff.choose_counter"))

@@ -15,6 +15,8 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # a console stays open all day; the token lives as long as the session
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024
+    # Werkzeug's strong default; tests set a cheap one so a login does not cost 100 ms.
+    PASSWORD_HASH_METHOD = "scrypt"
 
     # The demo branch seeded into an empty database by run.py.
     SEED_DEMO_ON_EMPTY = True

@@ -41,7 +41,7 @@ def write_transaction():
     Whatever read transaction the caller had open (a view that loaded the user, say) is
     ended first: the change must decide on fresh data under the write lock.
     """
-    session = db.session
+    session = db.session()  # the scoped session's current Session
     if session.in_transaction():
         session.commit()
     session.connection(execution_options=WRITE)

@@ -6,6 +6,7 @@ import secrets
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -122,7 +123,7 @@ class StaffUser(UserMixin, db.Model):
     ROLES = ("admin", "staff")
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

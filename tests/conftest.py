@@ -1,0 +1,107 @@
+import os
+import uuid
+
+import pytest
+from flask import g
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from core import create_app
+from core.clock import ManualClock
+from core.extensions import db
+
+from .constants import START
+from .helpers import make_branch_setup
+
+POSTGRES_URL = os.environ.get("SEED_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(START)
+
+
+def build_app(database_url, clock, tmp_path, **extra):
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "tests-only",
+        "CLOCK": clock,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        **extra,
+    }
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    app = build_app(f"sqlite:///{tmp_path / 'seed.db'}", clock, tmp_path)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+class RequestIsolatedClient(FlaskClient):
+    """The fixtures hold one app context open for the whole test, and Flask reuses it for every
+    request, so `g` (where Flask-Login keeps the logged-in user) would leak from one request to
+    the next. Real requests never share it: forget it before each one."""
+
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app):
+    app.test_client_class = RequestIsolatedClient
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def setup(app):
+    """(branch, [service A, service B], [counter 1, counter 2], staff alice)"""
+    return make_branch_setup()
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh PostgreSQL database for this test run, dropped afterwards. Not skipped: the
+    concurrency promise must hold on PostgreSQL too (set SEED_TEST_POSTGRES to point elsewhere)."""
+    admin_url = make_url(POSTGRES_URL)
+    name = f"seed_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # a clear failure, never a silent skip
+        pytest.fail(f"PostgreSQL at {admin_url.render_as_string(hide_password=True)} is needed: {error}")
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_app(request, tmp_path, clock):
+    """The app on a file SQLite database and on PostgreSQL: for promises both must keep."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'seed.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    app = build_app(url, clock, tmp_path)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()

@@ -1,0 +1,62 @@
+"""Builders for test data: short calls that say only what a test cares about."""
+import re
+
+from core.extensions import db
+from core.models import Branch, Counter, Service, StaffUser
+
+from .constants import START
+
+
+def make_branch(name="Test Branch", timezone="UTC", country="GB", **fields) -> Branch:
+    branch = Branch(name=name, sender_name=name, timezone=timezone, country=country, created_at=START, **fields)
+    db.session.add(branch)
+    db.session.flush()
+    return branch
+
+
+def make_service(branch, code="A", name=None, minutes=5, **fields) -> Service:
+    service = Service(branch=branch, code=code, name=name or f"Service {code}", avg_service_minutes=minutes, **fields)
+    db.session.add(service)
+    db.session.flush()
+    return service
+
+
+def make_counter(branch, name="1", services=(), is_open=False) -> Counter:
+    counter = Counter(branch=branch, name=name, services=list(services), is_open=is_open)
+    db.session.add(counter)
+    db.session.flush()
+    return counter
+
+
+def make_staff(username="alice", password="correct horse", role="staff", branch=None) -> StaffUser:
+    user = StaffUser(
+        username=username, display_name=username.title(), role=role,
+        branch_id=branch.id if branch else None, created_at=START,
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_branch_setup(counters=2, services="AB"):
+    """A branch with the given services, every counter serving all of them, and a staff member."""
+    branch = make_branch()
+    svc = [make_service(branch, code) for code in services]
+    ctrs = [make_counter(branch, str(i + 1), svc) for i in range(counters)]
+    staff = make_staff(branch=branch)
+    db.session.commit()
+    return branch, svc, ctrs, staff
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "page carries no CSRF token"
+    return match.group(1)
+
+
+def login(client, username="alice", password="correct horse"):
+    page = client.get("/staff/login")
+    return client.post(
+        "/staff/login", data={"username": username, "password": password, "csrf_token": csrf_token(page.text)}
+    )

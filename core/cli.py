@@ -108,12 +108,12 @@ def create_service(code, name, minutes, counters, branch_id):
     branch = _branch(branch_id)
     if any(s.code == code for s in branch.services):
         raise click.ClickException(f"{branch.name} has a service {code} already.")
-    service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes)
     by_name = {c.name: c for c in branch.counters}
     wanted = [n.strip() for n in counters.split(",") if n.strip()]
     missing = [n for n in wanted if n not in by_name]
     if missing:
         raise click.ClickException(f"Unknown counter(s): {', '.join(missing)}")
+    service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes)
     for counter_name in wanted:
         by_name[counter_name].services.append(service)
     db.session.add(service)

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from core import create_app
 from core.clock import ManualClock
+from core.database import upgrade_database
 from core.extensions import db
 
 from .constants import START
@@ -38,8 +39,8 @@ def build_app(database_url, clock, tmp_path, **extra):
 @pytest.fixture
 def app(tmp_path, clock):
     app = build_app(f"sqlite:///{tmp_path / 'seed.db'}", clock, tmp_path)
+    upgrade_database(app)  # the schema the migrations build, as in production
     with app.app_context():
-        db.create_all()
         yield app
         db.session.remove()
         db.engine.dispose()

@@ -114,9 +114,9 @@ def create_service(code, name, minutes, counters, branch_id):
     if missing:
         raise click.ClickException(f"Unknown counter(s): {', '.join(missing)}")
     service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes)
+    db.session.add(service)
     for counter_name in wanted:
         by_name[counter_name].services.append(service)
-    db.session.add(service)
     db.session.commit()
     click.echo(f"Created service {code} ({service.name}) at {branch.name}.")
 

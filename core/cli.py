@@ -174,19 +174,24 @@ def list_branches():
         click.echo(f"{b.id}  {b.name}  sender={b.sender_name!r}  tz={b.timezone}  country={b.country}  hours: {days or 'closed'}")
 
 
-@branch_cli.command("set")
-@click.option("--branch", "branch_id", type=int)
-@click.option("--name")
-@click.option("--sender", help="Business name every text starts with.")
-@click.option("--timezone", help="IANA zone, e.g. Asia/Tokyo.")
-@click.option("--country", help="ISO country code for local phone numbers, e.g. JP.")
-@click.option("--language", type=click.Choice(["en", "ja", "ka"]))
-@click.option("--hours", help="e.g. 'mon-fri 09:00-17:00; sat 10:00-13:00'")
-@click.option("--show-names/--hide-names", default=None, help="Whether displays may show customer names.")
-def set_branch(branch_id, name, sender, timezone, country, language, hours, show_names):
-    """Change a branch's settings."""
+@branch_cli.command("create")
+@click.argument("name")
+@click.option("--sender", help="Business name every text starts with (default: the name).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA zone, e.g. Asia/Tokyo.")
+@click.option("--country", default="GB", show_default=True, help="ISO code for local phone numbers.")
+@click.option("--language", type=click.Choice(["en", "ja", "ka"]), default="en", show_default=True)
+@click.option("--hours", default="mon-fri 09:00-17:00", show_default=True)
+def create_branch(name, sender, timezone, country, language, hours):
+    """Create a branch (the first start of run.py creates a demo one)."""
     _ready()
-    branch = _branch(branch_id)
+    branch = Branch(default_language=language, created_at=clock.now())
+    _apply_branch_settings(branch, name=name, sender=sender or name, timezone=timezone, country=country, hours=hours)
+    db.session.add(branch)
+    db.session.commit()
+    click.echo(f"Created branch {branch.id}: {branch.name}.")
+
+
+def _apply_branch_settings(branch, *, name=None, sender=None, timezone=None, country=None, hours=None):
     if timezone:
         try:
             ZoneInfo(timezone)
@@ -202,10 +207,26 @@ def set_branch(branch_id, name, sender, timezone, country, language, hours, show
             if not 1 <= len(value.strip()) <= limit:
                 raise click.ClickException(f"{attr} needs 1-{limit} characters.")
             setattr(branch, attr, value.strip())
-    if language:
-        branch.default_language = language
     if hours is not None:
         branch.opening_hours = parse_hours(hours)
+
+
+@branch_cli.command("set")
+@click.option("--branch", "branch_id", type=int)
+@click.option("--name")
+@click.option("--sender", help="Business name every text starts with.")
+@click.option("--timezone", help="IANA zone, e.g. Asia/Tokyo.")
+@click.option("--country", help="ISO country code for local phone numbers, e.g. JP.")
+@click.option("--language", type=click.Choice(["en", "ja", "ka"]))
+@click.option("--hours", help="e.g. 'mon-fri 09:00-17:00; sat 10:00-13:00'")
+@click.option("--show-names/--hide-names", default=None, help="Whether displays may show customer names.")
+def set_branch(branch_id, name, sender, timezone, country, language, hours, show_names):
+    """Change a branch's settings."""
+    _ready()
+    branch = _branch(branch_id)
+    _apply_branch_settings(branch, name=name, sender=sender, timezone=timezone, country=country, hours=hours)
+    if language:
+        branch.default_language = language
     if show_names is not None:
         branch.show_names = show_names
     db.session.commit()

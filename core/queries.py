@@ -98,6 +98,8 @@ def ticket_summary(ticket: Ticket, place=None, wait=None) -> dict:
         "estimated_wait_minutes": wait,
         "counter": ticket.counter.name if ticket.counter else None,
         "arrived_at": _iso(ticket.arrived_at),
+        # The same moment on the branch's wall clock, for screens and texts.
+        "arrived_local": _iso(ticket.branch.local(ticket.arrived_at)),
         "called_at": _iso(ticket.called_at),
         "finished_at": _iso(ticket.finished_at),
         "late_until": _iso(ticket.late_until) if ticket.is_late(now) else None,

@@ -146,3 +146,16 @@ def test_cli_service_counter_branch(runner, setup):
     assert branch.opening_hours["fri"] == [["09:00", "18:00"]] and branch.opening_hours["sat"] == [["10:00", "13:00"]]
     assert "sun" not in branch.opening_hours
     assert "Asia/Tbilisi" in runner.invoke(args=["branch", "list"]).output
+
+
+def test_cli_branch_create(runner, app):
+    result = runner.invoke(args=["branch", "create", "Tokyo Office", "--timezone", "Asia/Tokyo", "--country", "jp",
+                                 "--language", "ja", "--hours", "mon-sat 10:00-19:00"])
+    assert result.exit_code == 0, result.output
+    branch = db.session.scalar(select(Branch))
+    assert (branch.name, branch.sender_name, branch.timezone, branch.country, branch.default_language) == (
+        "Tokyo Office", "Tokyo Office", "Asia/Tokyo", "JP", "ja")
+    assert sorted(branch.opening_hours) == ["fri", "mon", "sat", "thu", "tue", "wed"]
+    refused = runner.invoke(args=["branch", "create", "x" * 81])
+    assert refused.exit_code != 0 and "1-80 characters" in refused.output
+    assert db.session.scalar(select(db.func.count(Branch.id))) == 1

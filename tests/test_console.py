@@ -120,3 +120,11 @@ def test_close_counter_and_logout(client, setup, at_counter):
     assert not db.session.get(Counter, c1.id).is_open
     at_counter("/staff/logout")
     assert client.get("/staff/").status_code == 302
+
+
+def test_console_shows_branch_local_times(client, setup, at_counter, clock):
+    branch, (a, _b), _, _ = setup
+    branch.timezone = "Asia/Tokyo"
+    db.session.commit()
+    engine.issue_ticket(a.id)  # 09:00 UTC is 18:00 in Tokyo
+    assert ">18:00</time>" in client.get("/staff/panel").text

@@ -1,0 +1,104 @@
+"""Helpers for tests that run the real system: `python run.py` in a subprocess, and Chromium."""
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_FLAGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # this machine's network is closed; don't let Chromium try
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("SEED_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        raise RuntimeError("Chromium is missing: the test command installs it (apt-get install chromium chromium-driver)")
+    return path
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningSystem:
+    """`python run.py` on a free port with its own instance folder, as a newcomer starts it."""
+
+    def __init__(self, instance: Path, port: int | None = None):
+        self.instance = instance
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.output: list[str] = []
+        self.process = None
+
+    def start(self, timeout=30):
+        env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), "PYTHONUNBUFFERED": "1"}
+        env.pop("DATABASE_URL", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                raise RuntimeError("run.py exited:\n" + "".join(self.output))
+            self.output.append(line)
+            if "Booting worker" in line:
+                break
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/api/v1/health")[0] == 200:
+                    return self
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise RuntimeError("run.py did not answer in time:\n" + "".join(self.output))
+
+    @property
+    def admin_password(self) -> str | None:
+        match = re.search(r"Admin login: admin / (\S+)", "".join(self.output))
+        return match.group(1) if match else None
+
+    def request(self, method, path, payload=None, auth=None):
+        data = json.dumps(payload).encode() if payload is not None else (b"{}" if method == "POST" else None)
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if method == "POST":
+            request.add_header("Content-Type", "application/json")
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null"), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null"), dict(error.headers)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process and self.process.stdout:
+            self.output.append(self.process.stdout.read())

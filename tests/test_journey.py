@@ -1,0 +1,105 @@
+"""The newcomer's journey on the real system: `python run.py`, then the console in Chromium."""
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from .live import ROOT, RunningSystem, launch_chromium
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture
+def system(tmp_path):
+    running = RunningSystem(tmp_path / "instance").start()
+    yield running
+    running.stop()
+
+
+def test_run_py_seeds_a_demo_branch_and_serves_with_gunicorn(system, tmp_path):
+    password = system.admin_password
+    assert password, "the admin password is printed on first start"
+    status, health, headers = system.request("GET", "/api/v1/health")
+    assert status == 200 and health["status"] == "ok"
+    assert headers.get("Server", "").startswith("gunicorn")  # not Werkzeug's development server
+    assert (Path(tmp_path / "instance") / "seed.db").exists()
+
+    admin = ("admin", password)
+    status, queues, _ = system.request("GET", "/api/v1/queues", auth=admin)
+    assert status == 200
+    assert [(s["code"], s["name"]) for s in queues["services"]] == [("A", "General"), ("B", "Appointments")]
+    assert [c["name"] for c in queues["counters"]] == ["1", "2", "3"]
+    status, issued, _ = system.request("POST", "/api/v1/tickets", {"service": "A"}, auth=admin)
+    assert status == 201 and issued["ticket"]["number"] == "A001"
+
+    # Restart on the same instance: nothing lost, nothing seeded twice, no new password.
+    system.stop()
+    again = RunningSystem(tmp_path / "instance").start()
+    try:
+        assert again.admin_password is None
+        status, tickets, _ = again.request("GET", "/api/v1/tickets", auth=admin)
+        assert [t["number"] for t in tickets["tickets"]] == ["A001"]
+    finally:
+        again.stop()
+
+
+def test_staff_console_in_chromium_log_in_call_next_complete(system):
+    admin = ("admin", system.admin_password)
+    for _ in range(2):
+        system.request("POST", "/api/v1/tickets", {"service": "A"}, auth=admin)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(system.base + "/staff/")
+        expect(page).to_have_url(f"{system.base}/staff/login?next=/staff/")
+        page.fill("#username", "admin")
+        page.fill("#password", "wrong password")
+        page.click("button[type=submit]")
+        expect(page.locator(".flash.error")).to_contain_text("Wrong username or password")
+        page.fill("#username", "admin")
+        page.fill("#password", system.admin_password)
+        page.click("button[type=submit]")
+        page.click("button[data-counter='1']")
+        expect(page.locator("#current-number")).to_contain_text("No ticket")
+        expect(page.locator("tr[data-ticket='A001']")).to_be_visible()
+
+        page.keyboard.press("n")  # keyboard shortcut: call next
+        expect(page.locator("#current-number")).to_have_text("A001")
+        expect(page.locator(".flash.ok")).to_contain_text("Called A001 to counter 1")
+        page.screenshot(path=str(ARTIFACTS / "console-called.png"))
+
+        page.keyboard.press("r")  # recall
+        expect(page.locator(".flash.ok")).to_contain_text("Recalled A001")
+        page.keyboard.press("c")  # complete
+        expect(page.locator(".flash.ok")).to_contain_text("Completed A001")
+        expect(page.locator("#current-number")).to_contain_text("No ticket")
+        expect(page.locator("tr[data-ticket='A002'] td").first).to_have_text("1")
+
+        page.click("#call-next button")  # and by mouse
+        expect(page.locator("#current-number")).to_have_text("A002")
+        page.click("#current-actions [data-action='no-show']")
+        expect(page.locator(".flash.ok")).to_contain_text("No-show: A002")
+        browser.close()
+
+    status, tickets, _ = system.request("GET", "/api/v1/tickets", auth=admin)
+    assert {t["number"]: t["status"] for t in tickets["tickets"]} == {"A001": "completed", "A002": "no_show"}
+    status, detail, _ = system.request("GET", f"/api/v1/tickets/{tickets['tickets'][-1]['id']}", auth=admin)
+    assert [e["kind"] for e in detail["ticket"]["events"]] == ["issued", "called", "recalled", "completed"]
+    assert {e["staff"] for e in detail["ticket"]["events"][1:]} == {"admin"}
+
+
+def test_console_panel_refreshes_without_reload(system):
+    admin = ("admin", system.admin_password)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page()
+        page.goto(system.base + "/staff/login")
+        page.fill("#username", "admin")
+        page.fill("#password", system.admin_password)
+        page.click("button[type=submit]")
+        page.click("button[data-counter='2']")
+        expect(page.locator("tr[data-ticket='B001']")).to_have_count(0)
+        system.request("POST", "/api/v1/tickets", {"service": "B"}, auth=admin)
+        expect(page.locator("tr[data-ticket='B001']")).to_be_visible(timeout=10_000)
+        browser.close()

@@ -36,6 +36,8 @@ def init_config(app, config) -> None:
 
 
 def init_database(app) -> None:
+    from messaging import models as messaging_models  # noqa: F401  (outbox and inbox tables)
+
     from . import models  # noqa: F401  (the tables must be known to the metadata)
 
     db.init_app(app)

@@ -35,6 +35,23 @@ class Defaults:
     LATE_DEFAULT_MINUTES = 15
     LATE_MAX_MINUTES = 240
 
+    # The outbox: how long a gateway holds a claimed text, how often and how patiently it retries.
+    OUTBOX_LEASE_SECONDS = 120
+    OUTBOX_RETRY_SECONDS = 30  # doubled after each failed attempt, at most 15 minutes
+    OUTBOX_MAX_ATTEMPTS = 8
+    INBOX_REASSEMBLY_MINUTES = 10  # parts of a long text still missing after this are joined as they are
+
+    # The modem. No port: the virtual modem (development, demo, tests).
+    MODEM_PORT = None  # e.g. "/dev/ttyUSB0" or "/dev/serial/by-id/usb-HUAWEI_..."
+    MODEM_BAUDRATE = 115200
+    MODEM_PIN = None
+    MODEM_SMSC = None  # leave None to use the SIM's
+    MODEM_BRANCH_ID = None  # None: this gateway sends every branch's texts
+    MODEM_SWEEP_SECONDS = 30  # read stored messages this often, in case a notification was lost
+    MODEM_HEALTH_SECONDS = 30
+    MODEM_RECONNECT_MAX_SECONDS = 60
+    VIRTUAL_MODEM_LATENCY = 3.0  # seconds per text part, like a real network
+
     # Flask-SocketIO: None in one process; redis://... when several processes share displays.
     SOCKETIO_MESSAGE_QUEUE = None
 
@@ -47,6 +64,8 @@ ENVIRONMENT = {
     "SEED_TIMEZONE": "DEFAULT_TIMEZONE",
     "SEED_COUNTRY": "DEFAULT_COUNTRY",
     "SEED_BRANCH_NAME": "DEFAULT_BRANCH_NAME",
+    "MODEM_PORT": "MODEM_PORT",
+    "MODEM_PIN": "MODEM_PIN",
 }
 
 

@@ -1,0 +1,111 @@
+"""The outbox and inbox: every text is a row before it touches the modem, and after it leaves it."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.types import UTCDateTime
+
+
+class OutboxStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting for its send_after and a gateway
+    SENDING = "sending"  # claimed by a gateway (lease_owner until lease_until)
+    SENT = "sent"  # the modem accepted it (+CMGS); waiting for the status report
+    DELIVERED = "delivered"  # the handset has it
+    FAILED = "failed"  # given up, with the reason in last_error
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "branch_id", "send_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    to: Mapped[str] = mapped_column(String(16))  # E.164
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))  # welcome, called, survey, reminder, reply, test, ...
+    # Higher first: "go to counter 3" must not wait behind a batch of surveys.
+    priority: Mapped[int] = mapped_column(default=0)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    appointment_id: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(12), default=OutboxStatus.QUEUED.value)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A retry after the gateway died (or lost the port) mid-send may repeat a text the modem had
+    # already sent: such rows are flagged, so a duplicate is explained, never silent.
+    possible_duplicate: Mapped[bool] = mapped_column(default=False)
+    encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 or UCS-2
+    parts: Mapped[int | None]
+    modem_references: Mapped[list] = mapped_column(JSON, default=list)  # TP-MR of each part
+    reports: Mapped[dict] = mapped_column(JSON, default=dict)  # reference -> TP-ST of its status report
+    sent_by: Mapped[str | None] = mapped_column(String(80))  # the gateway that sent it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InboxMessage(db.Model):
+    """A whole received text (multipart already joined), stored before anything acts on it."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    sender: Mapped[str] = mapped_column(String(24))
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the network's timestamp
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_by: Mapped[str | None] = mapped_column(String(80))
+    parts: Mapped[int] = mapped_column(default=1)
+    incomplete: Mapped[bool] = mapped_column(default=False)  # parts missing after the reassembly timeout
+    # Reading the same stored text twice (crash between store and delete) must not store it twice.
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="new")  # new, handled, unhandled, failed
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxPart(db.Model):
+    """One part of a multipart text, kept until its siblings arrive (or the wait times out)."""
+
+    __tablename__ = "inbox_part"
+    __table_args__ = (Index("ix_inbox_part_group", "sender", "reference", "total"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    sender: Mapped[str] = mapped_column(String(24))
+    reference: Mapped[int]
+    total: Mapped[int]
+    sequence: Mapped[int]
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_by: Mapped[str | None] = mapped_column(String(80))
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))  # set once joined
+
+
+class ModemStatus(db.Model):
+    """What each gateway last saw of its modem; the health endpoint and console read it."""
+
+    __tablename__ = "modem_status"
+
+    gateway: Mapped[str] = mapped_column(String(80), primary_key=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    port: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20))  # connecting, ready, no_network, disconnected
+    signal: Mapped[int | None]  # 0-31 (AT+CSQ), None when unknown
+    network: Mapped[str | None] = mapped_column(String(80))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    sent_total: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

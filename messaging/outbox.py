@@ -1,0 +1,209 @@
+"""The outbox: every outgoing text is a row first. Gateways claim due rows under a lease, so a
+crash or an unplugged modem delays a text and never drops it."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from core import clock
+from core.database import write_transaction
+from core.errors import ValidationError
+from core.extensions import db
+from hardware.pdu import encoding_of, outside_bmp, segment_count
+
+from .models import OutboxMessage
+from .models import OutboxStatus as O
+from .phones import e164, masked
+from .signals import outbox_queued
+
+log = logging.getLogger(__name__)
+MAX_SEGMENTS = 10
+
+
+def check_body(body) -> str:
+    if not isinstance(body, str) or not body.strip():
+        raise ValidationError("The text is empty.", {"body": "required"})
+    strange = outside_bmp(body)
+    if strange:
+        raise ValidationError(
+            "Text messages cannot carry emoji or other characters outside Unicode's basic plane: "
+            + " ".join(strange[:5]), {"body": "unsupported characters"})
+    if segment_count(body) > MAX_SEGMENTS:
+        raise ValidationError(f"The text is longer than {MAX_SEGMENTS} parts.", {"body": "too long"})
+    return body
+
+
+def enqueue(to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=None, send_after=None,
+            priority=0, country=None) -> OutboxMessage:
+    """Write a text to the outbox (its own transaction) and wake the gateways."""
+    number = e164(to, country, field="to")
+    body = check_body(body)
+    now = clock.now()
+    with write_transaction() as session:
+        message = OutboxMessage(
+            branch_id=branch_id, to=number, body=body, kind=kind, priority=priority, ticket_id=ticket_id,
+            appointment_id=appointment_id, status=O.QUEUED, send_after=send_after or now, created_at=now,
+            encoding=encoding_of(body), parts=segment_count(body),
+        )
+        session.add(message)
+        session.flush()
+        ident = message.id
+    log.info("outbox %s: %s text to %s queued", ident, kind, masked(number))
+    outbox_queued.send(current_app._get_current_object(), message_id=ident, branch_id=branch_id)
+    return message
+
+
+def _due(now, branch_id):
+    query = select(OutboxMessage).where(
+        or_(
+            (OutboxMessage.status == O.QUEUED) & (OutboxMessage.send_after <= now),
+            # a lease that ran out: its gateway died or hung mid-send
+            (OutboxMessage.status == O.SENDING) & (OutboxMessage.lease_until < now),
+        )
+    )
+    if branch_id is not None:
+        query = query.where(OutboxMessage.branch_id == branch_id)
+    return query
+
+
+def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
+    """Take the most urgent due row for `owner`, or None. Safe with several gateways at once."""
+    now = clock.now()
+    with write_transaction() as session:
+        message = session.execute(
+            _due(now, branch_id)
+            .order_by(OutboxMessage.priority.desc(), OutboxMessage.send_after, OutboxMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).scalar_one_or_none()
+        if message is None:
+            return None
+        if message.status == O.SENDING:
+            message.possible_duplicate = True  # the previous holder may have sent it
+        message.status = O.SENDING
+        message.lease_owner = owner
+        message.lease_until = now + timedelta(seconds=lease_seconds)
+        message.attempts += 1
+        return {"id": message.id, "to": message.to, "body": message.body, "attempts": message.attempts,
+                "parts": message.parts, "kind": message.kind}
+
+
+def _owned(session, message_id, owner):
+    message = session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None or message.status != O.SENDING or message.lease_owner != owner:
+        log.warning("outbox %s: lease lost by %s; leaving the row as it is", message_id, owner)
+        return None
+    return message
+
+
+def mark_sent(message_id, owner, references: list[int]) -> None:
+    now = clock.now()
+    with write_transaction() as session:
+        message = _owned(session, message_id, owner)
+        if message is None:
+            return
+        message.status = O.SENT
+        message.sent_at = now
+        message.sent_by = owner
+        message.modem_references = references
+        message.lease_owner = message.lease_until = None
+        message.last_error = None
+
+
+def retry_later(message_id, owner, error: str, *, delay_seconds: float, ambiguous=False, counts=True) -> str:
+    """Put the row back in the queue; after too many counted attempts, fail it. Returns the status."""
+    now = clock.now()
+    with write_transaction() as session:
+        message = _owned(session, message_id, owner)
+        if message is None:
+            return "lost"
+        if not counts:
+            message.attempts -= 1  # the modem never had it: this try does not count
+        message.last_error = error[:300]
+        message.lease_owner = message.lease_until = None
+        message.possible_duplicate = message.possible_duplicate or ambiguous
+        if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+            message.status = O.FAILED
+            message.failed_at = now
+        else:
+            message.status = O.QUEUED
+            message.send_after = now + timedelta(seconds=delay_seconds)
+        return message.status
+
+
+def fail(message_id, owner, error: str) -> None:
+    now = clock.now()
+    with write_transaction() as session:
+        message = _owned(session, message_id, owner)
+        if message is None:
+            return
+        message.status = O.FAILED
+        message.failed_at = now
+        message.last_error = error[:300]
+        message.lease_owner = message.lease_until = None
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = current_app.config["OUTBOX_RETRY_SECONDS"]
+    return min(base * 2 ** max(attempts - 1, 0), 15 * 60)
+
+
+def release_leases(owner: str) -> int:
+    """At a gateway's start: rows its previous life held are back in the queue, flagged as
+    possible duplicates (the modem may have sent the one in flight)."""
+    with write_transaction() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == O.SENDING, OutboxMessage.lease_owner == owner)
+            .values(status=O.QUEUED, lease_owner=None, lease_until=None, possible_duplicate=True)
+        )
+        return result.rowcount
+
+
+def apply_status_report(owner: str, reference: int, status: int, within_hours=72) -> int | None:
+    """A status report for TP-MR `reference`: the newest sent row of this gateway with that
+    reference. TP-ST 0-31 delivered, 32-63 still trying, 64+ failed. Returns the row id."""
+    since = clock.now() - timedelta(hours=within_hours)
+    with write_transaction() as session:
+        candidates = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.sent_by == owner, OutboxMessage.status.in_((O.SENT, O.DELIVERED)),
+                   OutboxMessage.sent_at >= since)
+            .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
+            .limit(200)
+        ).all()
+        message = next((m for m in candidates if reference in (m.modem_references or [])), None)
+        if message is None:
+            return None
+        reports = dict(message.reports or {})
+        reports[str(reference)] = status
+        message.reports = reports
+        if status >= 64:
+            message.status = O.FAILED
+            message.failed_at = clock.now()
+            message.last_error = f"The network could not deliver it (status report {status})."
+        elif status < 32 and all(reports.get(str(r), 99) < 32 for r in message.modem_references):
+            message.status = O.DELIVERED
+            message.delivered_at = clock.now()
+        return message.id
+
+
+def cancel(message_id) -> bool:
+    with write_transaction() as session:
+        message = session.get(OutboxMessage, message_id, with_for_update=True)
+        if message is None or message.status != O.QUEUED:
+            return False
+        message.status = O.CANCELLED
+        return True
+
+
+def counts_by_status(branch_id=None) -> dict:
+    query = select(OutboxMessage.status, db.func.count()).group_by(OutboxMessage.status)
+    if branch_id is not None:
+        query = query.where(OutboxMessage.branch_id == branch_id)
+    return dict(db.session.execute(query).all())
+
+

@@ -1,0 +1,24 @@
+"""Phone numbers: parsed and checked with the phonenumbers library, stored as E.164."""
+import phonenumbers
+
+from core.errors import ValidationError
+
+
+def e164(raw, country: str | None = None, field: str = "phone") -> str:
+    """The number in E.164, or a ValidationError saying what is wrong with it."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 32:
+        raise ValidationError("A phone number is required (at most 32 characters).", {field: "required"})
+    try:
+        number = phonenumbers.parse(raw, country)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(f"{raw[:32]!r} is not a phone number.", {field: "not a phone number"}) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"{raw[:32]!r} is not a valid phone number.", {field: "invalid"})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def masked(number: str | None) -> str:
+    """For logs: enough to tell numbers apart, not enough to call them (+99555****456)."""
+    if not number:
+        return "-"
+    return number[:6] + "*" * max(len(number) - 9, 0) + number[-3:] if len(number) > 9 else "***"

@@ -31,6 +31,19 @@ class Server(BaseApplication):
         return self.application
 
 
+def start_in_worker(app):
+    """gunicorn hooks: the modem gateway (and its virtual modem) live in the worker process."""
+    import hardware
+
+    def post_worker_init(_worker):
+        hardware.start(app)
+
+    def worker_exit(_server, _worker):
+        hardware.stop(app)
+
+    return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}
+
+
 def prepare(app) -> None:
     """Upgrade the schema and, on an empty database, seed the demo branch."""
     upgrade_database(app)
@@ -58,6 +71,8 @@ def main(argv=None) -> int:
     app = create_app()
     prepare(app)
     print(f"  Seed is running: http://{args.host}:{args.port}/  (staff console: /staff/, health: /api/v1/health)", flush=True)
+    if not app.config["MODEM_PORT"]:
+        print(f"  No modem configured: texts go to the virtual modem; see them at http://{args.host}:{args.port}/virtual-phone", flush=True)
     Server(
         app,
         {
@@ -71,6 +86,7 @@ def main(argv=None) -> int:
             "errorlog": "-",
             # A per-user control socket would collide between two instances on one machine.
             "control_socket_disable": True,
+            **start_in_worker(app),
         },
     ).run()
     return 0

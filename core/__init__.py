@@ -51,9 +51,11 @@ def init_realtime(app) -> None:
 
 
 def init_blueprints(app) -> None:
+    import hardware
     import staff
 
     staff.init_app(app)
+    hardware.init_app(app)
 
     @app.get("/")
     def index():

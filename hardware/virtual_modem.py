@@ -86,6 +86,7 @@ class VirtualModem:
         self.capacity = 100
         self.waiting_in_network: list[tuple[str, str, datetime]] = []  # inbound held while memory is full
         self.handsets: dict[str, list[Delivered]] = {}
+        self.handset_senders: dict[str, list[dict]] = {}  # what each handset sent to the modem
         self._partial: dict[tuple, dict[int, str]] = {}
         self._reference = 0
         self._inbound_reference = 0
@@ -210,10 +211,15 @@ class VirtualModem:
         with self._lock:
             return [m.as_dict() for messages in self.handsets.values() for m in messages]
 
+    def sent_from(self, number: str) -> list[dict]:
+        with self._lock:
+            return list(self.handset_senders.get(number, []))
+
     def inject(self, sender: str, text: str, when: datetime | None = None) -> None:
         """A handset sends `text` to this modem: stored in memory, announced with +CMTI."""
         when = when or datetime.now(timezone.utc)
         with self._lock:
+            self.handset_senders.setdefault(sender, []).append({"body": text, "time": when.isoformat()})
             self._inbound_reference = (self._inbound_reference + 1) % 256
             pdus = deliver_pdus(sender, text, when.astimezone(SimpleOffsetTzInfo(0)), self._inbound_reference, self.smsc)
             for pdu, length in pdus:

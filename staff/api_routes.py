@@ -8,6 +8,7 @@ from core.errors import NotFound, ValidationError
 from core.extensions import db
 from core.models import Branch, Counter, Service, Ticket, TicketStatus
 from core.queries import counter_snapshot, queue_snapshot, ticket_summary
+from hardware.gateway import current_gateway_status
 
 from . import api
 
@@ -81,7 +82,8 @@ def health():
         current_app.logger.exception("health check: database unreachable")
         database = f"error: {type(error).__name__}"
     status = "ok" if database == "ok" else "degraded"
-    payload = {"status": status, "version": VERSION, "database": database, "time": clock.now().isoformat()}
+    payload = {"status": status, "version": VERSION, "database": database, "time": clock.now().isoformat(),
+               "modems": current_gateway_status() if database == "ok" else []}
     return jsonify(payload), 200 if status == "ok" else 503
 
 

@@ -1,0 +1,63 @@
+"""The virtual phone: see every text the virtual modem "delivers" and answer as any number.
+Its routes answer only while this process runs the virtual modem; otherwise they are 404."""
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+
+from core.errors import ValidationError
+from messaging.outbox import check_body
+from messaging.phones import e164
+
+page = Blueprint("virtual_phone", __name__, template_folder="templates", static_folder="static",
+                 static_url_path="/virtual-phone/static")
+api = Blueprint("virtual_phone_api", __name__, url_prefix="/api/v1/virtual-phone")
+
+MAX_TEXT = 1000
+
+
+def init_app(app) -> None:
+    from core.extensions import csrf
+
+    csrf.exempt(api)  # JSON only (checked below): a cross-site form cannot send it
+    app.register_blueprint(page)
+    app.register_blueprint(api)
+
+
+def modem():
+    virtual = current_app.extensions.get("seed.virtual_modem")
+    if virtual is None:
+        abort(404, "The virtual phone exists only while the virtual modem runs (no MODEM_PORT configured).")
+    return virtual
+
+
+@page.get("/virtual-phone")
+def phone():
+    modem()
+    return render_template("virtual_phone.html")
+
+
+@api.get("/numbers")
+def numbers():
+    virtual = modem()
+    return jsonify({"numbers": sorted(set(virtual.handsets) | set(virtual.handset_senders))})
+
+
+@api.get("/messages")
+def messages():
+    virtual = modem()
+    number = e164(request.args.get("number", ""), field="number")
+    return jsonify({"number": number, "messages": virtual.messages_for(number),
+                    "sent": virtual.sent_from(number)})
+
+
+@api.post("/send")
+def send():
+    virtual = modem()
+    data = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(data, dict):
+        raise ValidationError('Send JSON: {"from": "+995...", "text": "..."}.')
+    sender = e164(data.get("from", ""), field="from")
+    text = data.get("text")
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise ValidationError(f"text must be at most {MAX_TEXT} characters.", {"text": "too long or missing"})
+    check_body(text)
+    virtual.inject(sender, text)
+    return jsonify({"from": sender, "text": text, "status": "sent to the modem"}), 202

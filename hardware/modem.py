@@ -44,6 +44,14 @@ class SeedModem(GsmModem):
         self.fatal_error: Exception | None = None
         self.fatalErrorCallback = self._on_fatal_error
 
+    def connect(self, pin=None, waitingForModemToStartInSeconds=0):
+        # A program that died after AT+CMGS leaves the modem waiting for the rest of a PDU, where
+        # our ATZ would vanish: ESC ends that wait (and is harmless otherwise).
+        with serial.Serial(self.port, self.baudrate, timeout=0.3) as port:
+            port.write(b"\x1b\r")
+            port.read(64)
+        super().connect(pin=pin, waitingForModemToStartInSeconds=waitingForModemToStartInSeconds)
+
     def _handleModemNotification(self, lines):
         self.notifications.put(list(lines))
 
@@ -84,19 +92,19 @@ class SeedModem(GsmModem):
         buffer = bytearray()
         try:
             while self.alive:
-                data = self.serial.read(1)
-                if not data:
-                    continue
-                buffer.extend(data)
-                if buffer.endswith(terminator):
-                    line = buffer[: -len(terminator)].decode("utf-8", errors="replace")
-                    buffer = bytearray()
-                    if line:
-                        self._handleLineRead(line)
-                elif self._expectResponseTermSeq and buffer.endswith(self._expectResponseTermSeq):
-                    line = buffer.decode("utf-8", errors="replace")
-                    buffer = bytearray()
-                    self._handleLineRead(line, checkForResponseTerm=False)
+                # Whatever is waiting, at least one byte: the library reads one byte per call.
+                data = self.serial.read(max(1, self.serial.in_waiting))
+                for byte in data:
+                    buffer.append(byte)
+                    if buffer.endswith(terminator):
+                        line = buffer[: -len(terminator)].decode("utf-8", errors="replace")
+                        buffer = bytearray()
+                        if line:
+                            self._handleLineRead(line)
+                    elif self._expectResponseTermSeq and buffer.endswith(self._expectResponseTermSeq):
+                        line = buffer.decode("utf-8", errors="replace")
+                        buffer = bytearray()
+                        self._handleLineRead(line, checkForResponseTerm=False)
         except Exception as error:  # noqa: BLE001  (any failure here means the port is unusable)
             self.alive = False
             try:

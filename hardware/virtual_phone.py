@@ -43,7 +43,10 @@ def numbers():
 @api.get("/messages")
 def messages():
     virtual = modem()
-    number = e164(request.args.get("number", ""), field="number")
+    raw = request.args.get("number", "")
+    if raw.startswith(" ") and raw.strip().isdigit():
+        raw = "+" + raw.strip()  # ?number=+995... unencoded: the + arrived as a space
+    number = e164(raw, field="number")
     return jsonify({"number": number, "messages": virtual.messages_for(number),
                     "sent": virtual.sent_from(number)})
 

@@ -236,3 +236,33 @@ def test_outbox_refuses_empty_and_oversize_texts(app):
         with pytest.raises(ValidationError):
             outbox.enqueue(KA, body, "test")
     assert rows() == []
+
+
+def test_virtual_phone_api_exists_only_with_the_virtual_modem(client, app, vm):
+    assert client.get("/api/v1/virtual-phone/numbers").status_code == 404
+    assert client.get("/virtual-phone").status_code == 404
+    app.extensions["seed.virtual_modem"] = vm
+    try:
+        sent = client.post("/api/v1/virtual-phone/send", json={"from": "+995 555 12 34 56", "text": "L 10"})
+        assert sent.status_code == 202 and sent.json["from"] == KA
+        assert vm.sent_from(KA)[0]["body"] == "L 10"
+        for bad in ({"from": "123", "text": "x"}, {"from": KA, "text": ""}, {"from": KA, "text": "x" * 1001},
+                    {"from": KA, "text": "hi 😀"}, {"from": KA}):
+            response = client.post("/api/v1/virtual-phone/send", json=bad)
+            assert response.status_code == 400 and response.json["error"] == "invalid", bad
+        assert len(vm.sent_from(KA)) == 1
+        listing = client.get(f"/api/v1/virtual-phone/messages?number={KA}").json
+        assert listing["messages"] == [] and listing["sent"][0]["body"] == "L 10"
+        assert client.get("/virtual-phone").status_code == 200
+    finally:
+        app.extensions.pop("seed.virtual_modem")
+
+
+def test_modem_test_command_sends_through_the_outbox(fast, runner):
+    fast.config["VIRTUAL_MODEM_LATENCY"] = 0
+    result = runner.invoke(args=["modem", "test", "+995 555 12 34 56", "--wait", "20"])
+    assert result.exit_code == 0, result.output
+    assert "Queued test text 1 to +995555123456." in result.output and "delivered" in result.output
+    assert rows()[0].kind == "test" and rows()[0].status == "delivered"
+    refused = runner.invoke(args=["modem", "test", "555"])
+    assert refused.exit_code != 0 and "is not a phone number" in refused.output

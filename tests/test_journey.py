@@ -1,4 +1,7 @@
 """The newcomer's journey on the real system: `python run.py`, then the console in Chromium."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,41 @@ def test_console_panel_refreshes_without_reload(system):
         system.request("POST", "/api/v1/tickets", {"service": "B"}, auth=admin)
         expect(page.locator("tr[data-ticket='B001']")).to_be_visible(timeout=10_000)
         browser.close()
+
+
+def test_virtual_phone_in_chromium_shows_texts_and_sends_replies(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text("VIRTUAL_MODEM_LATENCY = 0.1\nMODEM_SWEEP_SECONDS = 1\n")
+    system = RunningSystem(instance).start()
+    try:
+        status, health, _ = system.request("GET", "/api/v1/health")
+        number = "+995555123456"
+        queued = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "run", "modem", "test", number, "--queue-only",
+             "--text", "Seed: your turn is near. <b>not bold</b>"],
+            cwd=ROOT, env={**os.environ, "SEED_INSTANCE_PATH": str(instance)}, capture_output=True, text=True,
+            timeout=120,
+        )
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_page()
+            page.goto(system.base + "/virtual-phone")
+            page.click(f"a[data-number='{number}']")
+            bubble = page.locator("#thread .bubble.in").first
+            expect(bubble).to_contain_text("Seed: your turn is near. <b>not bold</b>")  # shown as text
+            expect(page.locator("#thread b")).to_have_count(0)
+            page.fill("#text", "C")
+            page.click("#reply button")
+            expect(page.locator("#thread .bubble.out")).to_contain_text("C")
+            page.fill("#number", "12345")
+            page.click("#pick button")
+            expect(page.locator("#pick-error")).to_contain_text("is not a phone number")
+            expect(page.locator("#title")).to_have_text(number)
+            page.screenshot(path=str(ARTIFACTS / "virtual-phone.png"))
+            browser.close()
+        status, health, _ = system.request("GET", "/api/v1/health")
+        assert health["modems"][0]["state"] == "ready" and health["modems"][0]["network"] == "Seed Virtual"
+    finally:
+        system.stop()

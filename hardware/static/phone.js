@@ -52,7 +52,10 @@
     e.preventDefault();
     var number = el("number").value.trim();
     fetch("/api/v1/virtual-phone/messages?number=" + encodeURIComponent(number)).then(function (r) {
-      return r.json().then(function (data) { if (r.ok) open(data.number); else el("title").textContent = data.message; });
+      return r.json().then(function (data) {
+        el("pick-error").textContent = r.ok ? "" : data.message;
+        if (r.ok) open(data.number);
+      });
     });
   });
 

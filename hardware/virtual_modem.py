@@ -639,3 +639,27 @@ class VirtualModem:
                 store[index] = Stored(0, pdu, length, number, "", datetime.now(timezone.utc))
                 if self._master is not None:
                     self._unsolicited(f'+CDSI: "SR",{index}')
+
+
+def main(argv=None):
+    """`python -m hardware.virtual_modem --link /tmp/ttyVM0`: a virtual modem for a terminal or Gammu."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--link", default="/tmp/ttyVM0", help="path of the serial device to create")
+    parser.add_argument("--latency", type=float, default=3.0, help="seconds per text part")
+    parser.add_argument("--pin", help="SIM PIN to ask for")
+    parser.add_argument("--handset-log", help="append every delivered text to this JSON-lines file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    modem = VirtualModem(args.link, latency=args.latency, pin=args.pin, handset_log=args.handset_log).start()
+    print(f"Virtual modem on {modem.port}; Ctrl-C stops it.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        modem.stop()
+
+
+if __name__ == "__main__":
+    main()

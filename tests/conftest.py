@@ -57,6 +57,15 @@ class RequestIsolatedClient(FlaskClient):
 
 
 @pytest.fixture
+def vm(tmp_path):
+    """The virtual modem on a real pty, answering at once."""
+    from hardware.virtual_modem import VirtualModem
+
+    with VirtualModem(tmp_path / "ttyVM0", latency=0) as modem:
+        yield modem
+
+
+@pytest.fixture
 def client(app):
     app.test_client_class = RequestIsolatedClient
     return app.test_client()

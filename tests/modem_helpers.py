@@ -3,6 +3,10 @@ import time
 
 import serial
 
+# Valid mobile numbers for the handsets tests text (Georgia, Japan).
+KA = "+995555123456"
+JA = "+819012345678"
+
 
 def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
     deadline = time.monotonic() + timeout

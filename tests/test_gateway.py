@@ -6,20 +6,12 @@ from sqlalchemy import select
 from core.errors import ValidationError
 from core.extensions import db
 from hardware.gateway import Gateway
-from hardware.virtual_modem import VirtualModem
 from messaging import inbox, outbox
 from messaging.models import InboxMessage, InboxPart, ModemStatus, OutboxMessage
 
 from .modem_helpers import wait_until
 
-KA = "+995555123456"
-JA = "+819012345678"
-
-
-@pytest.fixture
-def vm(tmp_path):
-    with VirtualModem(tmp_path / "ttyVM0", latency=0) as modem:
-        yield modem
+from .modem_helpers import JA, KA
 
 
 @pytest.fixture

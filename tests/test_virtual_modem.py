@@ -7,14 +7,7 @@ from hardware.virtual_modem import VirtualModem
 
 from .modem_helpers import RawPort, wait_until
 
-KA = "+995555123456"
-JA = "+819012345678"
-
-
-@pytest.fixture
-def vm(tmp_path):
-    with VirtualModem(tmp_path / "ttyVM0", latency=0) as modem:
-        yield modem
+from .modem_helpers import JA, KA
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from . import auth, cli
 from .clock import SystemClock
 from .config import load_config
 from .database import MIGRATIONS, configure_engine
-from .extensions import csrf, db, migrate, socketio
+from .extensions import babel, csrf, db, migrate, socketio
 
 
 def create_app(config=None) -> Flask:
@@ -23,6 +23,7 @@ def create_app(config=None) -> Flask:
     init_database(app)
     auth.init_app(app)
     csrf.init_app(app)
+    babel.init_app(app)
     init_realtime(app)
     init_blueprints(app)
     cli.init_app(app)
@@ -47,15 +48,18 @@ def init_database(app) -> None:
 
 
 def init_realtime(app) -> None:
-    socketio.init_app(app, async_mode="threading", message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"])
+    socketio.init_app(app, async_mode="threading", message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+                      channel=app.config["SOCKETIO_CHANNEL"])
 
 
 def init_blueprints(app) -> None:
+    import display
     import hardware
     import staff
 
     staff.init_app(app)
     hardware.init_app(app)
+    display.init_app(app)
 
     @app.get("/")
     def index():

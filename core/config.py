@@ -52,8 +52,14 @@ class Defaults:
     MODEM_RECONNECT_MAX_SECONDS = 60
     VIRTUAL_MODEM_LATENCY = 3.0  # seconds per text part, like a real network
 
+    # Translations (Flask-Babel): English, Japanese, Georgian.
+    LANGUAGES = ("en", "ja", "ka")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent.parent / "translations")
+
     # Flask-SocketIO: None in one process; redis://... when several processes share displays.
     SOCKETIO_MESSAGE_QUEUE = None
+    SOCKETIO_CHANNEL = "seed"  # one per installation sharing a Redis server
 
 
 # Environment variables read at start, name -> config key.
@@ -61,6 +67,7 @@ ENVIRONMENT = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "SECRET_KEY": "SECRET_KEY",
     "SOCKETIO_MESSAGE_QUEUE": "SOCKETIO_MESSAGE_QUEUE",
+    "SOCKETIO_CHANNEL": "SOCKETIO_CHANNEL",
     "SEED_TIMEZONE": "DEFAULT_TIMEZONE",
     "SEED_COUNTRY": "DEFAULT_COUNTRY",
     "SEED_BRANCH_NAME": "DEFAULT_BRANCH_NAME",

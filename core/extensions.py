@@ -1,4 +1,5 @@
 """Extensions as unbound globals, bound to an app in create_app."""
+from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
@@ -26,3 +27,4 @@ migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 socketio = SocketIO()
+babel = Babel()

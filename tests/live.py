@@ -21,6 +21,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",  # this machine's network is closed; don't let Chromium try
     "--disable-component-update",
     "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # the display's chime plays unattended
 ]
 
 
@@ -44,8 +45,9 @@ def free_port() -> int:
 class RunningSystem:
     """`python run.py` on a free port with its own instance folder, as a newcomer starts it."""
 
-    def __init__(self, instance: Path, port: int | None = None):
+    def __init__(self, instance: Path, port: int | None = None, env: dict | None = None):
         self.instance = instance
+        self.extra_env = env or {}
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
@@ -54,6 +56,7 @@ class RunningSystem:
     def start(self, timeout=30):
         env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), "PYTHONUNBUFFERED": "1"}
         env.pop("DATABASE_URL", None)
+        env.update(self.extra_env)
         self.process = subprocess.Popen(
             [sys.executable, "run.py", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -159,3 +159,19 @@ def test_cli_branch_create(runner, app):
     refused = runner.invoke(args=["branch", "create", "x" * 81])
     assert refused.exit_code != 0 and "1-80 characters" in refused.output
     assert db.session.scalar(select(db.func.count(Branch.id))) == 1
+
+
+def test_compiled_translations_match_their_catalogues(tmp_path):
+    """The .mo files the app reads are committed: they must be what pybabel compiles from the .po."""
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "translations"
+    template = {m.id for m in read_po(open(root / "messages.pot", "rb")) if m.id}
+    for language in ("ja", "ka"):
+        folder = root / language / "LC_MESSAGES"
+        catalogue = read_po(open(folder / "messages.po", "rb"))
+        compiled = read_mo(open(folder / "messages.mo", "rb"))
+        expected = {m.id: m.string for m in catalogue if m.id and not m.fuzzy}
+        assert {m.id: m.string for m in compiled if m.id} == expected, f"run: pybabel compile -d translations ({language})"
+        assert all(expected.get(msgid) for msgid in template), f"{language}: untranslated texts"

@@ -1,0 +1,70 @@
+"""The display page. Options come in the URL so each screen is set up by its bookmark:
+
+/display/1?services=A,B&languages=en,ja&rotate=15&layout=split&names=1
+"""
+from flask import abort, render_template, request
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+
+from core.errors import ValidationError
+from core.extensions import db
+from core.models import Branch
+
+from . import bp
+
+LANGUAGES = ("en", "ja", "ka")
+LAYOUTS = ("split", "full")
+
+
+def _strings(language: str) -> dict:
+    with force_locale(language):
+        return {
+            "now_serving": gettext("Now serving"),
+            "ticket": gettext("Ticket"),
+            "counter": gettext("Counter"),
+            "recent": gettext("Recent calls"),
+            "waiting": gettext("Waiting"),
+            "people": gettext("waiting"),
+            "minutes": gettext("about %(minutes)s min"),
+            "nobody": gettext("Please take a ticket. You will be called here."),
+            "offline": gettext("Reconnecting…"),
+            # Spoken: the ticket is spelled out ("A 0 1 2") so every voice reads it the same way.
+            "speech": gettext("Ticket %(ticket)s, please go to counter %(counter)s."),
+        }
+
+
+def _options(branch: Branch) -> dict:
+    args = request.args
+    codes = {s.code for s in branch.services if s.active}
+    services = [c.strip().upper() for c in args.get("services", "").split(",") if c.strip()]
+    unknown = [c for c in services if c not in codes]
+    if unknown:
+        raise ValidationError(f"Unknown service(s) at {branch.name}: {', '.join(unknown)[:40]}")
+    languages = [l.strip() for l in args.get("languages", branch.default_language).split(",") if l.strip()]
+    if not languages or any(l not in LANGUAGES for l in languages):
+        raise ValidationError("languages must be a list of en, ja, ka.")
+    rotate = args.get("rotate", "12")
+    if not rotate.isdigit() or not 3 <= int(rotate) <= 600:
+        raise ValidationError("rotate is the seconds each language stays on screen, 3 to 600.")
+    layout = args.get("layout", "split")
+    if layout not in LAYOUTS:
+        raise ValidationError(f"layout must be one of {', '.join(LAYOUTS)}.")
+    return {"branch": branch.id, "services": services, "languages": languages, "rotate": int(rotate),
+            "layout": layout, "names": branch.show_names and args.get("names") == "1",
+            "timezone": branch.timezone}
+
+
+@bp.get("/")
+def index():
+    branches = db.session.scalars(select(Branch).order_by(Branch.id)).all()
+    return render_template("display/index.html", branches=branches)
+
+
+@bp.get("/<int:branch_id>")
+def screen(branch_id):
+    branch = db.session.get(Branch, branch_id)
+    if branch is None:
+        abort(404, f"Branch {branch_id} does not exist.")
+    options = _options(branch)
+    strings = {language: _strings(language) for language in options["languages"]}
+    return render_template("display/screen.html", branch=branch, options=options, strings=strings)

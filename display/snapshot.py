@@ -1,0 +1,77 @@
+"""What a waiting-room display shows, as one snapshot: a screen that reconnects needs nothing else."""
+from datetime import datetime, time
+
+from sqlalchemy import select
+
+from core import clock
+from core.extensions import db
+from core.models import OPEN_AT_COUNTER, Branch, Counter, Ticket, TicketEvent
+from core.models import TicketStatus as S
+from core.queries import open_counters, service_minutes, wait_minutes
+
+RECENT_CALLS = 8
+
+
+def _start_of_local_day(branch: Branch, now: datetime) -> datetime:
+    local = branch.local(now)
+    return datetime.combine(local.date(), time.min, tzinfo=branch.zone)
+
+
+def _name(branch, ticket):
+    # Names only where the branch has chosen to show them; otherwise they never leave the server.
+    if branch.show_names and ticket.customer is not None and ticket.customer.name:
+        return ticket.customer.name
+    return None
+
+
+def build(branch_id: int) -> dict | None:
+    branch = db.session.get(Branch, branch_id)
+    if branch is None:
+        return None
+    now = clock.now()
+    day_start = _start_of_local_day(branch, now)
+    serving = db.session.scalars(
+        select(Ticket)
+        .where(Ticket.branch_id == branch.id, Ticket.status.in_(OPEN_AT_COUNTER))
+        .order_by(Ticket.called_at.desc(), Ticket.id.desc())
+    ).all()
+    calls = db.session.execute(
+        select(TicketEvent, Ticket, Counter)
+        .join(Ticket, TicketEvent.ticket_id == Ticket.id)
+        .outerjoin(Counter, TicketEvent.counter_id == Counter.id)
+        .where(Ticket.branch_id == branch.id, TicketEvent.kind.in_(("called", "recalled")), TicketEvent.at >= day_start)
+        .order_by(TicketEvent.id.desc())
+        .limit(RECENT_CALLS * 4)
+    ).all()
+    recent, seen = [], set()
+    for event, ticket, counter in calls:
+        if ticket.id in seen:
+            continue
+        seen.add(ticket.id)
+        recent.append({"number": ticket.label, "counter": counter.name if counter else None, "service": ticket.service.code,
+                       "at": event.at.isoformat(), "status": str(ticket.status), "name": _name(branch, ticket)})
+        if len(recent) == RECENT_CALLS:
+            break
+    waiting = db.session.execute(
+        select(Ticket.service_id, db.func.count()).where(Ticket.branch_id == branch.id, Ticket.status == S.WAITING)
+        .group_by(Ticket.service_id)
+    ).all()
+    counts = dict(waiting)
+    services = []
+    for service in branch.services:
+        if not service.active:
+            continue
+        count = counts.get(service.id, 0)
+        services.append({"code": service.code, "name": service.name, "waiting": count,
+                         "estimated_wait_minutes": wait_minutes(count, service_minutes(service), open_counters(service))})
+    return {
+        "branch": {"id": branch.id, "name": branch.name, "timezone": branch.timezone},
+        "time": now.isoformat(),
+        "serving": [{"number": t.label, "counter": t.counter.name if t.counter else None, "service": t.service.code,
+                     "status": str(t.status), "called_at": t.called_at.isoformat() if t.called_at else None,
+                     "name": _name(branch, t)} for t in serving],
+        "recent": recent,
+        "services": services,
+    }
+
+

@@ -1,0 +1,125 @@
+"""Waiting-room displays: the snapshot, the Socket.IO namespace, the page and its options."""
+import json
+import re
+
+import pytest
+
+from core import engine
+from core.extensions import db, socketio
+from core.models import Customer
+from display import snapshot
+
+from .constants import START
+
+
+def connect(app, branch_id):
+    client = socketio.test_client(app, namespace="/display", auth={"branch": branch_id})
+    assert client.is_connected("/display")
+    return client
+
+
+def received(client, name):
+    return [m["args"][0] for m in client.get_received("/display") if m["name"] == name]
+
+
+def test_snapshot_shows_calls_counts_and_no_names_by_default(setup, clock):
+    branch, (a, b), (c1, c2), _ = setup
+    customer = Customer(name="Nino Beridze", phone="+995555123456", created_at=START)
+    db.session.add(customer)
+    db.session.commit()
+    first = engine.issue_ticket(a.id, customer_id=customer.id)
+    engine.issue_ticket(a.id)
+    engine.issue_ticket(b.id)
+    engine.call_next(c1.id)
+    clock.advance(minutes=1)
+    engine.call_next(c2.id)
+    state = snapshot.build(branch.id)
+    assert [r["number"] for r in state["recent"]] == ["A002", "A001"]
+    assert [(s["number"], s["counter"]) for s in state["serving"]] == [("A002", "2"), ("A001", "1")]
+    assert [(s["code"], s["waiting"]) for s in state["services"]] == [("A", 0), ("B", 1)]
+    assert "Nino" not in str(state)
+
+    branch.show_names = True
+    db.session.commit()
+    assert {"A001": "Nino Beridze"}.items() <= {r["number"]: r["name"] for r in snapshot.build(branch.id)["recent"]}.items()
+    assert first.id
+
+
+def test_connect_gets_a_snapshot_and_unknown_branch_is_refused(app, setup):
+    branch = setup[0]
+    client = connect(app, branch.id)
+    snapshots = received(client, "snapshot")
+    assert len(snapshots) == 1 and snapshots[0]["branch"]["name"] == branch.name
+    stranger = socketio.test_client(app, namespace="/display", auth={"branch": 999})
+    assert not stranger.is_connected("/display")
+
+
+def test_every_engine_move_reaches_the_branch_room(app, setup):
+    branch, (a, b), (c1, _c2), _ = setup
+    client = connect(app, branch.id)
+    client.get_received("/display")
+    ticket = engine.issue_ticket(a.id)
+    engine.call_next(c1.id)
+    engine.recall(ticket.id)
+    engine.transfer(ticket.id, b.id)
+    engine.call_next(c1.id)
+    engine.no_show(ticket.id)
+    second = engine.issue_ticket(a.id)
+    engine.call_next(c1.id)
+    engine.complete(second.id)
+    updates = received(client, "update")
+    assert [u["event"]["kind"] for u in updates] == [
+        "issued", "called", "recalled", "transferred", "called", "no_show", "issued", "called", "completed"]
+    announced = [(u["event"]["number"], u["event"]["counter"]) for u in updates if u["event"]["announce"]]
+    assert announced == [("A001", "1"), ("A001", "1"), ("A001", "1"), ("A002", "1")]
+    assert updates[-1]["snapshot"]["serving"] == []  # every update carries the state after it
+
+
+def test_other_branches_hear_nothing(app, setup):
+    from .helpers import make_branch, make_counter, make_service
+
+    other = make_branch("Other")
+    service = make_service(other, "A")
+    counter = make_counter(other, "1", [service])
+    db.session.commit()
+    client = connect(app, setup[0].id)
+    client.get_received("/display")
+    engine.issue_ticket(service.id)
+    engine.call_next(counter.id)
+    assert received(client, "update") == []
+
+
+def test_resync_sends_a_fresh_snapshot(app, setup):
+    client = connect(app, setup[0].id)
+    client.get_received("/display")
+    client.emit("resync", {"branch": setup[0].id}, namespace="/display")
+    assert len(received(client, "snapshot")) == 1
+
+
+def test_page_renders_with_options_and_refuses_bad_ones(client, setup):
+    branch = setup[0]
+    page = client.get(f"/display/{branch.id}?services=A&languages=en,ja,ka&rotate=10&layout=full")
+    assert page.status_code == 200
+    strings = json.loads(re.search(r'id="display-strings"[^>]*>(.*?)</script>', page.text, re.S).group(1))
+    assert [strings[l]["now_serving"] for l in ("en", "ja", "ka")] == ["Now serving", "ただいまの呼び出し", "ახლა ემსახურება"]
+    assert strings["ja"]["speech"] == "受付番号 %(ticket)s 番の方、%(counter)s 番窓口へお越しください。"
+    assert "socket.io.min.js" in page.text and "cdn" not in page.text.lower()
+    for query in ("services=Q", "languages=fr", "rotate=1", "layout=spiral", "rotate=abc"):
+        response = client.get(f"/display/{branch.id}?{query}")
+        assert response.status_code == 400, query
+    assert client.get("/display/999").status_code == 404
+    assert branch.name in client.get("/display/").text
+
+
+def test_names_option_needs_the_branch_to_allow_names(client, setup):
+    branch = setup[0]
+    assert '"names": false' in client.get(f"/display/{branch.id}?names=1").text
+    branch.show_names = True
+    db.session.commit()
+    assert '"names": true' in client.get(f"/display/{branch.id}?names=1").text
+
+
+@pytest.mark.parametrize("asset", ["vendor/socket.io.min.js", "chime.wav", "fonts/noto-sans-jp-japanese-400-normal.woff2",
+                                   "fonts/noto-sans-georgian-georgian-400-normal.woff2", "display.js"])
+def test_everything_is_served_locally(client, asset):
+    assert client.get(f"/display/static/{asset}").status_code == 200

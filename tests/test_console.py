@@ -128,3 +128,13 @@ def test_console_shows_branch_local_times(client, setup, at_counter, clock):
     db.session.commit()
     engine.issue_ticket(a.id)  # 09:00 UTC is 18:00 in Tokyo
     assert ">18:00</time>" in client.get("/staff/panel").text
+
+
+def test_console_shows_the_modem_state(client, setup, at_counter, clock):
+    from messaging.models import ModemStatus
+
+    assert "Modem: no gateway running" in client.get("/staff/panel").text
+    db.session.add(ModemStatus(gateway="g1", port="/dev/ttyUSB0", state="ready", signal=17, network="MAGTI",
+                               updated_at=clock.now()))
+    db.session.commit()
+    assert "Modem: ready · MAGTI · signal 17/31" in client.get("/staff/panel").text

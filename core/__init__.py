@@ -1,7 +1,7 @@
 """Seed's core: the app factory, configuration, models, the queue engine, events, auth, CLI."""
 import os
 
-from flask import Flask, redirect, url_for
+from flask import Flask, render_template
 
 from . import auth, cli
 from .clock import SystemClock
@@ -55,12 +55,14 @@ def init_realtime(app) -> None:
 def init_blueprints(app) -> None:
     import display
     import hardware
+    import kiosk
     import staff
 
     staff.init_app(app)
     hardware.init_app(app)
     display.init_app(app)
+    kiosk.init_app(app)
 
     @app.get("/")
     def index():
-        return redirect(url_for("staff.console"))
+        return render_template("staff/home.html")

@@ -52,6 +52,15 @@ class Defaults:
     MODEM_RECONNECT_MAX_SECONDS = 60
     VIRTUAL_MODEM_LATENCY = 3.0  # seconds per text part, like a real network
 
+    # Kiosk: a stuck key or a loop must not flood the queue. Per kiosk (X-Kiosk-Id, else address).
+    KIOSK_RATE_LIMIT = "12 per minute"
+    KIOSK_PHONE_CHECK_LIMIT = "60 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"  # redis://... when several web processes share the limits
+    RATELIMIT_HEADERS_ENABLED = True
+    KIOSK_IDLE_SECONDS = 30  # no touch for this long on any screen but the first: warn
+    KIOSK_IDLE_WARNING_SECONDS = 10  # then count down this long, extendable, before starting over
+    KIOSK_TICKET_SECONDS = 25  # the ticket screen returns to the start by itself
+
     # Translations (Flask-Babel): English, Japanese, Georgian.
     LANGUAGES = ("en", "ja", "ka")
     BABEL_DEFAULT_LOCALE = "en"

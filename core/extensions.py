@@ -1,5 +1,7 @@
 """Extensions as unbound globals, bound to an app in create_app."""
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
@@ -28,3 +30,5 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 socketio = SocketIO()
 babel = Babel()
+# No default limits: routes that need one (the kiosk's) say so. Storage: RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -1,1 +1,16 @@
-"""Kiosk check-in screens and the check-in API (issue: kiosk check-in). Not built yet."""
+"""Kiosk check-in screens, the check-in API, and the customer's own status page."""
+from flask import Blueprint
+
+bp = Blueprint("kiosk", __name__, template_folder="templates", static_folder="static", static_url_path="/kiosk/static")
+api = Blueprint("kiosk_api", __name__, url_prefix="/api/v1")
+
+
+def init_app(app) -> None:
+    from core.extensions import csrf, limiter
+
+    from . import routes  # noqa: F401  (registers on the blueprints)
+
+    csrf.exempt(api)  # JSON only (checked in routes): a cross-site form cannot send it
+    app.register_blueprint(bp)
+    app.register_blueprint(api)
+    limiter.init_app(app)

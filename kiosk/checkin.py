@@ -1,0 +1,141 @@
+"""Check-in: validate what the customer entered, record their consent in the words they saw,
+and issue the ticket through the queue engine."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+from flask import url_for
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+
+from core import clock, engine
+from core.database import write_transaction
+from core.errors import NotFound, ValidationError
+from core.extensions import db
+from core.models import Branch, Customer, Service
+from core.queries import estimated_wait_minutes, position
+
+LANGUAGES = ("en", "ja", "ka")
+MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+MAX_NAME = 60
+
+
+def consent_text(branch: Branch, language: str) -> str:
+    """The exact words the kiosk shows next to the consent choice; stored with the consent."""
+    with force_locale(language):
+        return gettext(
+            "Yes, %(business)s may text me about this visit: my place in the queue, when it is my turn, "
+            "and one short survey afterwards. Reply STOP at any time to stop.",
+            business=branch.sender_name,
+        )
+
+
+def branch_or_default(branch_id) -> Branch:
+    if branch_id is not None and (not isinstance(branch_id, int) or isinstance(branch_id, bool)):
+        raise ValidationError("branch must be a branch id.", {"branch": "not a number"})
+    branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
+    if branch is None:
+        raise NotFound("No such branch.", {"branch": "unknown"})
+    return branch
+
+
+def check_phone(raw, branch: Branch) -> dict:
+    """A mobile number that texts can reach, in E.164 and as the customer would write it."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 32:
+        raise ValidationError(gettext("Enter a mobile number."), {"phone": "required"})
+    try:
+        number = phonenumbers.parse(raw, branch.country)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(gettext("That is not a phone number."), {"phone": "not a phone number"}) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(gettext("That number is not valid: please check it."), {"phone": "invalid"})
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise ValidationError(gettext("That looks like a landline: texts cannot reach it. Enter a mobile number."),
+                              {"phone": "not a mobile"})
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    same_country = phonenumbers.region_code_for_number(number) == branch.country
+    return {
+        "e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        "display": national if same_country else phonenumbers.format_number(
+            number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+    }
+
+
+def clean_name(raw) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ValidationError("name must be text.", {"name": "not text"})
+    name = unicodedata.normalize("NFC", raw).strip()
+    if len(name) > MAX_NAME:
+        raise ValidationError(f"Names are at most {MAX_NAME} characters.", {"name": "too long"})
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in name) or re.search(r"[<>]", name):
+        raise ValidationError("Names may not contain < > or control characters.", {"name": "invalid characters"})
+    return name or None
+
+
+def check_in(data: dict) -> dict:
+    """Validate a check-in request and issue the ticket. Bad input raises before anything changes."""
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object.")
+    unknown = set(data) - {"service", "phone", "language", "sms_consent", "name", "branch"}
+    if unknown:
+        raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))[:80]}", {f: "unknown" for f in unknown})
+    branch = branch_or_default(data.get("branch"))
+    code = data.get("service")
+    if not isinstance(code, str) or not code.strip():
+        raise ValidationError(gettext("Choose a service."), {"service": "required"})
+    service = db.session.scalar(select(Service).where(Service.branch_id == branch.id, Service.code == code.strip().upper()))
+    if service is None or not service.active:
+        raise ValidationError(f"Unknown service {code[:10]!r}.", {"service": "unknown"})
+    language = data.get("language", branch.default_language)
+    if language not in LANGUAGES:
+        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+    consent = data.get("sms_consent", False)
+    if not isinstance(consent, bool):
+        raise ValidationError("sms_consent must be true or false.", {"sms_consent": "not a boolean"})
+    phone = check_phone(data["phone"], branch) if data.get("phone") not in (None, "") else None
+    if consent and phone is None:
+        raise ValidationError(gettext("Texts need a mobile number."), {"phone": "required for texts"})
+    name = clean_name(data.get("name"))
+
+    customer_id = None
+    if phone is not None or name is not None:
+        customer_id = _remember_customer(branch, phone, name, language, consent)
+    ticket = engine.issue_ticket(service.id, customer_id=customer_id, language=language, source="kiosk")
+    return {
+        "id": ticket.id,
+        "number": ticket.label,
+        "service": service.code,
+        "service_name": service.name,
+        "position": position(ticket),
+        "estimated_wait_minutes": estimated_wait_minutes(ticket),
+        "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
+        "sms": bool(consent),
+    }
+
+
+def _remember_customer(branch, phone, name, language, consent) -> int:
+    now = clock.now()
+    with write_transaction() as session:
+        customer = None
+        if phone is not None:
+            customer = session.scalar(select(Customer).where(Customer.phone == phone["e164"]))
+        if customer is None:
+            customer = Customer(phone=phone["e164"] if phone else None, created_at=now)
+            session.add(customer)
+        customer.language = language
+        if name:
+            customer.name = name
+        if consent:
+            # A new yes is recorded in the words shown; it also lifts an earlier STOP, as the
+            # customer has just asked for texts again.
+            customer.sms_consent = True
+            customer.consent_at = now
+            customer.consent_source = "kiosk"
+            customer.consent_text = consent_text(branch, language)
+            customer.opted_out_at = None
+        session.flush()
+        return customer.id

@@ -1,0 +1,162 @@
+"""Kiosk pages and the check-in API. Thin: validate, call kiosk.checkin / core, render."""
+import io
+
+import segno
+from flask import abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+
+from core.errors import ValidationError
+from core.extensions import db, limiter
+from core.models import Branch, Ticket
+from core.queries import estimated_wait_minutes, position
+
+from . import api, bp
+from .checkin import LANGUAGES, branch_or_default, check_in, check_phone, consent_text
+
+
+def kiosk_key() -> str:
+    # Each kiosk sends its own id; without one, its address stands in.
+    return request.headers.get("X-Kiosk-Id", "")[:64] or request.remote_addr or "unknown"
+
+
+def _json_body() -> dict:
+    if not request.is_json:
+        abort(415, "Send JSON with Content-Type: application/json.")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object.")
+    return data
+
+
+def _language(data) -> str:
+    language = data.get("language")
+    return language if language in LANGUAGES else "en"
+
+
+@api.post("/checkins")
+@limiter.limit(lambda: current_app.config["KIOSK_RATE_LIMIT"], key_func=kiosk_key)
+def checkins():
+    data = _json_body()
+    with force_locale(_language(data)):
+        ticket = check_in(data)
+    return jsonify({"ticket": ticket}), 201
+
+
+@api.post("/phone-check")
+@limiter.limit(lambda: current_app.config["KIOSK_PHONE_CHECK_LIMIT"], key_func=kiosk_key)
+def phone_check():
+    """The kiosk shows the number back, in national format, before the customer confirms it."""
+    data = _json_body()
+    with force_locale(_language(data)):
+        branch = branch_or_default(data.get("branch"))
+        return jsonify(check_phone(data.get("phone"), branch))
+
+
+def _strings(branch, language):
+    with force_locale(language):
+        return {
+            "choose_language": gettext("Choose your language"),
+            "welcome": gettext("Welcome to %(business)s", business=branch.name),
+            "take_ticket": gettext("Take a ticket"),
+            "which_service": gettext("What do you need today?"),
+            "phone_title": gettext("Shall we text you when it is your turn?"),
+            "phone_label": gettext("Your mobile number"),
+            "phone_hint": gettext("Optional. We only use it for this visit."),
+            "skip": gettext("No thanks"),
+            "next": gettext("Next"),
+            "back": gettext("Back"),
+            "confirm_phone": gettext("Is this your number?"),
+            "consent": consent_text(branch, language),
+            "consent_yes": gettext("Yes, text me"),
+            "consent_no": gettext("No texts"),
+            "confirm_title": gettext("Please check"),
+            "confirm_service": gettext("Service"),
+            "confirm_texts": gettext("Texts"),
+            "texts_to": gettext("to %(number)s"),
+            "texts_none": gettext("none"),
+            "get_ticket": gettext("Get my ticket"),
+            "your_ticket": gettext("Your ticket"),
+            "ahead": gettext("People ahead of you: %(count)s"),
+            "wait": gettext("Estimated wait: about %(minutes)s min"),
+            "scan": gettext("Scan to follow your place in the queue on your phone."),
+            "we_will_text": gettext("We will text you when it is almost your turn."),
+            "done": gettext("Done"),
+            "idle_title": gettext("Are you still there?"),
+            "idle_body": gettext("Going back to the start in %(seconds)s seconds."),
+            "idle_more": gettext("I need more time"),
+            "error": gettext("Something went wrong. Please try again or ask at the desk."),
+            "keypad_clear": gettext("Clear"),
+        }
+
+
+@bp.get("/kiosk/")
+def kiosk_index():
+    branch = db.session.scalar(select(Branch).order_by(Branch.id))
+    if branch is None:
+        abort(404, "No branch is set up yet.")
+    return redirect(url_for("kiosk.screen", branch_id=branch.id))
+
+
+@bp.get("/kiosk/<int:branch_id>")
+def screen(branch_id):
+    branch = db.session.get(Branch, branch_id)
+    if branch is None:
+        abort(404, f"Branch {branch_id} does not exist.")
+    services = [{"code": s.code, "name": s.name} for s in branch.services if s.active]
+    config = {"branch": branch.id, "services": services, "languages": list(LANGUAGES),
+              "default_language": branch.default_language,
+              "idle_seconds": current_app.config["KIOSK_IDLE_SECONDS"],
+              "warning_seconds": current_app.config["KIOSK_IDLE_WARNING_SECONDS"],
+              "ticket_seconds": current_app.config["KIOSK_TICKET_SECONDS"]}
+    strings = {language: _strings(branch, language) for language in LANGUAGES}
+    return render_template("kiosk/kiosk.html", branch=branch, config=config, strings=strings)
+
+
+def _ticket_by_token(token) -> Ticket:
+    ticket = db.session.scalar(select(Ticket).where(Ticket.access_token == token)) if len(token) <= 64 else None
+    if ticket is None:
+        abort(404, "No such ticket.")
+    return ticket
+
+
+def status_of(ticket: Ticket) -> dict:
+    place = position(ticket)
+    return {"number": ticket.label, "service": ticket.service.name, "status": str(ticket.status),
+            "position": place, "ahead": None if place is None else place - 1,
+            "estimated_wait_minutes": estimated_wait_minutes(ticket),
+            "counter": ticket.counter.name if ticket.counter and ticket.status in ("called", "serving") else None}
+
+
+@bp.get("/t/<token>")
+def status(token):
+    ticket = _ticket_by_token(token)
+    with force_locale(ticket.language):
+        words = {
+            "title": gettext("Your place in the queue"),
+            "ahead": gettext("People ahead of you: %(count)s"),
+            "wait": gettext("Estimated wait: about %(minutes)s min"),
+            "called": gettext("It is your turn: please go to counter %(counter)s."),
+            "serving": gettext("You are being served at counter %(counter)s."),
+            "held": gettext("Your ticket is on hold. Please ask at the desk."),
+            "finished": gettext("This ticket is closed. Thank you for your visit."),
+            "updated": gettext("Updated %(time)s"),
+            "offline": gettext("No connection. Retrying…"),
+        }
+        return render_template("kiosk/status.html", ticket=ticket, status=status_of(ticket), words=words,
+                               language=ticket.language)
+
+
+@bp.get("/t/<token>.json")
+def status_json(token):
+    return jsonify(status_of(_ticket_by_token(token)))
+
+
+@bp.get("/t/<token>/qr.svg")
+def status_qr(token):
+    ticket = _ticket_by_token(token)
+    url = url_for("kiosk.status", token=ticket.access_token, _external=True)
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#000", light="#fff")
+    out.seek(0)
+    return send_file(out, mimetype="image/svg+xml", max_age=3600)

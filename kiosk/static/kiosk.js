@@ -1,0 +1,175 @@
+// The kiosk: one screen at a time, every text in the chosen language, every input cleared when
+// the customer walks away. Text from the server goes in as text, never as HTML.
+(function () {
+  "use strict";
+  var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
+  var config = read("kiosk-config"), strings = read("kiosk-strings");
+  var el = function (id) { return document.getElementById(id); };
+  var state, idleTimer = null, countdownTimer = null, ticketTimer = null, remaining = 0;
+  var api = window.seedKiosk = { resets: 0, step: "language" };
+
+  function t(key, values) {
+    var text = strings[state.language][key] || "";
+    return text.replace(/%\((\w+)\)s/g, function (_, name) { return values ? values[name] : ""; });
+  }
+
+  function fresh() {
+    return { language: state ? state.language : config.default_language, service: null, phone: "", phoneDisplay: "",
+             e164: "", consent: false };
+  }
+
+  function labels() {
+    document.documentElement.lang = state.language;
+    document.querySelectorAll("[data-label]").forEach(function (node) { node.textContent = t(node.dataset.label); });
+    document.querySelectorAll("[data-language]").forEach(function (button) {
+      button.setAttribute("aria-pressed", String(button.dataset.language === state.language));
+    });
+    if (api.step === "ticket" && api.ticket) showTicket(api.ticket);
+  }
+
+  function show(step) {
+    api.step = step;
+    document.querySelectorAll(".step").forEach(function (section) { section.hidden = section.dataset.step !== step; });
+    var focus = document.querySelector("#step-" + step + " input, #step-" + step + " button");
+    if (focus) focus.focus();
+    armIdle();
+  }
+
+  // --- idle: warn, count down (extendable), then start over with nothing left behind ------------
+  function armIdle() {
+    clearTimeout(idleTimer);
+    if (api.step === "language" || api.step === "start") return;
+    idleTimer = setTimeout(warn, config.idle_seconds * 1000);
+  }
+  function warn() {
+    remaining = config.warning_seconds;
+    el("idle").hidden = false;
+    el("idle-more").focus();
+    tickCountdown();
+    countdownTimer = setInterval(tickCountdown, 1000);
+  }
+  function tickCountdown() {
+    el("idle-count").textContent = t("idle_body", { seconds: remaining });
+    if (remaining <= 0) { reset(); return; }
+    remaining -= 1;
+  }
+  function stopWarning() { clearInterval(countdownTimer); el("idle").hidden = true; }
+  function reset() {
+    stopWarning();
+    clearTimeout(ticketTimer);
+    state = fresh();
+    state.language = config.default_language;
+    el("phone").value = "";
+    ["phone-error", "confirm-error", "phone-display"].forEach(function (id) { el(id).textContent = ""; });
+    api.ticket = null;
+    api.resets += 1;
+    labels();
+    show("language");
+  }
+  el("idle-more").addEventListener("click", function () { stopWarning(); armIdle(); });
+  ["pointerdown", "keydown", "input"].forEach(function (type) {
+    document.addEventListener(type, function () { if (el("idle").hidden) armIdle(); }, true);
+  });
+
+  // --- language ------------------------------------------------------------------------------
+  function setLanguage(language) { state.language = language; labels(); }
+  document.querySelectorAll("[data-language]").forEach(function (button) {
+    button.addEventListener("click", function () { setLanguage(button.dataset.language); });
+  });
+  document.querySelectorAll("[data-pick-language]").forEach(function (button) {
+    button.addEventListener("click", function () { setLanguage(button.dataset.pickLanguage); show("start"); });
+  });
+  document.querySelectorAll("[data-go]").forEach(function (button) {
+    button.addEventListener("click", function () { show(button.dataset.go); });
+  });
+
+  // --- service -------------------------------------------------------------------------------
+  el("walk-in").addEventListener("click", function () { show("service"); });
+  config.services.forEach(function (service) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "big";
+    button.dataset.service = service.code;
+    button.textContent = service.code + " · " + service.name;
+    button.addEventListener("click", function () { state.service = service; show("phone"); });
+    el("services").appendChild(button);
+  });
+
+  // --- phone ---------------------------------------------------------------------------------
+  ["1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0", "⌫"].forEach(function (key) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = key;
+    button.dataset.key = key;
+    button.setAttribute("aria-label", key === "⌫" ? "delete" : key);
+    button.addEventListener("click", function () {
+      var input = el("phone");
+      input.value = key === "⌫" ? input.value.slice(0, -1) : (input.value + key).slice(0, 20);
+    });
+    el("keypad").appendChild(button);
+  });
+
+  function post(path, body) {
+    return fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (data) { return { ok: response.ok, data: data }; });
+      });
+  }
+
+  el("phone-next").addEventListener("click", function () {
+    var raw = el("phone").value.trim();
+    if (!raw) { el("phone-error").textContent = t("phone_label") + "?"; return; }
+    post("/api/v1/phone-check", { phone: raw, branch: config.branch, language: state.language }).then(function (result) {
+      if (!result.ok) { el("phone-error").textContent = result.data.message || t("error"); return; }
+      el("phone-error").textContent = "";
+      state.phone = raw; state.e164 = result.data.e164; state.phoneDisplay = result.data.display;
+      el("phone-display").textContent = result.data.display;
+      show("consent");
+    }).catch(function () { el("phone-error").textContent = t("error"); });
+  });
+  el("phone-skip").addEventListener("click", function () {
+    state.phone = state.e164 = state.phoneDisplay = ""; state.consent = false; el("phone").value = ""; confirm();
+  });
+  el("consent-yes").addEventListener("click", function () { state.consent = true; confirm(); });
+  el("consent-no").addEventListener("click", function () { state.consent = false; confirm(); });
+
+  // --- confirm and ticket ----------------------------------------------------------------------
+  function confirm() {
+    el("confirm-service").textContent = state.service.code + " · " + state.service.name;
+    el("confirm-texts").textContent = state.consent ? t("texts_to", { number: state.phoneDisplay }) : t("texts_none");
+    el("confirm-error").textContent = "";
+    show("confirm");
+  }
+
+  el("get-ticket").addEventListener("click", function () {
+    var button = el("get-ticket");
+    button.disabled = true;  // one touch, one ticket
+    var body = { service: state.service.code, language: state.language, sms_consent: state.consent, branch: config.branch };
+    if (state.consent) body.phone = state.e164;
+    post("/api/v1/checkins", body).then(function (result) {
+      button.disabled = false;
+      if (!result.ok) { el("confirm-error").textContent = result.data.message || t("error"); return; }
+      api.ticket = result.data.ticket;
+      showTicket(api.ticket);
+      show("ticket");
+      clearTimeout(idleTimer);
+      ticketTimer = setTimeout(reset, config.ticket_seconds * 1000);
+    }).catch(function () { button.disabled = false; el("confirm-error").textContent = t("error"); });
+  });
+
+  function showTicket(ticket) {
+    el("ticket-number").textContent = ticket.number;
+    el("ticket-service").textContent = ticket.service + " · " + ticket.service_name;
+    el("ticket-ahead").textContent = t("ahead", { count: Math.max(0, (ticket.position || 1) - 1) });
+    el("ticket-wait").textContent = t("wait", { minutes: ticket.estimated_wait_minutes });
+    el("ticket-texts").hidden = !ticket.sms;
+    var path = new URL(ticket.status_url).pathname;
+    el("ticket-qr").src = path + "/qr.svg";
+    el("ticket-qr").alt = ticket.status_url;
+  }
+  el("ticket-done").addEventListener("click", reset);
+
+  state = fresh();
+  reset();
+  api.resets = 0;
+})();

@@ -1,0 +1,104 @@
+"""The kiosk in Chromium: a walk-in check-in in each language, and the idle reset. Screenshots of
+every screen land in test-artifacts/kiosk/ (README: how to make them)."""
+import re
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from .live import ROOT, RunningSystem, launch_chromium
+
+SHOTS = ROOT / "test-artifacts" / "kiosk"
+HEADINGS = {"en": "Welcome to Demo Branch", "ja": "Demo Branchへようこそ", "ka": "მოგესალმებათ Demo Branch"}
+TEXTS_TO = {"en": "to 555 12 34 56", "ja": "555 12 34 56 へ送信", "ka": "ნომერზე 555 12 34 56"}
+BAD_NUMBER = {"en": "That number is not valid: please check it.", "ja": "有効な番号ではありません。ご確認ください。",
+              "ka": "ნომერი არასწორია: გთხოვთ, შეამოწმოთ."}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("kiosk") / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text(
+        'DEFAULT_COUNTRY = "GE"\nVIRTUAL_MODEM_LATENCY = 0.1\nKIOSK_IDLE_SECONDS = 2\nKIOSK_IDLE_WARNING_SECONDS = 3\n'
+    )
+    running = RunningSystem(instance).start()
+    running.admin = ("admin", running.admin_password)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "ka"])
+def test_walk_in_check_in(system, browser, language):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1080, "height": 1400})
+    shot = lambda step: page.screenshot(path=str(SHOTS / f"{language}-{step}.png"))  # noqa: E731
+    page.goto(system.base + "/kiosk/1")
+    shot("1-language")
+    page.click(f"[data-pick-language={language}]")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page.locator("#step-start h1")).to_have_text(HEADINGS[language])
+    shot("2-start")
+    page.click("#walk-in")
+    page.click("[data-service=A]")
+    shot("3-service")
+
+    page.fill("#phone", "12")
+    page.click("#phone-next")
+    expect(page.locator("#phone-error")).to_have_text(BAD_NUMBER[language])
+    page.fill("#phone", "")
+    for key in "555123456":
+        page.click(f"#keypad [data-key='{key}']")
+    shot("4-phone")
+    page.click("#phone-next")
+    expect(page.locator("#phone-display")).to_have_text("555 12 34 56")
+    shot("5-consent")
+    page.click("#consent-yes")
+    expect(page.locator("#confirm-texts")).to_have_text(TEXTS_TO[language])
+    shot("6-confirm")
+    page.click("#get-ticket")
+    expect(page.locator("#ticket-number")).to_have_text(re.compile(r"^A\d{3}$"))
+    page.wait_for_function("document.getElementById('ticket-qr').naturalWidth > 0")
+    shot("7-ticket")
+    number = page.locator("#ticket-number").inner_text()
+
+    status, body, _ = system.request("GET", "/api/v1/tickets?service=A", auth=system.admin)
+    assert number in [t["number"] for t in body["tickets"]]
+    ticket_url = page.evaluate("window.seedKiosk.ticket.status_url")
+    status_page = browser.new_page()
+    status_page.goto(ticket_url)
+    expect(status_page.locator("html")).to_have_attribute("lang", language)
+    expect(status_page.locator("#number")).to_have_text(number)
+    page.click("#ticket-done")
+    expect(page.locator("#step-language")).to_be_visible()
+    page.close()
+    status_page.close()
+
+
+def test_idle_warning_can_be_extended_then_resets_and_clears_input(system, browser):
+    page = browser.new_page()
+    page.goto(system.base + "/kiosk/1")
+    page.click("[data-pick-language=ka]")
+    page.click("#walk-in")
+    page.click("[data-service=B]")
+    page.fill("#phone", "555 99 88 77")
+    expect(page.locator("#idle")).to_be_visible(timeout=5000)  # after 2 s without a touch
+    expect(page.locator("#idle-count")).to_contain_text("წამში")
+    page.screenshot(path=str(SHOTS / "ka-8-idle.png"))
+    page.click("#idle-more")
+    expect(page.locator("#idle")).to_be_hidden()
+    expect(page.locator("#step-phone")).to_be_visible()
+    assert page.input_value("#phone") == "555 99 88 77"
+    # Walk away for good: the warning counts down and everything starts over, input gone.
+    expect(page.locator("#step-language")).to_be_visible(timeout=10_000)
+    assert page.evaluate("window.seedKiosk.resets") == 1
+    assert page.input_value("#phone") == ""
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.close()

@@ -61,6 +61,10 @@ class Defaults:
     KIOSK_IDLE_WARNING_SECONDS = 10  # then count down this long, extendable, before starting over
     KIOSK_TICKET_SECONDS = 25  # the ticket screen returns to the start by itself
 
+    # Ticket printer (python-escpos); None: no printer. See hardware/printer.py for the forms,
+    # e.g. {"kind": "network", "host": "192.168.1.50"} or {"kind": "file", "path": "/tmp/tickets.bin"}.
+    PRINTER = None
+
     # Translations (Flask-Babel): English, Japanese, Georgian.
     LANGUAGES = ("en", "ja", "ka")
     BABEL_DEFAULT_LOCALE = "en"

@@ -38,9 +38,35 @@ def _language(data) -> str:
 @limiter.limit(lambda: current_app.config["KIOSK_RATE_LIMIT"], key_func=kiosk_key)
 def checkins():
     data = _json_body()
-    with force_locale(_language(data)):
+    language = _language(data)
+    with force_locale(language):
         ticket = check_in(data)
-    return jsonify({"ticket": ticket}), 201
+        printed = _print(ticket, language)
+    return jsonify({"ticket": ticket, "print": printed}), 201
+
+
+def _print(ticket: dict, language: str) -> dict:
+    """Print when a printer is configured. The ticket stands whatever the printer does."""
+    from hardware.printer import PrintFailed, print_ticket
+
+    settings = current_app.config["PRINTER"]
+    if not settings:
+        return {"status": "off", "message": None}
+    branch = db.session.get(Ticket, ticket["id"]).branch
+    words = {
+        "your_ticket": gettext("Your ticket"),
+        "ahead": gettext("People ahead of you: %(count)s", count=max((ticket["position"] or 1) - 1, 0)),
+        "wait": gettext("Estimated wait: about %(minutes)s min", minutes=ticket["estimated_wait_minutes"]),
+        "scan": gettext("Scan to follow your place in the queue on your phone."),
+    }
+    when = branch.local(db.session.get(Ticket, ticket["id"]).arrived_at).strftime("%Y-%m-%d %H:%M")
+    try:
+        print_ticket(settings, {**ticket, "print_words": words}, branch.name, language, when)
+    except PrintFailed:
+        return {"status": "failed",
+                "message": gettext("The printer did not print your ticket. Your place is kept: please note your number, %(number)s.",
+                                   number=ticket["number"])}
+    return {"status": "printed", "message": None}
 
 
 @api.post("/phone-check")

@@ -143,3 +143,31 @@ def test_kiosk_page_carries_every_language_and_no_cdn(client, georgia):
     assert client.get("/kiosk/999").status_code == 404
     for asset in ("kiosk.js", "kiosk.css", "status.js"):
         assert client.get(f"/kiosk/static/{asset}").status_code == 200
+
+
+def test_printing_latin_as_text_and_japanese_as_an_image(client, app, georgia, tmp_path):
+    out = tmp_path / "printed.bin"
+    app.config["PRINTER"] = {"kind": "file", "path": str(out)}
+    english = client.post("/api/v1/checkins", json={"service": "A", "language": "en"})
+    assert english.json["print"] == {"status": "printed", "message": None}
+    first = out.read_bytes()
+    assert b"A001" in first and b"Test Branch" in first and b"\x1dV" in first  # text, then the cut
+    assert b"/t/" in first  # the QR code carries the status URL
+    japanese = client.post("/api/v1/checkins", json={"service": "A", "language": "ja"})
+    assert japanese.json["print"]["status"] == "printed"
+    second = out.read_bytes()[len(first):]
+    assert b"A002" not in second and b"\x1dv0" in second  # drawn: a raster image, not text
+
+
+def test_a_failed_print_keeps_the_ticket_and_says_so(client, app, georgia):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens here once the socket is closed
+    app.config["PRINTER"] = {"kind": "network", "host": "127.0.0.1", "port": port, "timeout": 1}
+    response = client.post("/api/v1/checkins", json={"service": "A", "language": "ka"})
+    assert response.status_code == 201
+    assert response.json["print"]["status"] == "failed"
+    assert "A001" in response.json["print"]["message"] and "დაიბეჭდა" in response.json["print"]["message"]
+    assert counts() == (1, 0)

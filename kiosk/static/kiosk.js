@@ -60,7 +60,7 @@
     state = fresh();
     state.language = config.default_language;
     el("phone").value = "";
-    ["phone-error", "confirm-error", "phone-display"].forEach(function (id) { el(id).textContent = ""; });
+    ["phone-error", "confirm-error", "phone-display", "ticket-print-error"].forEach(function (id) { el(id).textContent = ""; });
     api.ticket = null;
     api.resets += 1;
     labels();
@@ -150,7 +150,9 @@
       button.disabled = false;
       if (!result.ok) { el("confirm-error").textContent = result.data.message || t("error"); return; }
       api.ticket = result.data.ticket;
+      api.print = result.data.print;
       showTicket(api.ticket);
+      el("ticket-print-error").textContent = (result.data.print && result.data.print.message) || "";
       show("ticket");
       clearTimeout(idleTimer);
       ticketTimer = setTimeout(reset, config.ticket_seconds * 1000);

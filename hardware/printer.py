@@ -1,0 +1,108 @@
+"""Ticket printing through python-escpos. Latin text goes to the printer as text; Japanese and
+Georgian, which receipt printers' code pages lack, are drawn with the bundled Noto fonts and
+printed as an image. A failed print never loses a check-in: the caller keeps the ticket and
+tells the customer.
+
+PRINTER config (instance/config.py):
+    {"kind": "file", "path": "/path/printed-tickets.bin"}   development: ESC/POS bytes appended to a file
+    {"kind": "usb", "vendor": 0x04B8, "product": 0x0202}      e.g. an Epson TM-T20
+    {"kind": "serial", "port": "/dev/ttyS0", "baudrate": 19200}
+    {"kind": "network", "host": "192.168.1.50", "port": 9100}
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from escpos import printer as escpos_printer
+from PIL import Image, ImageDraw, ImageFont
+
+log = logging.getLogger(__name__)
+FONTS = Path(__file__).resolve().parent.parent / "display" / "static" / "fonts"
+FONT_FILES = {"ja": "noto-sans-jp-japanese-{weight}-normal.woff2", "ka": "noto-sans-georgian-georgian-{weight}-normal.woff2"}
+PAPER_DOTS = 512  # 80 mm paper at 203 dpi; 58 mm printers take 384
+
+
+class PrintFailed(Exception):
+    pass
+
+
+def _device(settings: dict):
+    kind = settings.get("kind")
+    if kind == "usb":
+        return escpos_printer.Usb(settings["vendor"], settings["product"])
+    if kind == "serial":
+        return escpos_printer.Serial(settings["port"], baudrate=settings.get("baudrate", 19200))
+    if kind == "network":
+        return escpos_printer.Network(settings["host"], port=settings.get("port", 9100), timeout=settings.get("timeout", 5))
+    if kind == "file":
+        return escpos_printer.Dummy()
+    raise PrintFailed(f"Unknown printer kind {kind!r}: use file, usb, serial or network.")
+
+
+def _font(language: str, size: int, bold=False):
+    name = FONT_FILES.get(language, FONT_FILES["ja"]).format(weight=700 if bold else 400)
+    return ImageFont.truetype(str(FONTS / name), size)
+
+
+def render_image(lines: list[tuple[str, int, bool]], language: str, width=PAPER_DOTS) -> Image.Image:
+    """Draw (text, size, bold) lines, centred, black on white, as a receipt printer wants them."""
+    rendered = []
+    for text, size, bold in lines:
+        font = _font(language, size, bold)
+        words, line = text.split(" "), ""
+        for word in words:  # wrap at spaces; CJK text without spaces is wrapped by character
+            candidate = (line + " " + word).strip()
+            if font.getlength(candidate) <= width - 16:
+                line = candidate
+                continue
+            if line:
+                rendered.append((line, font))
+            line = word
+            while font.getlength(line) > width - 16:
+                cut = max(i for i in range(1, len(line) + 1) if font.getlength(line[:i]) <= width - 16)
+                rendered.append((line[:cut], font))
+                line = line[cut:]
+        rendered.append((line, font))
+    height = sum(font.size + 12 for _, font in rendered) + 16
+    image = Image.new("1", (width, height), 1)
+    draw = ImageDraw.Draw(image)
+    y = 8
+    for text, font in rendered:
+        draw.text(((width - font.getlength(text)) / 2, y), text, font=font, fill=0)
+        y += font.size + 12
+    return image
+
+
+def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, when_local: str) -> None:
+    """Print one ticket, or raise PrintFailed with the reason."""
+    words = ticket["print_words"]
+    try:
+        device = _device(settings)
+        if language in FONT_FILES:
+            device.image(render_image([
+                (branch_name, 28, True), (words["your_ticket"], 26, False), (ticket["number"], 96, True),
+                (ticket["service_name"], 30, False), (words["ahead"], 26, False), (words["wait"], 26, False),
+                (when_local, 24, False), (words["scan"], 22, False),
+            ], language))
+        else:
+            device.set(align="center", bold=True, double_height=True, double_width=True)
+            device.text(f"{branch_name}\n")
+            device.set(align="center", custom_size=True, width=4, height=4)
+            device.text(f"{ticket['number']}\n")
+            device.set(align="center", normal_textsize=True)
+            device.text(f"{ticket['service_name']}\n{words['ahead']}\n{words['wait']}\n{when_local}\n")
+        device.set(align="center", normal_textsize=True)
+        device.qr(ticket["status_url"], size=6, native=True)  # the printer draws it: sharp, and small to send
+        device.text(f"{words['scan']}\n" if language not in FONT_FILES else "\n")
+        device.cut()
+        if settings.get("kind") == "file":
+            with open(settings["path"], "ab") as out:
+                out.write(device.output)
+        elif hasattr(device, "close"):
+            device.close()
+    except PrintFailed:
+        raise
+    except Exception as error:  # noqa: BLE001  (USB, serial and network fail in many ways)
+        log.warning("ticket %s not printed: %s: %s", ticket.get("number"), type(error).__name__, error)
+        raise PrintFailed(f"{type(error).__name__}: {error}") from error

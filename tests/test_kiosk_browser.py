@@ -102,3 +102,49 @@ def test_idle_warning_can_be_extended_then_resets_and_clears_input(system, brows
     assert page.input_value("#phone") == ""
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.close()
+
+
+CONTRAST_JS = """
+() => {
+  const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = node => {
+    for (let n = node; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const results = [];
+  document.querySelectorAll("button, h1, p, label, dd, dt").forEach(node => {
+    if (!node.offsetParent || !node.textContent.trim()) return;
+    const a = lum(parse(getComputedStyle(node).color).slice(0, 3)), b = lum(background(node));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const box = node.getBoundingClientRect();
+    results.push({text: node.textContent.trim().slice(0, 30), tag: node.tagName, ratio, width: box.width, height: box.height});
+  });
+  return results;
+}
+"""
+
+
+def test_touch_targets_contrast_and_keyboard(system, browser):
+    page = browser.new_page(viewport={"width": 1080, "height": 1400})
+    page.goto(system.base + "/kiosk/1")
+    # Keyboard only: Tab to the Georgian language choice, Enter, and on to the services.
+    page.focus("[data-pick-language=ka]")
+    page.keyboard.press("Enter")
+    expect(page.locator("#step-start")).to_be_visible()
+    page.keyboard.press("Enter")  # the focused "take a ticket" button
+    expect(page.locator("#step-service")).to_be_visible()
+    page.focus("[data-service=A]")
+    page.keyboard.press("Enter")
+    expect(page.locator("#step-phone")).to_be_visible()
+    for element in page.evaluate(CONTRAST_JS):
+        assert element["ratio"] >= 4.5, element
+        if element["tag"] == "BUTTON":
+            assert element["width"] >= 44 and element["height"] >= 44, element
+    page.close()

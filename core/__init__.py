@@ -56,12 +56,14 @@ def init_blueprints(app) -> None:
     import display
     import hardware
     import kiosk
+    import messaging
     import staff
 
     staff.init_app(app)
     hardware.init_app(app)
     display.init_app(app)
     kiosk.init_app(app)
+    messaging.init_app(app)
 
     @app.get("/")
     def index():

@@ -61,6 +61,17 @@ class Defaults:
     KIOSK_IDLE_WARNING_SECONDS = 10  # then count down this long, extendable, before starting over
     KIOSK_TICKET_SECONDS = 25  # the ticket screen returns to the start by itself
 
+    # Texts each branch sends, and the policy they obey; a branch's `messaging` settings override.
+    MESSAGING_DEFAULTS = {
+        "welcome": True, "position": True, "next": True, "called": True, "no_show": True, "survey": True,
+        "position_threshold": 3,  # one "nearly your turn" text when this many or fewer are ahead
+        "survey_delay_minutes": 60,  # 0, 60, 1440 or any number
+        "survey_dedupe_days": 30,  # at most one survey per number in this many days
+        "quiet_start": "20:00", "quiet_end": "09:00",  # branch-local; surveys and reminders wait
+        "daily_cap": 10,  # texts per number per branch-local day
+        "duplicate_seconds": 60,  # the same text to the same number within this is dropped
+    }
+
     # Ticket printer (python-escpos); None: no printer. See hardware/printer.py for the forms,
     # e.g. {"kind": "network", "host": "192.168.1.50"} or {"kind": "file", "path": "/tmp/tickets.bin"}.
     PRINTER = None

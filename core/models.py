@@ -42,6 +42,8 @@ class Branch(db.Model):
     # {"mon": [["09:00", "17:00"]], ...}; a missing day is closed.
     opening_hours: Mapped[dict] = mapped_column(JSON, default=dict)
     show_names: Mapped[bool] = mapped_column(default=False)
+    # Which texts this branch sends and when: see MESSAGING_DEFAULTS in core/config.py.
+    messaging: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     services: Mapped[list[Service]] = relationship(back_populates="branch", order_by="Service.code")

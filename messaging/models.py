@@ -18,6 +18,7 @@ class OutboxStatus(enum.StrEnum):
     DELIVERED = "delivered"  # the handset has it
     FAILED = "failed"  # given up, with the reason in last_error
     CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"  # policy said no (no consent, opted out, cap, duplicate): policy_note says why
 
 
 class OutboxMessage(db.Model):
@@ -42,6 +43,8 @@ class OutboxMessage(db.Model):
     # A retry after the gateway died (or lost the port) mid-send may repeat a text the modem had
     # already sent: such rows are flagged, so a duplicate is explained, never silent.
     possible_duplicate: Mapped[bool] = mapped_column(default=False)
+    # The last word of the sending policy on this row: why it was held or suppressed.
+    policy_note: Mapped[str | None] = mapped_column(String(200))
     encoding: Mapped[str | None] = mapped_column(String(8))  # GSM-7 or UCS-2
     parts: Mapped[int | None]
     modem_references: Mapped[list] = mapped_column(JSON, default=list)  # TP-MR of each part
@@ -108,4 +111,26 @@ class ModemStatus(db.Model):
     network: Mapped[str | None] = mapped_column(String(80))
     last_error: Mapped[str | None] = mapped_column(String(300))
     sent_total: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TicketNotice(db.Model):
+    """Which queue texts a ticket has had, so each is sent at most once."""
+
+    __tablename__ = "ticket_notice"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class MessageTemplate(db.Model):
+    """An admin's wording of one text for one branch and language; the catalogue's otherwise."""
+
+    __tablename__ = "message_template"
+
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    language: Mapped[str] = mapped_column(String(5), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

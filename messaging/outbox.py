@@ -14,6 +14,7 @@ from core.errors import ValidationError
 from core.extensions import db
 from hardware.pdu import encoding_of, outside_bmp, segment_count
 
+from . import policy
 from .models import OutboxMessage
 from .models import OutboxStatus as O
 from .phones import e164, masked
@@ -73,14 +74,26 @@ def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
     """Take the most urgent due row for `owner`, or None. Safe with several gateways at once."""
     now = clock.now()
     with write_transaction() as session:
-        message = session.execute(
-            _due(now, branch_id)
-            .order_by(OutboxMessage.priority.desc(), OutboxMessage.send_after, OutboxMessage.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).scalar_one_or_none()
-        if message is None:
-            return None
+        while True:
+            message = session.execute(
+                _due(now, branch_id)
+                .order_by(OutboxMessage.priority.desc(), OutboxMessage.send_after, OutboxMessage.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if message is None:
+                return None
+            decision = policy.decide(session, message, now)
+            if decision.action == "send":
+                break
+            message.policy_note = decision.reason
+            message.lease_owner = message.lease_until = None
+            if decision.action == "hold":
+                message.status, message.send_after = O.QUEUED, decision.until
+            else:
+                message.status = O.SUPPRESSED
+            session.flush()
+            log.info("outbox %s %s: %s", message.id, decision.action, decision.reason)
         if message.status == O.SENDING:
             message.possible_duplicate = True  # the previous holder may have sent it
         message.status = O.SENDING

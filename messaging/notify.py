@@ -1,0 +1,119 @@
+"""Texts from queue events: welcome after check-in, one "nearly your turn" at the branch's
+threshold, "you're next", "go to counter N", a note on no-show, and a survey after the visit.
+Each is written to the outbox (policy decides at send time) and sent at most once per ticket."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from core import clock
+from core.database import write_transaction
+from core.errors import SeedError
+from core.extensions import db
+from core.models import Ticket
+from core.models import TicketStatus as S
+from core.queries import estimated_wait_minutes, position
+
+from . import outbox, policy, templates
+from .models import OutboxMessage, TicketNotice
+
+log = logging.getLogger(__name__)
+PRIORITY = {"called": 30, "next": 20, "position": 10, "welcome": 10, "no_show": 5, "survey": 0}
+MOVES_QUEUE = {"called", "cancelled", "held", "transferred", "no_show", "completed", "issued", "unheld"}
+
+
+def _recipient(ticket: Ticket):
+    customer = ticket.customer
+    if customer is None or not customer.phone or not customer.sms_consent or customer.opted_out_at:
+        return None
+    return customer
+
+
+def _values(ticket: Ticket, **extra) -> dict:
+    place = position(ticket)
+    return {"ticket": ticket.label, "service": ticket.service.name,
+            "name": ticket.customer.name if ticket.customer else None,
+            "position": place, "ahead": None if place is None else place - 1,
+            "wait": estimated_wait_minutes(ticket),
+            "counter": ticket.counter.name if ticket.counter else None,
+            "time": ticket.branch.local(clock.now()).strftime("%H:%M"), **extra}
+
+
+def send_once(ticket: Ticket, kind: str, send_after=None, **extra) -> int | None:
+    """Queue text `kind` for this ticket unless it had it already (or nobody may be texted)."""
+    customer = _recipient(ticket)
+    rules = policy.settings(ticket.branch)
+    if customer is None or not rules.get(kind, True):
+        return None
+    if db.session.get(TicketNotice, (ticket.id, kind)) is not None:
+        return None
+    body = templates.render(ticket.branch, kind, ticket.language or customer.language, **_values(ticket, **extra))
+    message = outbox.enqueue(customer.phone, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
+                             send_after=send_after, priority=PRIORITY.get(kind, 0))
+    with write_transaction() as session:
+        session.add(TicketNotice(ticket_id=ticket.id, kind=kind, outbox_id=message.id))
+    return message.id
+
+
+def _positions(branch_id: int) -> None:
+    """After the queue moved: texts to the waiting customers it brought close to their turn."""
+    waiting = db.session.scalars(select(Ticket).where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING)).all()
+    for ticket in waiting:
+        if _recipient(ticket) is None:
+            continue
+        threshold = policy.settings(ticket.branch)["position_threshold"]
+        place = position(ticket)
+        if place == 1:
+            send_once(ticket, "next")
+        elif place is not None and place - 1 <= threshold and not db.session.get(TicketNotice, (ticket.id, "next")):
+            send_once(ticket, "position")
+
+
+def _survey(ticket: Ticket) -> None:
+    customer = _recipient(ticket)
+    rules = policy.settings(ticket.branch)
+    if customer is None or not rules["survey"]:
+        return
+    since = clock.now() - timedelta(days=rules["survey_dedupe_days"])
+    recent = db.session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.to == customer.phone, OutboxMessage.kind == "survey",
+        OutboxMessage.status.not_in(("suppressed", "cancelled", "failed")), OutboxMessage.created_at >= since))
+    if recent:
+        return
+    send_once(ticket, "survey", send_after=clock.now() + timedelta(minutes=rules["survey_delay_minutes"]))
+
+
+def on_ticket_changed(app, change) -> None:
+    try:
+        ticket = db.session.get(Ticket, change.ticket_id)
+        if ticket is None:
+            return
+        if change.kind == "issued":
+            if send_once(ticket, "welcome") and (position(ticket) or 99) - 1 <= policy.settings(ticket.branch)["position_threshold"]:
+                _mark(ticket, "position")  # the welcome already said how close they are
+        elif change.kind == "called":
+            send_once(ticket, "called")
+        elif change.kind == "no_show":
+            send_once(ticket, "no_show")
+        elif change.kind == "completed":
+            _survey(ticket)
+        if change.kind in MOVES_QUEUE:
+            _positions(change.branch_id)
+    except SeedError as error:
+        log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
+    except Exception:  # noqa: BLE001  (a text problem must never undo or block a ticket change)
+        log.exception("texts for ticket %s failed", change.ticket_id)
+
+
+def _mark(ticket, kind):
+    with write_transaction() as session:
+        if session.get(TicketNotice, (ticket.id, kind)) is None:
+            session.add(TicketNotice(ticket_id=ticket.id, kind=kind))
+
+
+def init_app(app) -> None:
+    from core.events import ticket_changed
+
+    ticket_changed.connect(on_ticket_changed, sender=app)

@@ -1,0 +1,72 @@
+"""The words of every text: catalogue defaults (Flask-Babel, en/ja/ka), an admin's override per
+branch and language, placeholders filled in, and Latin look-alikes mended so English stays GSM-7."""
+from __future__ import annotations
+
+import string
+
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+
+from core.extensions import db
+from hardware.pdu import encoding_of
+
+from .models import MessageTemplate
+
+PLACEHOLDERS = ("name", "ticket", "position", "ahead", "wait", "counter", "service", "branch", "time")
+
+# Curly quotes, dashes and friends that would turn a Latin text into UCS-2 (70 characters a part).
+LOOK_ALIKES = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+})
+
+
+def defaults(kind: str) -> str:
+    """The catalogue text of `kind` in the current locale."""
+    texts = {
+        "welcome": gettext("{branch}: your ticket is {ticket} ({service}). {ahead} ahead of you, about {wait} min. "
+                           "We will text you when it is nearly your turn. Reply STOP to opt out."),
+        "position": gettext("{branch}: ticket {ticket}, {ahead} ahead of you now, about {wait} min. Please stay close."),
+        "next": gettext("{branch}: ticket {ticket}, you are next. Please get ready."),
+        "called": gettext("{branch}: ticket {ticket}, please go to counter {counter} now."),
+        "no_show": gettext("{branch}: we called ticket {ticket} but could not find you. "
+                           "Please see the desk if you still need help."),
+        "survey": gettext("{branch}: thank you for your visit. How was it? "
+                          "Reply with a number from 1 (poor) to 5 (excellent)."),
+    }
+    return texts[kind]
+
+
+KINDS = ("welcome", "position", "next", "called", "no_show", "survey")
+
+
+def mend_look_alikes(text: str) -> str:
+    mended = text.translate(LOOK_ALIKES)
+    return mended if encoding_of(text) == "UCS-2" and encoding_of(mended) == "GSM-7" else text
+
+
+class _Values(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"  # an unknown placeholder stays visible rather than crashing a send
+
+
+def fill(template: str, values: dict) -> str:
+    return string.Formatter().vformat(template, (), _Values({k: "" if v is None else v for k, v in values.items()}))
+
+
+def template_for(branch_id: int, kind: str, language: str) -> str:
+    override = db.session.scalar(select(MessageTemplate.body).where(
+        MessageTemplate.branch_id == branch_id, MessageTemplate.kind == kind, MessageTemplate.language == language))
+    if override:
+        return override
+    with force_locale(language):
+        return defaults(kind)
+
+
+def render(branch, kind: str, language: str, **values) -> str:
+    """The text to send. Every text starts with the business name (the template's {branch})."""
+    text = fill(template_for(branch.id, kind, language), {"branch": branch.sender_name, **values})
+    if not text.startswith(branch.sender_name):
+        text = f"{branch.sender_name}: {text}"
+    return mend_look_alikes(text)

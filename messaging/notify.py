@@ -21,7 +21,8 @@ from .models import OutboxMessage, TicketNotice
 
 log = logging.getLogger(__name__)
 PRIORITY = {"called": 30, "next": 20, "position": 10, "welcome": 10, "no_show": 5, "survey": 0}
-MOVES_QUEUE = {"called", "cancelled", "held", "transferred", "no_show", "completed", "issued", "unheld"}
+# Changes after which someone waiting may have moved closer to their turn.
+MOVES_QUEUE = {"called", "cancelled", "held", "transferred", "no_show", "completed", "unheld"}
 
 
 def _recipient(ticket: Ticket):
@@ -90,9 +91,13 @@ def on_ticket_changed(app, change) -> None:
         ticket = db.session.get(Ticket, change.ticket_id)
         if ticket is None:
             return
-        if change.kind == "issued":
-            if send_once(ticket, "welcome") and (position(ticket) or 99) - 1 <= policy.settings(ticket.branch)["position_threshold"]:
-                _mark(ticket, "position")  # the welcome already said how close they are
+        if change.kind == "issued" and send_once(ticket, "welcome"):
+            # The welcome says how many are ahead: no "nearly your turn" (or "next") right after it.
+            ahead = (position(ticket) or 99) - 1
+            if ahead <= policy.settings(ticket.branch)["position_threshold"]:
+                _mark(ticket, "position")
+            if ahead == 0:
+                _mark(ticket, "next")
         elif change.kind == "called":
             send_once(ticket, "called")
         elif change.kind == "no_show":

@@ -134,3 +134,23 @@ class MessageTemplate(db.Model):
     language: Mapped[str] = mapped_column(String(5), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SurveyResponse(db.Model):
+    """One post-visit survey: asked, rated (1-5), perhaps a comment after a low score."""
+
+    __tablename__ = "survey_response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    # scheduled -> asked -> (followup ->) done; or staff when the replies could not be read twice
+    state: Mapped[str] = mapped_column(String(12), default="scheduled")
+    score: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    retries: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,7 +17,7 @@ from core.models import TicketStatus as S
 from core.queries import estimated_wait_minutes, position
 
 from . import outbox, policy, templates
-from .models import OutboxMessage, TicketNotice
+from .models import OutboxMessage, SurveyResponse, TicketNotice
 
 log = logging.getLogger(__name__)
 PRIORITY = {"called": 30, "next": 20, "position": 10, "welcome": 10, "no_show": 5, "survey": 0}
@@ -83,7 +83,12 @@ def _survey(ticket: Ticket) -> None:
         OutboxMessage.status.not_in(("suppressed", "cancelled", "failed")), OutboxMessage.created_at >= since))
     if recent:
         return
-    send_once(ticket, "survey", send_after=clock.now() + timedelta(minutes=rules["survey_delay_minutes"]))
+    outbox_id = send_once(ticket, "survey", send_after=clock.now() + timedelta(minutes=rules["survey_delay_minutes"]))
+    if outbox_id:
+        with write_transaction() as session:
+            session.add(SurveyResponse(branch_id=ticket.branch_id, ticket_id=ticket.id, outbox_id=outbox_id,
+                                       phone=customer.phone, language=ticket.language or customer.language,
+                                       created_at=clock.now()))
 
 
 def on_ticket_changed(app, change) -> None:
@@ -121,4 +126,8 @@ def _mark(ticket, kind):
 def init_app(app) -> None:
     from core.events import ticket_changed
 
+    from . import surveys
+    from .signals import sms_received
+
     ticket_changed.connect(on_ticket_changed, sender=app)
+    sms_received.connect(surveys.on_sms_received, sender=app)

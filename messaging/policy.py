@@ -14,7 +14,7 @@ from core.models import Branch, Customer
 from .models import OutboxMessage
 
 QUEUE_KINDS = {"welcome", "position", "next", "called", "no_show"}
-WAITS_FOR_DAYTIME = {"survey", "survey_followup", "survey_thanks", "reminder"}
+WAITS_FOR_DAYTIME = {"survey", "reminder"}  # replies to a customer who just wrote go at once
 NEEDS_NO_CONSENT = {"test"}  # an administrator's test to a number they typed
 GONE_OUT = ("sending", "sent", "delivered")
 

@@ -34,11 +34,16 @@ def defaults(kind: str) -> str:
                            "Please see the desk if you still need help."),
         "survey": gettext("{branch}: thank you for your visit. How was it? "
                           "Reply with a number from 1 (poor) to 5 (excellent)."),
+        "survey_followup": gettext("{branch}: we are sorry it was not better. What should we improve? "
+                                   "Reply in your own words."),
+        "survey_retry": gettext("{branch}: please reply with one number from 1 (poor) to 5 (excellent)."),
+        "survey_thanks": gettext("{branch}: thank you for your answer. It helps us serve you better."),
     }
     return texts[kind]
 
 
-KINDS = ("welcome", "position", "next", "called", "no_show", "survey")
+KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",
+         "survey_thanks")
 
 
 def mend_look_alikes(text: str) -> str:

@@ -9,7 +9,8 @@ from core.extensions import db
 from core.models import Customer
 from hardware.gateway import Gateway
 from messaging import outbox, templates
-from messaging.models import OutboxMessage
+from messaging import surveys
+from messaging.models import InboxMessage, OutboxMessage, SurveyResponse
 
 from .constants import START
 from .modem_helpers import KA, wait_until
@@ -72,6 +73,14 @@ def test_journey_welcome_position_next_counter_survey(client, branch_setup, gate
     kinds = [m.kind for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
     assert kinds == ["welcome", "position", "next", "called", "survey"]
     assert walk_ins  # the walk-ins without a number got nothing, and nothing was queued for them
+
+    vm.inject(KA, "4")  # the rating, from the handset, through the modem
+    wait_until(lambda: len(texts(vm)) == 6, message="thank-you")
+    assert texts(vm)[5].startswith("Tbilisi Clinic: გმადლობთ პასუხისთვის")
+    db.session.rollback()
+    response = db.session.scalar(select(SurveyResponse))
+    assert (response.score, response.state, response.ticket_id) == (4, "done", nino["id"])
+    assert db.session.scalar(select(InboxMessage)).outcome == "survey score 4"
 
 
 def test_japanese_texts_arrive_intact_and_english_stays_gsm7(client, branch_setup, gateway, vm):
@@ -173,3 +182,56 @@ def test_templates_mend_look_alikes_and_keep_unknown_placeholders(app, branch_se
     assert templates.fill("{branch} {nonsense} {ticket}", {"branch": "B", "ticket": "A001"}) == "B {nonsense} A001"
     text = templates.render(branch_setup[0], "called", "en", ticket="A001", counter="3")
     assert text == "Tbilisi Clinic: ticket A001, please go to counter 3 now."
+
+
+def survey_sent_to(phone, clock, branch, language="en"):
+    """A survey that went out to `phone`, as the notifier and the gateway leave it."""
+    consenting(phone)
+    ident = make_row(phone, "survey", body="Tbilisi Clinic: how was it?", branch_id=branch.id, when=clock.now())
+    assert outbox.claim("g")["id"] == ident
+    outbox.mark_sent(ident, "g", [7])
+    db.session.add(SurveyResponse(branch_id=branch.id, outbox_id=ident, phone=phone, language=language,
+                                  created_at=clock.now()))
+    db.session.commit()
+
+
+def reply(phone, body, clock):
+    from messaging import inbox
+
+    ident = inbox.store_received(phone, body, clock.now(), gateway="g")
+    db.session.rollback()
+    return db.session.get(InboxMessage, ident)
+
+
+def replies_queued():
+    db.session.rollback()
+    return [m.kind for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind.like("survey_%")))]
+
+
+def test_low_score_gets_one_follow_up_and_the_comment_is_stored(app, branch_setup, clock):
+    survey_sent_to(KA, clock, branch_setup[0])
+    assert reply(KA, "２", clock).outcome == "survey score 2"  # full-width digits count
+    assert replies_queued() == ["survey_followup"]
+    assert reply(KA, "The wait was too long", clock).outcome == "survey comment"
+    response = db.session.scalar(select(SurveyResponse))
+    assert (response.score, response.comment, response.state) == (2, "The wait was too long", "done")
+    assert replies_queued() == ["survey_followup", "survey_thanks"]
+    assert reply(KA, "5", clock).outcome is None  # the survey is closed: this one is not ours
+
+
+def test_unreadable_answers_are_asked_once_then_left_to_staff(app, branch_setup, clock):
+    survey_sent_to(KA, clock, branch_setup[0])
+    first = reply(KA, "9", clock)
+    assert (first.status, first.outcome) == ("handled", "survey: asked again for a score")
+    assert replies_queued() == ["survey_retry"]
+    second = reply(KA, "maybe later", clock)
+    assert (second.status, second.outcome) == ("unhandled", "survey: reply not understood, left to staff")
+    assert db.session.scalar(select(SurveyResponse)).state == "staff"
+    assert replies_queued() == ["survey_retry"]
+
+
+def test_replies_without_an_open_survey_are_left_alone(app, branch_setup, clock):
+    consenting()
+    message = reply(KA, "3", clock)
+    assert (message.status, message.outcome) == ("new", None)
+    assert surveys.handle(message.id) is None

@@ -32,13 +32,17 @@ class Server(BaseApplication):
 
 
 def start_in_worker(app):
-    """gunicorn hooks: the modem gateway (and its virtual modem) live in the worker process."""
+    """gunicorn hooks: the modem gateway (and its virtual modem) and the scheduler live in the
+    one worker process, started after the fork."""
     import hardware
+    import scheduler
 
     def post_worker_init(_worker):
         hardware.start(app)
+        scheduler.start(app)
 
     def worker_exit(_server, _worker):
+        scheduler.stop(app)
         hardware.stop(app)
 
     return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}

@@ -57,6 +57,7 @@ def init_blueprints(app) -> None:
     import hardware
     import kiosk
     import messaging
+    import scheduler
     import staff
 
     staff.init_app(app)
@@ -64,6 +65,7 @@ def init_blueprints(app) -> None:
     display.init_app(app)
     kiosk.init_app(app)
     messaging.init_app(app)
+    scheduler.init_app(app)
 
     @app.get("/")
     def index():

@@ -1,0 +1,66 @@
+"""The periodic jobs. Each is safe to run twice and keeps its state in database rows, never in
+the scheduler: a restart loses nothing (surveys, for one, are outbox rows with send_after)."""
+from __future__ import annotations
+
+import logging
+
+
+from flask import current_app
+from sqlalchemy import select
+
+from core import clock, engine
+from core.errors import SeedError
+from core.extensions import db
+from core.models import Branch, Ticket
+from core.models import TicketStatus as S
+from messaging import inbox
+from messaging.models import OutboxMessage
+from messaging.signals import outbox_queued
+
+log = logging.getLogger(__name__)
+LEFT_OPEN = (S.WAITING, S.HELD, S.CALLED, S.SERVING)
+
+
+def dispatch() -> int:
+    """Wake this process's gateways for texts whose send_after has come (gateways also poll)."""
+    due = db.session.scalar(select(db.func.count(OutboxMessage.id)).where(
+        OutboxMessage.status == "queued", OutboxMessage.send_after <= clock.now()))
+    if due:
+        outbox_queued.send(current_app._get_current_object(), message_id=None, branch_id=None)
+    return due
+
+
+def end_of_day() -> int:
+    """Close tickets left open from earlier branch-local days (numbering restarts by itself each day)."""
+    closed = 0
+    for branch in db.session.scalars(select(Branch)).all():
+        today = branch.local_date(clock.now())
+        leftovers = db.session.scalars(select(Ticket.id).where(
+            Ticket.branch_id == branch.id, Ticket.service_day < today, Ticket.status.in_(LEFT_OPEN))).all()
+        for ticket_id in leftovers:
+            ticket = db.session.get(Ticket, ticket_id)
+            try:
+                if ticket.status == S.SERVING:
+                    engine.complete(ticket_id)
+                else:
+                    engine.cancel(ticket_id, reason="end of day")
+                closed += 1
+            except SeedError as error:  # someone moved it meanwhile: fine
+                log.info("end of day: ticket %s left as it is: %s", ticket_id, error.message)
+    if closed:
+        log.info("end of day: %d ticket(s) from earlier days closed", closed)
+    return closed
+
+
+def join_stale_parts() -> int:
+    return len(inbox.join_stale_parts())
+
+
+JOBS = {
+    # id: (function, seconds between runs)
+    "dispatch-outbox": (dispatch, 15),
+    "end-of-day": (end_of_day, 300),
+    "join-stale-parts": (join_stale_parts, 60),
+}
+
+

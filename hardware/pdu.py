@@ -66,3 +66,13 @@ def status_report_pdu(reference: int, recipient: str, sent: datetime, done: date
     tpdu.extend(_encodeTimestamp(done))
     tpdu.append(status)
     return (bytes(sca) + bytes(tpdu)).hex().upper(), len(tpdu)
+
+
+def segment_info(text: str) -> dict:
+    """What a text costs: its encoding, characters, units (GSM-7 extension characters such as
+    € { } [ ] ~ take two), parts, and what one part holds."""
+    encoding = encoding_of(text)
+    units = len(encodeGsm7(text)) if encoding == "GSM-7" else len(text)
+    single, per_part = SEGMENT_LIMITS[encoding]
+    return {"encoding": encoding, "characters": len(text), "units": units, "segments": segment_count(text),
+            "per_segment": single if units <= single else per_part}

@@ -17,7 +17,7 @@ VERSION = "0.1.0"
 
 @api.before_request
 def require_json():
-    if request.method == "POST" and not request.is_json:
+    if request.method in ("POST", "PUT") and not request.is_json:
         return jsonify({"error": "unsupported_media_type", "detail": "Send JSON with Content-Type: application/json."}), 415
     return None
 

@@ -1,0 +1,191 @@
+"""Administrators: the wording of texts (with a live preview of their cost) and correction
+broadcasts. JSON under /api/v1, a page at /staff/admin/texts."""
+import re
+from datetime import datetime
+
+from flask import render_template, request
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from core import clock
+from core.auth import admin_required
+from core.errors import ValidationError
+from core.extensions import db
+from hardware.pdu import outside_bmp, segment_info
+from messaging import outbox, templates
+from messaging.models import MessageTemplate, OutboxMessage
+
+from . import api, bp
+from .api_routes import body, user_branch
+
+SAMPLE = {"name": "Nino", "ticket": "A012", "position": 4, "ahead": 3, "wait": 12, "counter": "3",
+          "service": "General", "time": "10:45"}
+LANGUAGES = ("en", "ja", "ka")
+MAX_SEGMENTS = 4
+
+
+def _kind_language(kind, language):
+    if kind not in templates.KINDS:
+        raise ValidationError(f"Unknown text kind {kind[:20]!r}.", {"kind": list(templates.KINDS)})
+    if language not in LANGUAGES:
+        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+
+
+def _check(text: str) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("The text is empty.", {"body": "required"})
+    if not text.startswith("{branch}"):
+        raise ValidationError("Every text starts with {branch}: customers must see who writes.", {"body": "no {branch}"})
+    unknown = sorted(set(re.findall(r"{(\w*)}", text)) - set(templates.PLACEHOLDERS))
+    if unknown:
+        raise ValidationError(f"Unknown placeholder(s): {', '.join('{' + u + '}' for u in unknown)}. "
+                              f"Use: {', '.join('{' + p + '}' for p in templates.PLACEHOLDERS)}.", {"body": "placeholders"})
+    if outside_bmp(text):
+        raise ValidationError("Texts cannot carry emoji.", {"body": "emoji"})
+
+
+def preview_of(branch, text: str) -> dict:
+    rendered = templates.mend_look_alikes(templates.fill(text, {"branch": branch.sender_name, **SAMPLE}))
+    return {"text": rendered, **segment_info(rendered)}
+
+
+@api.get("/templates")
+@login_required
+@admin_required
+def list_templates():
+    branch = user_branch(request.args.get("branch", type=int))
+    items = []
+    for kind in templates.KINDS:
+        for language in LANGUAGES:
+            body_text = templates.template_for(branch.id, kind, language)
+            overridden = db.session.get(MessageTemplate, (branch.id, kind, language)) is not None
+            items.append({"kind": kind, "language": language, "body": body_text, "custom": overridden,
+                          "preview": preview_of(branch, body_text)})
+    return {"branch": branch.id, "placeholders": list(templates.PLACEHOLDERS), "templates": items}
+
+
+@api.post("/templates/preview")
+@login_required
+@admin_required
+def preview_template():
+    data = body()
+    branch = user_branch(data.get("branch"))
+    text = data.get("body")
+    _check(text)
+    result = preview_of(branch, text)
+    if result["segments"] > MAX_SEGMENTS:
+        result["warning"] = f"Longer than {MAX_SEGMENTS} parts: shorten it."
+    return result
+
+
+@api.put("/templates/<kind>/<language>")
+@login_required
+@admin_required
+def save_template(kind, language):
+    _kind_language(kind, language)
+    data = body()
+    branch = user_branch(data.get("branch"))
+    text = data.get("body")
+    _check(text)
+    preview = preview_of(branch, text)
+    if preview["segments"] > MAX_SEGMENTS:
+        raise ValidationError(f"With sample values the text takes {preview['segments']} parts; at most {MAX_SEGMENTS}.",
+                              {"body": "too long"})
+    row = db.session.get(MessageTemplate, (branch.id, kind, language)) or MessageTemplate(
+        branch_id=branch.id, kind=kind, language=language)
+    row.body, row.updated_at = text, clock.now()
+    db.session.add(row)
+    db.session.commit()
+    return {"kind": kind, "language": language, "body": text, "custom": True, "preview": preview}
+
+
+@api.delete("/templates/<kind>/<language>")
+@login_required
+@admin_required
+def revert_template(kind, language):
+    _kind_language(kind, language)
+    branch = user_branch(request.args.get("branch", type=int))
+    row = db.session.get(MessageTemplate, (branch.id, kind, language))
+    if row is not None:
+        db.session.delete(row)
+        db.session.commit()
+    text = templates.template_for(branch.id, kind, language)
+    return {"kind": kind, "language": language, "body": text, "custom": False, "preview": preview_of(branch, text)}
+
+
+@api.post("/templates/test")
+@login_required
+@admin_required
+def test_template():
+    data = body()
+    branch = user_branch(data.get("branch"))
+    text = data.get("body")
+    _check(text)
+    rendered = preview_of(branch, text)["text"]
+    message = outbox.enqueue(data.get("phone"), rendered, "test", branch_id=branch.id, priority=10, country=branch.country)
+    return {"queued": message.id, "to": message.to, "text": rendered}, 202
+
+
+def _window(data):
+    def moment(key):
+        value = data.get(key)
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise ValidationError(f"{key} must be an ISO time with a zone, e.g. 2026-03-02T09:00:00+04:00.", {key: "invalid"})
+        return parsed
+
+    start, end = moment("from"), moment("to")
+    if end <= start:
+        raise ValidationError("'to' must come after 'from'.", {"to": "before from"})
+    kind = data.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ValidationError("Choose the kind of text to correct.", {"kind": "required"})
+    return kind, start, end
+
+
+def _recipients(branch, kind, start, end):
+    return db.session.scalars(
+        select(OutboxMessage.to).where(OutboxMessage.branch_id == branch.id, OutboxMessage.kind == kind,
+                                       OutboxMessage.status.in_(("sent", "delivered")),
+                                       OutboxMessage.sent_at >= start, OutboxMessage.sent_at < end).distinct()
+    ).all()
+
+
+@api.post("/corrections/preview")
+@login_required
+@admin_required
+def preview_correction():
+    data = body()
+    branch = user_branch(data.get("branch"))
+    kind, start, end = _window(data)
+    return {"kind": kind, "recipients": len(_recipients(branch, kind, start, end))}
+
+
+@api.post("/corrections")
+@login_required
+@admin_required
+def send_correction():
+    """Send one correction to everyone who got `kind` in the window (policy still applies)."""
+    data = body()
+    branch = user_branch(data.get("branch"))
+    kind, start, end = _window(data)
+    text = data.get("body")
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("Write the correction.", {"body": "required"})
+    if not text.startswith(branch.sender_name):
+        text = f"{branch.sender_name}: {text.strip()}"
+    outbox.check_body(text)
+    numbers = _recipients(branch, kind, start, end)
+    for number in numbers:
+        outbox.enqueue(number, text, "correction", branch_id=branch.id, priority=15)
+    return {"kind": kind, "queued": len(numbers), "text": text}, 202
+
+
+@bp.get("/admin/texts")
+@login_required
+@admin_required
+def texts_page():
+    return render_template("staff/texts.html", user=current_user)

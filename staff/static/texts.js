@@ -1,0 +1,73 @@
+// Editing texts with a live preview of their cost; correction broadcasts. Text goes in as text.
+(function () {
+  "use strict";
+  var el = function (id) { return document.getElementById(id); };
+  var all = [], timer = null;
+  function call(method, path, body) {
+    return fetch("/api/v1" + path, { method: method, credentials: "same-origin",
+      headers: body ? { "Content-Type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); });
+  }
+  function say(id, ok, text) { var node = el(id); node.hidden = false; node.className = "flash " + (ok ? "ok" : "error"); node.textContent = text; }
+  function current() { return all.filter(function (t) { return t.kind === el("kind").value && t.language === el("language").value; })[0]; }
+  function show(preview) {
+    el("preview").textContent = preview.text;
+    el("stats").textContent = preview.encoding + " · " + preview.characters + " characters · " + preview.units +
+      " units · " + preview.segments + " part" + (preview.segments > 1 ? "s" : "") + " (" + preview.per_segment + " a part)" +
+      (preview.warning ? " · " + preview.warning : "");
+  }
+  function load() {
+    var t = current();
+    el("body").value = t.body; el("custom").textContent = t.custom ? "custom" : "standard"; show(t.preview);
+  }
+  call("GET", "/templates").then(function (result) {
+    all = result.data.templates;
+    el("placeholders").textContent = result.data.placeholders.map(function (p) { return "{" + p + "}"; }).join(" ");
+    var kinds = [];
+    all.forEach(function (t) { if (kinds.indexOf(t.kind) < 0) kinds.push(t.kind); });
+    kinds.forEach(function (k) {
+      [el("kind"), el("c-kind")].forEach(function (select) { var o = document.createElement("option"); o.value = o.textContent = k; select.appendChild(o); });
+    });
+    load();
+  });
+  el("kind").addEventListener("change", load);
+  el("language").addEventListener("change", load);
+  el("body").addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      call("POST", "/templates/preview", { body: el("body").value }).then(function (r) {
+        if (r.ok) { el("message").hidden = true; show(r.data); } else say("message", false, r.data.message);
+      });
+    }, 250);
+  });
+  el("save").addEventListener("click", function () {
+    call("PUT", "/templates/" + el("kind").value + "/" + el("language").value, { body: el("body").value }).then(function (r) {
+      if (!r.ok) { say("message", false, r.data.message); return; }
+      var t = current(); t.body = r.data.body; t.custom = true; t.preview = r.data.preview; load(); say("message", true, "Saved.");
+    });
+  });
+  el("revert").addEventListener("click", function () {
+    call("DELETE", "/templates/" + el("kind").value + "/" + el("language").value).then(function (r) {
+      var t = current(); t.body = r.data.body; t.custom = false; t.preview = r.data.preview; load(); say("message", true, "Standard wording restored.");
+    });
+  });
+  el("test").addEventListener("click", function () {
+    call("POST", "/templates/test", { body: el("body").value, phone: el("test-phone").value }).then(function (r) {
+      say("message", r.ok, r.ok ? "Test queued to " + r.data.to + "." : r.data.message);
+    });
+  });
+  function windowBody() {
+    var zone = function (v) { return v ? new Date(v).toISOString() : ""; };
+    return { kind: el("c-kind").value, from: zone(el("c-from").value), to: zone(el("c-to").value), body: el("c-body").value };
+  }
+  el("c-preview").addEventListener("click", function () {
+    call("POST", "/corrections/preview", windowBody()).then(function (r) {
+      if (r.ok) el("c-count").textContent = r.data.recipients + " recipient(s)"; else say("c-message", false, r.data.message);
+    });
+  });
+  el("c-send").addEventListener("click", function () {
+    call("POST", "/corrections", windowBody()).then(function (r) {
+      say("c-message", r.ok, r.ok ? r.data.queued + " correction(s) queued." : r.data.message);
+    });
+  });
+})();

@@ -144,3 +144,34 @@ def test_virtual_phone_in_chromium_shows_texts_and_sends_replies(tmp_path):
         assert health["modems"][0]["state"] == "ready" and health["modems"][0]["network"] == "Seed Virtual"
     finally:
         system.stop()
+
+
+def test_admin_edits_a_text_with_a_live_preview_in_chromium(system):
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(system.base + "/staff/login")
+        page.fill("#username", "admin")
+        page.fill("#password", system.admin_password)
+        page.click("button[type=submit]")
+        page.goto(system.base + "/staff/admin/texts")
+        page.select_option("#kind", "called")
+        page.select_option("#language", "en")
+        expect(page.locator("#body")).to_have_value("{branch}: ticket {ticket}, please go to counter {counter} now.")
+        page.fill("#body", "{branch}: ticket {ticket} – desk {counter} €")
+        expect(page.locator("#preview")).to_have_text("Demo Branch: ticket A012 - desk 3 €")
+        expect(page.locator("#stats")).to_contain_text("GSM-7 · 35 characters · 36 units · 1 part")
+        page.fill("#body", "{branch}: 番号{ticket}")
+        expect(page.locator("#stats")).to_contain_text("UCS-2")
+        page.fill("#body", "{branch}: desk {counter}, ticket {ticket}")
+        page.click("#save")
+        expect(page.locator("#message")).to_have_text("Saved.")
+        expect(page.locator("#custom")).to_have_text("custom")
+        page.fill("#body", "no business name")
+        page.click("#save")
+        expect(page.locator("#message")).to_contain_text("starts with {branch}")
+        page.screenshot(path=str(ARTIFACTS / "admin-texts.png"))
+        browser.close()
+    status, body, _ = system.request("GET", "/api/v1/templates", auth=("admin", system.admin_password))
+    saved = next(t for t in body["templates"] if (t["kind"], t["language"]) == ("called", "en"))
+    assert saved["body"] == "{branch}: desk {counter}, ticket {ticket}" and saved["custom"]

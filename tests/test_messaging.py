@@ -235,3 +235,19 @@ def test_replies_without_an_open_survey_are_left_alone(app, branch_setup, clock)
     message = reply(KA, "3", clock)
     assert (message.status, message.outcome) == ("new", None)
     assert surveys.handle(message.id) is None
+
+
+def test_no_show_note_and_per_branch_switches(client, branch_setup, runner):
+    _, (a, _b), (c1, _c2), _ = branch_setup
+    result = runner.invoke(args=["branch", "texts", "welcome=off", "survey_delay_minutes=1440"])
+    assert result.exit_code == 0 and "welcome                False" in result.output
+    assert runner.invoke(args=["branch", "texts", "welcome=maybe"]).exit_code != 0
+    assert runner.invoke(args=["branch", "texts", "quiet_start=25:00"]).exit_code != 0
+    client.post("/api/v1/checkins", json={"service": "A", "phone": "555123456", "sms_consent": True})
+    ticket = engine.call_next(c1.id)
+    engine.no_show(ticket.id)
+    db.session.rollback()
+    kinds = [m.kind for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert kinds == ["called", "no_show"]  # no welcome: switched off
+    note = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "no_show"))
+    assert note.body == "Tbilisi Clinic: we called ticket A001 but could not find you. Please see the desk if you still need help."

@@ -126,8 +126,8 @@ def _mark(ticket, kind):
 def init_app(app) -> None:
     from core.events import ticket_changed
 
-    from . import surveys
+    from . import router
     from .signals import sms_received
 
     ticket_changed.connect(on_ticket_changed, sender=app)
-    sms_received.connect(surveys.on_sms_received, sender=app)
+    sms_received.connect(router.on_sms_received, sender=app)

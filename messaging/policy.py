@@ -15,7 +15,8 @@ from .models import OutboxMessage
 
 QUEUE_KINDS = {"welcome", "position", "next", "called", "no_show"}
 WAITS_FOR_DAYTIME = {"survey", "reminder"}  # replies to a customer who just wrote go at once
-NEEDS_NO_CONSENT = {"test"}  # an administrator's test to a number they typed
+NEEDS_NO_CONSENT = {"test", "help", "unknown_ack", "stop_confirm", "late_ack"}  # a test typed by an admin; answers to someone who wrote
+REACHES_THE_OPTED_OUT = {"stop_confirm", "help"}  # the confirmation of STOP, and HELP, go whatever
 GONE_OUT = ("sending", "sent", "delivered")
 
 
@@ -54,7 +55,7 @@ def decide(session, message: OutboxMessage, now: datetime) -> Decision:
     branch = session.get(Branch, message.branch_id) if message.branch_id else None
     rules = settings(branch)
     customer = session.scalar(select(Customer).where(Customer.phone == message.to))
-    if customer is not None and customer.opted_out_at is not None:
+    if customer is not None and customer.opted_out_at is not None and message.kind not in REACHES_THE_OPTED_OUT:
         return Decision("suppress", "opted out (STOP): nothing is sent until START")
     if message.kind not in NEEDS_NO_CONSENT and (customer is None or not customer.sms_consent):
         return Decision("suppress", "no consent to texts from this number")

@@ -38,12 +38,19 @@ def defaults(kind: str) -> str:
                                    "Reply in your own words."),
         "survey_retry": gettext("{branch}: please reply with one number from 1 (poor) to 5 (excellent)."),
         "survey_thanks": gettext("{branch}: thank you for your answer. It helps us serve you better."),
+        "stop_confirm": gettext("{branch}: you will get no more texts from us. Reply START to get them again."),
+        "start_confirm": gettext("{branch}: texts are on again. Reply STOP to stop them."),
+        "help": gettext("{branch}: replies we understand: L (or LATE 20) if you are running late, "
+                        "1-5 to rate a visit, STOP to stop texts, START to get them again."),
+        "late_ack": gettext("{branch}: noted. Ticket {ticket} keeps its place and will be called from {time}, "
+                            "about {wait} min."),
+        "unknown_ack": gettext("{branch}: thank you, we have passed your message to our staff. Reply HELP for options."),
     }
     return texts[kind]
 
 
 KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",
-         "survey_thanks")
+         "survey_thanks", "stop_confirm", "start_confirm", "help", "late_ack", "unknown_ack")
 
 
 def mend_look_alikes(text: str) -> str:

@@ -216,7 +216,7 @@ def test_low_score_gets_one_follow_up_and_the_comment_is_stored(app, branch_setu
     response = db.session.scalar(select(SurveyResponse))
     assert (response.score, response.comment, response.state) == (2, "The wait was too long", "done")
     assert replies_queued() == ["survey_followup", "survey_thanks"]
-    assert reply(KA, "5", clock).outcome is None  # the survey is closed: this one is not ours
+    assert reply(KA, "5", clock).outcome == "to staff"  # the survey is closed: a "5" now is for a person
 
 
 def test_unreadable_answers_are_asked_once_then_left_to_staff(app, branch_setup, clock):
@@ -230,11 +230,12 @@ def test_unreadable_answers_are_asked_once_then_left_to_staff(app, branch_setup,
     assert replies_queued() == ["survey_retry"]
 
 
-def test_replies_without_an_open_survey_are_left_alone(app, branch_setup, clock):
+def test_a_number_without_an_open_survey_is_not_a_score(app, branch_setup, clock):
     consenting()
     message = reply(KA, "3", clock)
-    assert (message.status, message.outcome) == ("new", None)
+    assert (message.status, message.outcome) == ("unhandled", "to staff")
     assert surveys.handle(message.id) is None
+    assert db.session.scalar(select(SurveyResponse)) is None
 
 
 def test_no_show_note_and_per_branch_switches(client, branch_setup, runner):

@@ -1,0 +1,195 @@
+"""The reply router: every received text is read once, in this order, and gets an outcome.
+
+1. STOP / START / HELP (and their Japanese and Georgian words): always, whatever else is open.
+2. An open question to this number (a survey) reads the reply in its light: "1" is a score.
+3. L or LATE [minutes]: the sender's waiting ticket is skipped until then and keeps its place.
+4. Anything else goes to the staff inbox, and the sender gets one polite acknowledgement a day.
+Keywords are matched case- and width-insensitively (full-width Latin counts).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from datetime import datetime, time
+
+from sqlalchemy import select
+
+from core import clock, engine
+from core.database import write_transaction
+from core.errors import SeedError
+from core.extensions import db
+from core.models import Branch, Customer, Ticket
+from core.models import TicketStatus as S
+from core.queries import estimated_wait_minutes
+
+from . import outbox, surveys, templates
+from .models import InboxMessage, OutboxMessage
+from .models import OutboxStatus as O
+
+log = logging.getLogger(__name__)
+
+# One table of keywords, by action. Compared after NFKC and case-folding (see normalise).
+KEYWORDS = {
+    "stop": {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "停止", "配信停止", "ストップ", "გაჩერება", "შეწყვეტა"},
+    "start": {"START", "UNSTOP", "再開", "開始", "スタート", "დაწყება", "განახლება"},
+    "help": {"HELP", "INFO", "ヘルプ", "助けて", "დახმარება"},
+    "late": {"L", "LATE", "遅れ", "遅れます", "遅刻", "დაგვიანება", "ვაგვიანებ"},
+}
+LATE_WITH_MINUTES = re.compile(r"^(\S+)\s+(\d{1,3})\s*(?:min|mins|minutes|分|წთ|წუთი)?$")
+
+
+def normalise(text: str) -> str:
+    # NFKC folds full-width letters and digits; casefold (not upper: Georgian has capitals since
+    # Unicode 11 that phones do not send) makes the comparison case-blind.
+    text = unicodedata.normalize("NFKC", text or "").casefold().strip()
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(" .!?。！？")
+
+
+LOOKUP = {action: {normalise(word) for word in words} for action, words in KEYWORDS.items()}
+
+
+def classify(text: str) -> tuple[str | None, int | None]:
+    """The keyword action of a reply and its number, if any: ("late", 20) for "LATE 20"."""
+    words = normalise(text)
+    for action, keywords in LOOKUP.items():
+        if words in keywords:
+            return action, None
+    match = LATE_WITH_MINUTES.match(words)
+    if match and match.group(1) in LOOKUP["late"]:
+        return "late", int(match.group(2))
+    return None, None
+
+
+def _customer(session, phone):
+    return session.scalar(select(Customer).where(Customer.phone == phone))
+
+
+def _branch_for(message: InboxMessage) -> Branch | None:
+    if message.branch_id:
+        return db.session.get(Branch, message.branch_id)
+    last = db.session.scalar(select(OutboxMessage.branch_id).where(OutboxMessage.to == message.sender,
+                                                                   OutboxMessage.branch_id.is_not(None))
+                             .order_by(OutboxMessage.id.desc()).limit(1))
+    return db.session.get(Branch, last) if last else db.session.scalar(select(Branch).order_by(Branch.id))
+
+
+def _language(phone: str) -> str:
+    customer = db.session.scalar(select(Customer).where(Customer.phone == phone))
+    return customer.language if customer else "en"
+
+
+def _reply(message: InboxMessage, kind: str, **values) -> None:
+    branch = _branch_for(message)
+    if branch is None:
+        return
+    body = templates.render(branch, kind, _language(message.sender), **values)
+    try:
+        outbox.enqueue(message.sender, body, kind, branch_id=branch.id, priority=25)
+    except SeedError as error:  # a sender we cannot text back (alphanumeric, foreign short code)
+        log.info("inbox %s: no reply possible: %s", message.id, error.message)
+
+
+def _finish(inbox_id, status, outcome, error=None):
+    with write_transaction() as session:
+        message = session.get(InboxMessage, inbox_id)
+        message.status, message.outcome, message.handled_at, message.error = status, outcome[:40], clock.now(), error
+
+
+def handle(inbox_id: int) -> str | None:
+    message = db.session.get(InboxMessage, inbox_id)
+    if message is None or message.status != "new":
+        return None
+    action, minutes = classify(message.body)
+    if action == "stop":
+        return _stop(message)
+    if action == "start":
+        return _start(message)
+    if action == "help":
+        _reply(message, "help")
+        _finish(inbox_id, "handled", "help sent")
+        return "help sent"
+    outcome = surveys.handle(inbox_id)
+    if outcome:
+        return outcome
+    if action == "late":
+        return _late(message, minutes)
+    return _unknown(message)
+
+
+def _stop(message):
+    now = clock.now()
+    with write_transaction() as session:
+        customer = _customer(session, message.sender) or Customer(phone=message.sender, created_at=now)
+        customer.opted_out_at, customer.sms_consent = now, False
+        session.add(customer)
+        # Nothing queued for this number goes out any more.
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.to == message.sender,
+                                                               OutboxMessage.status == O.QUEUED)):
+            row.status, row.policy_note = O.CANCELLED, "opted out (STOP)"
+    _reply(message, "stop_confirm")
+    _finish(message.id, "handled", "opted out")
+    return "opted out"
+
+
+def _start(message):
+    now = clock.now()
+    with write_transaction() as session:
+        customer = _customer(session, message.sender) or Customer(phone=message.sender, created_at=now)
+        customer.opted_out_at = None
+        customer.sms_consent, customer.consent_at, customer.consent_source = True, now, "sms"
+        customer.consent_text = f"Texted {message.body.strip()[:40]!r} to opt in"
+        session.add(customer)
+    _reply(message, "start_confirm")
+    _finish(message.id, "handled", "opted in")
+    return "opted in"
+
+
+def _late(message, minutes):
+    branch = _branch_for(message)
+    ticket = None
+    if branch is not None:
+        day = branch.local_date(clock.now())
+        ticket = db.session.scalar(
+            select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
+            .where(Customer.phone == message.sender, Ticket.status == S.WAITING, Ticket.service_day == day)
+            .order_by(Ticket.arrived_at.desc()).limit(1))
+    if ticket is None:
+        return _unknown(message, outcome="late: no waiting ticket")
+    try:
+        engine.running_late(ticket.id, minutes)
+    except SeedError as error:
+        return _unknown(message, outcome="late: refused", error=error.message)
+    ticket = db.session.get(Ticket, ticket.id)
+    local_until = branch.local(ticket.late_until).strftime("%H:%M")
+    _reply(message, "late_ack", ticket=ticket.label, time=local_until, wait=estimated_wait_minutes(ticket))
+    _finish(message.id, "handled", f"late until {local_until}")
+    return f"late until {local_until}"
+
+
+def _unknown(message, outcome="to staff", error=None):
+    branch = _branch_for(message)
+    if branch is not None:
+        day_start = datetime.combine(branch.local_date(clock.now()), time.min, tzinfo=branch.zone)
+        acknowledged = db.session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.to == message.sender, OutboxMessage.kind == "unknown_ack",
+            OutboxMessage.created_at >= day_start).limit(1))
+        if not acknowledged:
+            _reply(message, "unknown_ack")
+    _finish(message.id, "unhandled", outcome, error)
+    return outcome
+
+
+def on_sms_received(app, inbox_id) -> None:
+    try:
+        handle(inbox_id)
+    except Exception as error:  # noqa: BLE001  (the text stays in the inbox, marked failed, visible)
+        log.exception("inbox %s: reply handling failed", inbox_id)
+        try:
+            db.session.rollback()
+            _finish(inbox_id, "failed", "handler failed", f"{type(error).__name__}: {error}")
+        except Exception:  # noqa: BLE001
+            log.exception("inbox %s: could not record the failure", inbox_id)
+
+

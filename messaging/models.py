@@ -76,6 +76,7 @@ class InboxMessage(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(40))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when staff opened the conversation
 
 
 class InboxPart(db.Model):

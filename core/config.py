@@ -70,7 +70,9 @@ class Defaults:
         "quiet_start": "20:00", "quiet_end": "09:00",  # branch-local; surveys and reminders wait
         "daily_cap": 10,  # texts per number per branch-local day
         "duplicate_seconds": 60,  # the same text to the same number within this is dropped
+        "reminder_lead_minutes": [1440, 120],  # appointment reminders: 24 h and 2 h before
     }
+    RESCHEDULE_OFFER_MINUTES = 30  # how long offered slots wait for an answer
 
     # Ticket printer (python-escpos); None: no printer. See hardware/printer.py for the forms,
     # e.g. {"kind": "network", "host": "192.168.1.50"} or {"kind": "file", "path": "/tmp/tickets.bin"}.

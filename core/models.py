@@ -78,6 +78,9 @@ class Service(db.Model):
     name: Mapped[str] = mapped_column(String(80))
     avg_service_minutes: Mapped[int] = mapped_column(default=5)
     active: Mapped[bool] = mapped_column(default=True)
+    # Appointments: the length of a slot and how many people one slot takes.
+    slot_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
+    slot_capacity: Mapped[int] = mapped_column(default=1, server_default="1")
 
     branch: Mapped[Branch] = relationship(back_populates="services")
     counters: Mapped[list[Counter]] = relationship(secondary=counter_services, back_populates="services")
@@ -207,3 +210,29 @@ class TicketEvent(db.Model):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
     staff: Mapped[StaffUser | None] = relationship()
     counter: Mapped[Counter | None] = relationship()
+
+
+def new_booking_code() -> str:
+    # No 0/O, 1/I/L: read aloud and typed on a kiosk without mistakes.
+    return "".join(secrets.choice("23456789ABCDEFGHJKMNPQRSTUVWXYZ") for _ in range(6))
+
+
+class Appointment(db.Model):
+    __table_args__ = (Index("ix_appointment_slot", "service_id", "starts_at", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="booked")  # booked, confirmed, cancelled, checked_in
+    booking_code: Mapped[str] = mapped_column(String(8), unique=True, default=new_booking_code)
+    late_minutes: Mapped[int | None]  # the customer said they are running late
+    reminders_sent: Mapped[list] = mapped_column(JSON, default=list)  # lead times (minutes) already reminded
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    source: Mapped[str] = mapped_column(String(12), default="staff")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    service: Mapped[Service] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    branch: Mapped[Branch] = relationship()

@@ -155,3 +155,17 @@ class SurveyResponse(db.Model):
     retries: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RescheduleOffer(db.Model):
+    """Free slots offered by text after R; the customer answers 1, 2 or 3 before it expires."""
+
+    __tablename__ = "reschedule_offer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    slots: Mapped[list] = mapped_column(JSON)  # ISO times, in the order offered
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open, used, expired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

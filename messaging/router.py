@@ -23,7 +23,7 @@ from core.models import Branch, Customer, Ticket
 from core.models import TicketStatus as S
 from core.queries import estimated_wait_minutes
 
-from . import outbox, surveys, templates
+from . import appointment_texts, outbox, surveys, templates
 from .models import InboxMessage, OutboxMessage
 from .models import OutboxStatus as O
 
@@ -35,7 +35,11 @@ KEYWORDS = {
     "start": {"START", "UNSTOP", "再開", "開始", "スタート", "დაწყება", "განახლება"},
     "help": {"HELP", "INFO", "ヘルプ", "助けて", "დახმარება"},
     "late": {"L", "LATE", "遅れ", "遅れます", "遅刻", "დაგვიანება", "ვაგვიანებ"},
+    "confirm": {"C", "CONFIRM", "YES", "確認", "はい", "დიახ", "ვადასტურებ"},
+    "cancel": {"X", "CANCEL APPOINTMENT", "キャンセル", "გაუქმება"},
+    "reschedule": {"R", "RESCHEDULE", "変更", "გადატანა"},
 }
+CHOICE = re.compile(r"^([1-9])$")
 LATE_WITH_MINUTES = re.compile(r"^(\S+)\s+(\d{1,3})\s*(?:min|mins|minutes|分|წთ|წუთი)?$")
 
 
@@ -110,12 +114,32 @@ def handle(inbox_id: int) -> str | None:
         _reply(message, "help")
         _finish(inbox_id, "handled", "help sent")
         return "help sent"
-    outcome = surveys.handle(inbox_id)
+    outcome = _open_question(message)
     if outcome:
         return outcome
     if action == "late":
         return _late(message, minutes)
+    if action in ("confirm", "cancel", "reschedule"):
+        run = {"confirm": appointment_texts.confirm, "cancel": appointment_texts.cancel,
+               "reschedule": appointment_texts.offer}[action]
+        outcome = run(message.sender)
+        if outcome:
+            _finish(message.id, "handled", outcome)
+            return outcome
+        return _unknown(message, outcome=f"{action}: no appointment")
     return _unknown(message)
+
+
+def _open_question(message):
+    """Read the reply against the newest open question to this number: slots offered, or a survey."""
+    offered = appointment_texts.open_offer(message.sender)
+    choice = CHOICE.match(normalise(message.body))
+    if offered is not None and choice:
+        outcome = appointment_texts.choose(message.sender, int(choice.group(1)))
+        if outcome:
+            _finish(message.id, "handled", outcome)
+            return outcome
+    return surveys.handle(message.id)
 
 
 def _stop(message):

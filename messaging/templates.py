@@ -12,7 +12,7 @@ from hardware.pdu import encoding_of
 
 from .models import MessageTemplate
 
-PLACEHOLDERS = ("name", "ticket", "position", "ahead", "wait", "counter", "service", "branch", "time")
+PLACEHOLDERS = ("name", "ticket", "position", "ahead", "wait", "counter", "service", "branch", "time", "code", "choices")
 
 # Curly quotes, dashes and friends that would turn a Latin text into UCS-2 (70 characters a part).
 LOOK_ALIKES = str.maketrans({
@@ -45,12 +45,22 @@ def defaults(kind: str) -> str:
         "late_ack": gettext("{branch}: noted. Ticket {ticket} keeps its place and will be called from {time}, "
                             "about {wait} min."),
         "unknown_ack": gettext("{branch}: thank you, we have passed your message to our staff. Reply HELP for options."),
+        "reminder": gettext("{branch}: reminder of your {service} appointment on {time} (code {code}). "
+                            "Reply C to confirm, X to cancel, R to change the time."),
+        "appointment_confirmed": gettext("{branch}: thank you, your appointment on {time} is confirmed."),
+        "appointment_cancelled": gettext("{branch}: your appointment on {time} is cancelled. Reply R to book another time."),
+        "reschedule_offer": gettext("{branch}: free times: {choices}. Reply 1, 2 or 3 within 30 minutes."),
+        "reschedule_taken": gettext("{branch}: sorry, that time was just taken."),
+        "reschedule_none": gettext("{branch}: there is no free time in the next two weeks. Please call us."),
+        "appointment_moved": gettext("{branch}: done. Your {service} appointment is now on {time} (code {code})."),
     }
     return texts[kind]
 
 
 KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",
-         "survey_thanks", "stop_confirm", "start_confirm", "help", "late_ack", "unknown_ack")
+         "survey_thanks", "stop_confirm", "start_confirm", "help", "late_ack", "unknown_ack", "reminder",
+         "appointment_confirmed", "appointment_cancelled", "reschedule_offer", "reschedule_taken", "reschedule_none",
+         "appointment_moved")
 
 
 def mend_look_alikes(text: str) -> str:

@@ -53,7 +53,15 @@ def end_of_day() -> int:
 
 
 def join_stale_parts() -> int:
+    """Join parts of long texts whose siblings never came."""
     return len(inbox.join_stale_parts())
+
+
+def appointment_reminders() -> int:
+    """Remind appointments at each lead time, once (safe to rerun)."""
+    from messaging.appointment_texts import send_reminders
+
+    return send_reminders()
 
 
 JOBS = {
@@ -61,6 +69,7 @@ JOBS = {
     "dispatch-outbox": (dispatch, 15),
     "end-of-day": (end_of_day, 300),
     "join-stale-parts": (join_stale_parts, 60),
+    "appointment-reminders": (appointment_reminders, 60),
 }
 
 

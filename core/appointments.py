@@ -1,0 +1,128 @@
+"""Appointments: booking within opening hours and slot capacity, confirming, cancelling,
+rescheduling to a slot that is re-checked at the moment of booking, and finding free slots."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from . import clock
+from .database import write_transaction
+from .errors import Conflict, InvalidTransition, NotFound, ValidationError
+from .models import Appointment, Branch, Service
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ACTIVE = ("booked", "confirmed")
+
+
+def _hm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(0, 0) if value == "24:00" else time(int(hours), int(minutes))
+
+
+def fits_opening_hours(branch: Branch, service: Service, starts_at: datetime) -> bool:
+    local = branch.local(starts_at)
+    end = (local + timedelta(minutes=service.slot_minutes)).time()
+    for opens, closes in branch.opening_hours.get(WEEKDAYS[local.weekday()], []):
+        closing = time(23, 59, 59) if closes == "24:00" else _hm(closes)
+        if _hm(opens) <= local.time() and end <= closing and end > local.time():
+            return True
+    return False
+
+
+def on_the_grid(branch: Branch, service: Service, starts_at: datetime) -> bool:
+    """Slots start at opening time and every slot_minutes after it."""
+    local = branch.local(starts_at)
+    for opens, _closes in branch.opening_hours.get(WEEKDAYS[local.weekday()], []):
+        first = datetime.combine(local.date(), _hm(opens), tzinfo=branch.zone)
+        offset = (local - first).total_seconds() / 60
+        if offset >= 0 and offset % service.slot_minutes == 0:
+            return True
+    return False
+
+
+def taken(session, service_id: int, starts_at: datetime, exclude: int | None = None) -> int:
+    query = select(func.count(Appointment.id)).where(
+        Appointment.service_id == service_id, Appointment.starts_at == starts_at, Appointment.status.in_(ACTIVE))
+    if exclude is not None:
+        query = query.where(Appointment.id != exclude)
+    return session.scalar(query)
+
+
+def _check_slot(session, service: Service, starts_at: datetime, exclude=None):
+    branch = service.branch
+    if starts_at.tzinfo is None:
+        raise ValidationError("Appointment times need a time zone.", {"starts_at": "no zone"})
+    if starts_at <= clock.now():
+        raise ValidationError("That time has passed.", {"starts_at": "in the past"})
+    if not fits_opening_hours(branch, service, starts_at) or not on_the_grid(branch, service, starts_at):
+        raise ValidationError(f"{branch.local(starts_at):%a %H:%M} is not a {service.name} slot within opening hours.",
+                              {"starts_at": "not a slot"})
+    if taken(session, service.id, starts_at, exclude) >= service.slot_capacity:
+        raise Conflict(f"The {branch.local(starts_at):%H:%M} slot is full.", {"starts_at": "full"})
+
+
+def book(service_id: int, starts_at: datetime, *, customer_id=None, source="staff") -> Appointment:
+    with write_transaction() as session:
+        service = session.get(Service, service_id)
+        if service is None or not service.active:
+            raise NotFound(f"Service {service_id} does not exist or is not offered now.")
+        _check_slot(session, service, starts_at)
+        appointment = Appointment(branch_id=service.branch_id, service_id=service.id, customer_id=customer_id,
+                                  starts_at=starts_at, status="booked", source=source, created_at=clock.now(),
+                                  reminders_sent=[])
+        session.add(appointment)
+        session.flush()
+    return appointment
+
+
+def _change(appointment_id, allowed, change):
+    with write_transaction() as session:
+        appointment = session.get(Appointment, appointment_id, with_for_update=True)
+        if appointment is None:
+            raise NotFound(f"Appointment {appointment_id} does not exist.")
+        if appointment.status not in allowed:
+            raise InvalidTransition(f"Appointment {appointment.booking_code} is {appointment.status}.")
+        change(session, appointment)
+    return appointment
+
+
+def confirm(appointment_id):
+    return _change(appointment_id, ACTIVE, lambda s, a: setattr(a, "status", "confirmed"))
+
+
+def cancel(appointment_id):
+    return _change(appointment_id, ACTIVE, lambda s, a: setattr(a, "status", "cancelled"))
+
+
+def mark_late(appointment_id, minutes: int):
+    return _change(appointment_id, ACTIVE, lambda s, a: setattr(a, "late_minutes", minutes))
+
+
+def reschedule(appointment_id, starts_at: datetime):
+    """Move to `starts_at`, re-checked now: a slot taken since it was offered raises Conflict."""
+    def move(session, appointment):
+        _check_slot(session, appointment.service, starts_at, exclude=appointment.id)
+        appointment.starts_at, appointment.status, appointment.reminders_sent = starts_at, "booked", []
+
+    return _change(appointment_id, ACTIVE, move)
+
+
+def free_slots(service: Service, after: datetime, count=3, days=14) -> list[datetime]:
+    """The next `count` slots of the service with room, after `after`, within `days`."""
+    from .extensions import db
+
+    branch, found = service.branch, []
+    local_day = branch.local(after).date()
+    for offset in range(days):
+        day = local_day + timedelta(days=offset)
+        for opens, closes in branch.opening_hours.get(WEEKDAYS[day.weekday()], []):
+            moment = datetime.combine(day, _hm(opens), tzinfo=branch.zone)
+            closing = datetime.combine(day, time(23, 59, 59) if closes == "24:00" else _hm(closes), tzinfo=branch.zone)
+            while moment + timedelta(minutes=service.slot_minutes) <= closing:
+                if moment > after and taken(db.session, service.id, moment) < service.slot_capacity:
+                    found.append(moment)
+                    if len(found) == count:
+                        return found
+                moment += timedelta(minutes=service.slot_minutes)
+    return found

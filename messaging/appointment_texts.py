@@ -1,0 +1,132 @@
+"""Texts about appointments: reminders at each lead time (a sweep that is safe to rerun), and the
+replies C (confirm), X (cancel), R (reschedule: three free slots, answer 1-3, re-checked)."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from core import appointments, clock
+from core.database import write_transaction
+from core.errors import Conflict, SeedError
+from core.extensions import db
+from core.models import Appointment, Customer
+
+from . import outbox, policy, templates
+from .models import RescheduleOffer
+
+log = logging.getLogger(__name__)
+
+
+def _when(appointment: Appointment, moment: datetime | None = None) -> str:
+    return appointment.branch.local(moment or appointment.starts_at).strftime("%Y-%m-%d %H:%M")
+
+
+def _text(appointment: Appointment, kind: str, **values) -> int | None:
+    customer = appointment.customer
+    if customer is None or not customer.phone:
+        return None
+    body = templates.render(appointment.branch, kind, customer.language, service=appointment.service.name,
+                            time=_when(appointment), code=appointment.booking_code, **values)
+    return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id,
+                          priority=5 if kind == "reminder" else 25).id
+
+
+def send_reminders() -> int:
+    """Each lead time once per appointment; none for a lead time the booking was made inside."""
+    now, sent = clock.now(), 0
+    upcoming = db.session.scalars(select(Appointment).where(
+        Appointment.status.in_(appointments.ACTIVE), Appointment.starts_at > now)).all()
+    for appointment in upcoming:
+        leads = policy.settings(appointment.branch)["reminder_lead_minutes"]
+        for lead in sorted(leads, reverse=True):
+            due = appointment.starts_at - timedelta(minutes=lead)
+            if lead in (appointment.reminders_sent or []) or now < due:
+                continue
+            with write_transaction() as session:
+                row = session.get(Appointment, appointment.id, with_for_update=True)
+                if lead in (row.reminders_sent or []):
+                    continue
+                row.reminders_sent = [*(row.reminders_sent or []), lead]
+            if due >= appointment.created_at:  # booked before the lead time: remind; inside it: the booking said it
+                if _text(appointment, "reminder"):
+                    sent += 1
+    return sent
+
+
+def upcoming_for(phone: str) -> Appointment | None:
+    return db.session.scalar(
+        select(Appointment).join(Customer, Appointment.customer_id == Customer.id)
+        .where(Customer.phone == phone, Appointment.status.in_(appointments.ACTIVE),
+               Appointment.starts_at > clock.now())
+        .order_by(Appointment.starts_at).limit(1))
+
+
+def confirm(phone) -> str | None:
+    appointment = upcoming_for(phone)
+    if appointment is None:
+        return None
+    appointments.confirm(appointment.id)
+    _text(db.session.get(Appointment, appointment.id), "appointment_confirmed")
+    return "appointment confirmed"
+
+
+def cancel(phone) -> str | None:
+    appointment = upcoming_for(phone)
+    if appointment is None:
+        return None
+    appointments.cancel(appointment.id)
+    _text(db.session.get(Appointment, appointment.id), "appointment_cancelled")
+    return "appointment cancelled"
+
+
+def offer(phone, appointment=None) -> str | None:
+    appointment = appointment or upcoming_for(phone)
+    if appointment is None:
+        return None
+    slots = appointments.free_slots(appointment.service, max(clock.now(), clock.now()), count=3)
+    slots = [s for s in slots if s != appointment.starts_at][:3]
+    if not slots:
+        _text(appointment, "reschedule_none")
+        return "reschedule: no free slot"
+    minutes = current_app.config["RESCHEDULE_OFFER_MINUTES"]
+    with write_transaction() as session:
+        for old in session.scalars(select(RescheduleOffer).where(RescheduleOffer.phone == phone,
+                                                                  RescheduleOffer.status == "open")):
+            old.status = "expired"
+        session.add(RescheduleOffer(appointment_id=appointment.id, phone=phone, status="open",
+                                    slots=[s.isoformat() for s in slots], created_at=clock.now(),
+                                    expires_at=clock.now() + timedelta(minutes=minutes)))
+    choices = " ".join(f"{i}) {_when(appointment, s)}" for i, s in enumerate(slots, 1))
+    _text(appointment, "reschedule_offer", choices=choices)
+    return "reschedule: slots offered"
+
+
+def open_offer(phone) -> RescheduleOffer | None:
+    return db.session.scalar(select(RescheduleOffer).where(
+        RescheduleOffer.phone == phone, RescheduleOffer.status == "open", RescheduleOffer.expires_at > clock.now())
+        .order_by(RescheduleOffer.id.desc()).limit(1))
+
+
+def choose(phone, choice: int) -> str | None:
+    chosen = open_offer(phone)
+    if chosen is None or not 1 <= choice <= len(chosen.slots):
+        return None
+    appointment = db.session.get(Appointment, chosen.appointment_id)
+    slot = datetime.fromisoformat(chosen.slots[choice - 1])
+    with write_transaction() as session:
+        session.get(RescheduleOffer, chosen.id).status = "used"
+    try:
+        appointments.reschedule(appointment.id, slot)
+    except Conflict:
+        # Taken since it was offered: say so and offer what is free now.
+        _text(appointment, "reschedule_taken")
+        offer(phone, appointment)
+        return "reschedule: taken, new slots offered"
+    except SeedError as error:
+        log.info("reschedule refused: %s", error.message)
+        return None
+    _text(db.session.get(Appointment, appointment.id), "appointment_moved")
+    return "appointment rescheduled"

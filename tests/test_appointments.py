@@ -1,0 +1,154 @@
+"""Appointments: booking rules, reminders, and C / X / R by reply, in every language."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from core import appointments
+from core.errors import Conflict, ValidationError
+from core.extensions import db
+from core.models import Appointment, Customer
+from messaging import inbox
+from messaging.appointment_texts import send_reminders
+from messaging.models import InboxMessage, OutboxMessage, RescheduleOffer
+
+from .helpers import make_branch, make_service
+from .modem_helpers import KA
+
+TBILISI = timezone(timedelta(hours=4))
+
+
+@pytest.fixture
+def clinic(app, clock):
+    branch = make_branch("Clinic", timezone="Asia/Tbilisi", country="GE",
+                         opening_hours={d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")})
+    branch.sender_name = "Tbilisi Clinic"
+    service = make_service(branch, "B", "Appointments", slot_minutes=30, slot_capacity=1)
+    customer = Customer(phone=KA, sms_consent=True, consent_at=clock.now(), language="ka", created_at=clock.now())
+    db.session.add(customer)
+    db.session.commit()
+    return branch, service, customer
+
+
+def at(day, hour, minute=0):
+    return datetime(2026, 3, day, hour, minute, tzinfo=TBILISI)  # March 2026: the 2nd is a Monday
+
+
+def book(clinic, when):
+    _branch, service, customer = clinic
+    return appointments.book(service.id, when, customer_id=customer.id)
+
+
+def kinds():
+    db.session.rollback()
+    return [m.kind for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+def text_in(body, clock):
+    ident = inbox.store_received(KA, body, clock.now(), gateway="g")
+    db.session.rollback()
+    return db.session.get(InboxMessage, ident)
+
+
+def test_booking_rules(clinic):
+    booked = book(clinic, at(4, 10))
+    assert len(booked.booking_code) == 6 and booked.status == "booked"
+    with pytest.raises(Conflict):
+        book(clinic, at(4, 10))  # capacity 1
+    for refused in (at(4, 10, 15), at(4, 8, 30), at(4, 16, 45), at(7, 10), at(1, 10)):  # off grid, early, late, Saturday, past
+        with pytest.raises(ValidationError):
+            book(clinic, refused)
+    slots = appointments.free_slots(clinic[1], at(4, 9, 0) - timedelta(minutes=1))
+    assert slots == [at(4, 9), at(4, 9, 30), at(4, 10, 30)]
+
+
+def test_reminders_at_each_lead_time_once_and_not_inside_the_lead(clinic, clock):
+    far = book(clinic, at(4, 10))  # booked two days ahead: both reminders
+    clock.set(at(3, 10, 1))  # 24 h before, a minute after
+    assert send_reminders() == 1
+    assert send_reminders() == 0  # safe to rerun
+    clock.set(at(4, 8, 1))
+    assert send_reminders() == 1
+    reminder = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
+    assert reminder.body.startswith("Tbilisi Clinic: შეხსენება: Appointments, 2026-03-04 10:00") and far.booking_code in reminder.body
+    late_booking = book(clinic, at(4, 12))  # booked 3 h 59 min ahead: inside the 24 h lead
+    assert send_reminders() == 0
+    clock.set(at(4, 10, 1))
+    assert send_reminders() == 1  # its 2 h reminder
+    assert kinds().count("reminder") == 3 and late_booking
+
+
+@pytest.mark.parametrize("word", ["C", "ｃ", "confirm", "確認", "დიახ"])
+def test_confirm_in_every_language(clinic, clock, word):
+    appointment = book(clinic, at(4, 10))
+    assert text_in(word, clock).outcome == "appointment confirmed"
+    assert db.session.get(Appointment, appointment.id).status == "confirmed"
+    assert kinds() == ["appointment_confirmed"]
+
+
+@pytest.mark.parametrize("word", ["X", "x", "キャンセル", "გაუქმება"])
+def test_cancel_in_every_language(clinic, clock, word):
+    appointment = book(clinic, at(4, 10))
+    assert text_in(word, clock).outcome == "appointment cancelled"
+    assert db.session.get(Appointment, appointment.id).status == "cancelled"
+
+
+@pytest.mark.parametrize("word", ["R", "r", "変更", "გადატანა"])
+def test_reschedule_by_reply(clinic, clock, word):
+    appointment = book(clinic, at(4, 10))
+    assert text_in(word, clock).outcome == "reschedule: slots offered"
+    offer = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reschedule_offer"))
+    assert "1) 2026-03-02 13:30" in offer.body  # 09:00 UTC Monday is 13:00 in Tbilisi: the next slot
+    assert text_in("2", clock).outcome == "appointment rescheduled"
+    moved = db.session.get(Appointment, appointment.id)
+    assert moved.starts_at == at(2, 14) and moved.status == "booked"
+    assert kinds() == ["reschedule_offer", "appointment_moved"]
+
+
+def test_a_slot_taken_in_between_gets_new_choices(clinic, clock):
+    appointment = book(clinic, at(4, 10))
+    text_in("R", clock)
+    offered = db.session.scalar(select(RescheduleOffer))
+    first = datetime.fromisoformat(offered.slots[0])
+    other = Customer(phone="+995555000777", created_at=clock.now())
+    db.session.add(other)
+    db.session.commit()
+    appointments.book(clinic[1].id, first, customer_id=other.id)  # someone else books it meanwhile
+    assert text_in("1", clock).outcome == "reschedule: taken, new slots offered"
+    assert db.session.get(Appointment, appointment.id).starts_at == at(4, 10)
+    assert kinds() == ["reschedule_offer", "reschedule_taken", "reschedule_offer"]
+    clock.advance(seconds=30)  # the same "1" again, a new text
+    assert text_in("1", clock).outcome == "appointment rescheduled"
+
+
+def test_the_offer_expires(clinic, clock):
+    book(clinic, at(4, 10))
+    text_in("R", clock)
+    clock.advance(minutes=31)
+    message = text_in("1", clock)
+    assert message.status == "unhandled"  # not a choice any more: to staff
+
+
+def test_keywords_without_an_appointment_go_to_staff(clinic, clock):
+    assert text_in("C", clock).outcome == "confirm: no appointment"
+
+
+def test_booking_through_the_api(client, clinic, clock):
+    import base64
+
+    from .helpers import make_staff
+
+    make_staff("desk", branch=clinic[0])
+    db.session.commit()
+    headers = {"Authorization": "Basic " + base64.b64encode(b"desk:correct horse").decode()}
+    response = client.post("/api/v1/appointments", headers=headers, json={
+        "service": "B", "starts_at": "2026-03-04T11:00:00", "phone": "555 22 33 44", "name": "Giorgi",
+        "sms_consent": True, "language": "ka"})
+    assert response.status_code == 201, response.json
+    booked = response.json["appointment"]
+    assert booked["starts_local"] == "2026-03-04T11:00:00+04:00" and booked["customer"]["phone"] == "+995555223344"
+    full = client.post("/api/v1/appointments", headers=headers, json={"service": "B", "starts_at": "2026-03-04T11:00:00"})
+    assert full.status_code == 409
+    listing = client.get("/api/v1/appointments?date=2026-03-04", headers=headers).json
+    assert [a["code"] for a in listing["appointments"]] == [booked["code"]]
+    assert client.post(f"/api/v1/appointments/{booked['id']}/cancel", json={}, headers=headers).json["appointment"]["status"] == "cancelled"

@@ -126,3 +126,48 @@ def free_slots(service: Service, after: datetime, count=3, days=14) -> list[date
                         return found
                 moment += timedelta(minutes=service.slot_minutes)
     return found
+
+
+def find_for_check_in(branch: Branch, *, code=None, phone=None) -> Appointment:
+    """Today's active appointment at this branch, by booking code or by the customer's phone."""
+    from .extensions import db
+    from .models import Customer
+
+    today = branch.local_date(clock.now())
+    start = datetime.combine(today, time.min, tzinfo=branch.zone)
+    query = select(Appointment).where(Appointment.branch_id == branch.id, Appointment.status.in_(ACTIVE),
+                                      Appointment.starts_at >= start, Appointment.starts_at < start + timedelta(days=1))
+    if code:
+        query = query.where(Appointment.booking_code == code.strip().upper())
+    elif phone:
+        query = query.join(Customer, Appointment.customer_id == Customer.id).where(Customer.phone == phone)
+    else:
+        raise ValidationError("A booking code or a phone number is needed.", {"appointment": "required"})
+    appointment = db.session.scalar(query.order_by(Appointment.starts_at).limit(1))
+    if appointment is None:
+        raise NotFound("No appointment for today matches.", {"appointment": "not found"})
+    return appointment
+
+
+def check_in(appointment_id, *, language=None):
+    """Into the queue: appointment priority at its time; early arrivals wait for their slot; late
+    ones follow APPOINTMENT_LATE_POLICY after the grace period."""
+    from flask import current_app
+
+    from . import engine
+    from .extensions import db
+
+    config = current_app.config
+    appointment = db.session.get(Appointment, appointment_id)
+    grace = appointment.starts_at + timedelta(minutes=config["APPOINTMENT_LATE_GRACE_MINUTES"])
+    very_late = clock.now() > grace and config["APPOINTMENT_LATE_POLICY"] == "walk_in"
+    ticket = engine.issue_ticket(appointment.service_id, customer_id=appointment.customer_id,
+                                 priority=0 if very_late else config["APPOINTMENT_PRIORITY"],
+                                 language=language or (appointment.customer.language if appointment.customer else None),
+                                 source="appointment", not_before=appointment.starts_at)
+
+    def checked_in(_session, row):
+        row.status, row.ticket_id = "checked_in", ticket.id
+
+    _change(appointment_id, ACTIVE, checked_in)
+    return ticket

@@ -73,6 +73,11 @@ class Defaults:
         "reminder_lead_minutes": [1440, 120],  # appointment reminders: 24 h and 2 h before
     }
     RESCHEDULE_OFFER_MINUTES = 30  # how long offered slots wait for an answer
+    # Checking in for an appointment: before its time the ticket waits for it; more than the grace
+    # after it, the branch decides: "priority" keeps appointment priority, "walk_in" queues as a walk-in.
+    APPOINTMENT_PRIORITY = 10
+    APPOINTMENT_LATE_GRACE_MINUTES = 15
+    APPOINTMENT_LATE_POLICY = "walk_in"
 
     # Ticket printer (python-escpos); None: no printer. See hardware/printer.py for the forms,
     # e.g. {"kind": "network", "host": "192.168.1.50"} or {"kind": "file", "path": "/tmp/tickets.bin"}.

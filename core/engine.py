@@ -111,8 +111,10 @@ def _next_number(session, service_id: int, day) -> int:
     return session.execute(statement).scalar_one()
 
 
-def issue_ticket(service_id, *, customer_id=None, priority=0, language=None, source="staff", staff=None) -> Ticket:
-    """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...)."""
+def issue_ticket(service_id, *, customer_id=None, priority=0, language=None, source="staff", staff=None,
+                 not_before=None) -> Ticket:
+    """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...).
+    `not_before`: not called until then (an appointment's time), keeping its place after it."""
     if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
         raise ValidationError("Priority must be a whole number from -100 to 100.", {"priority": "out of range"})
     with write_transaction() as session:
@@ -135,6 +137,7 @@ def issue_ticket(service_id, *, customer_id=None, priority=0, language=None, sou
             language=language or branch.default_language,
             source=source,
             arrived_at=now,
+            late_until=not_before if not_before is not None and not_before > now else None,
         )
         session.add(ticket)
         session.flush()

@@ -80,10 +80,12 @@ def check_in(data: dict) -> dict:
     """Validate a check-in request and issue the ticket. Bad input raises before anything changes."""
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.")
-    unknown = set(data) - {"service", "phone", "language", "sms_consent", "name", "branch"}
+    unknown = set(data) - {"service", "phone", "language", "sms_consent", "name", "branch", "booking_code"}
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))[:80]}", {f: "unknown" for f in unknown})
     branch = branch_or_default(data.get("branch"))
+    if data.get("booking_code") or (data.get("phone") and not data.get("service")):
+        return _appointment_check_in(branch, data)
     code = data.get("service")
     if not isinstance(code, str) or not code.strip():
         raise ValidationError(gettext("Choose a service."), {"service": "required"})
@@ -139,3 +141,31 @@ def _remember_customer(branch, phone, name, language, consent) -> int:
             customer.opted_out_at = None
         session.flush()
         return customer.id
+
+
+def _appointment_check_in(branch: Branch, data: dict) -> dict:
+    """"I have an appointment": found by booking code or phone, queued at its time."""
+    from core import appointments
+
+    language = data.get("language", branch.default_language)
+    if language not in LANGUAGES:
+        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+    code = data.get("booking_code")
+    if code is not None and (not isinstance(code, str) or not re.fullmatch(r"\s*[A-Za-z0-9]{4,8}\s*", code)):
+        raise ValidationError(gettext("Booking codes are 6 letters and digits."), {"booking_code": "invalid"})
+    phone = None if code else check_phone(data.get("phone"), branch)["e164"]
+    try:
+        appointment = appointments.find_for_check_in(branch, code=code, phone=phone)
+    except NotFound:
+        raise NotFound(gettext("We found no appointment for today. Please take a ticket or ask at the desk."),
+                       {"booking_code" if code else "phone": "not found"}) from None
+    ticket = appointments.check_in(appointment.id, language=language)
+    service = ticket.service
+    return {
+        "id": ticket.id, "number": ticket.label, "service": service.code, "service_name": service.name,
+        "position": position(ticket), "estimated_wait_minutes": estimated_wait_minutes(ticket),
+        "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
+        "sms": bool(appointment.customer and appointment.customer.sms_consent),
+        "appointment": {"code": appointment.booking_code,
+                        "time": branch.local(appointment.starts_at).strftime("%H:%M")},
+    }

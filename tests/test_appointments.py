@@ -152,3 +152,43 @@ def test_booking_through_the_api(client, clinic, clock):
     listing = client.get("/api/v1/appointments?date=2026-03-04", headers=headers).json
     assert [a["code"] for a in listing["appointments"]] == [booked["code"]]
     assert client.post(f"/api/v1/appointments/{booked['id']}/cancel", json={}, headers=headers).json["appointment"]["status"] == "cancelled"
+
+
+def test_check_in_by_code_or_phone_waits_for_the_slot_with_priority(client, clinic, clock):
+    from core import engine
+    from core.models import Counter, Ticket
+
+    branch, service, customer = clinic
+    counter = Counter(branch=branch, name="1", services=[service])
+    db.session.add(counter)
+    db.session.commit()
+    clock.set(at(2, 13, 5))  # Monday 13:05 in Tbilisi
+    appointment = book(clinic, at(2, 13, 30))
+    walk_in = engine.issue_ticket(service.id)
+    response = client.post("/api/v1/checkins", json={"booking_code": appointment.booking_code.lower(), "branch": branch.id})
+    assert response.status_code == 201, response.json
+    ticket = response.json["ticket"]
+    assert ticket["appointment"] == {"code": appointment.booking_code, "time": "13:30"}
+    assert db.session.get(Appointment, appointment.id).status == "checked_in"
+    assert engine.call_next(counter.id).id == walk_in.id  # early: it waits for its slot
+    engine.complete(walk_in.id)
+    later = engine.issue_ticket(service.id)
+    clock.set(at(2, 13, 30))
+    assert engine.call_next(counter.id).id == ticket["id"]  # at its time it goes first
+    assert later
+
+    again = client.post("/api/v1/checkins", json={"booking_code": appointment.booking_code, "branch": branch.id})
+    assert again.status_code == 404  # checked in already: no second ticket
+    by_phone = client.post("/api/v1/checkins", json={"phone": "555 12 34 56", "branch": branch.id, "language": "ja"})
+    assert by_phone.status_code == 404 and by_phone.json["message"].startswith("本日のご予約が見つかりません")
+
+
+def test_very_late_arrivals_follow_the_branch_policy(client, clinic, clock, app):
+    branch, service, _customer = clinic
+    appointment = book(clinic, at(2, 14))
+    clock.set(at(2, 14, 30))  # half an hour late; grace is 15 minutes
+    ticket = client.post("/api/v1/checkins", json={"phone": "555123456", "branch": branch.id}).json["ticket"]
+    from core.models import Ticket
+
+    assert db.session.get(Ticket, ticket["id"]).priority == 0  # walk_in policy
+    assert appointment

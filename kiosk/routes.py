@@ -113,6 +113,9 @@ def _strings(branch, language):
             "idle_more": gettext("I need more time"),
             "error": gettext("Something went wrong. Please try again or ask at the desk."),
             "keypad_clear": gettext("Clear"),
+            "have_appointment": gettext("I have an appointment"),
+            "appointment_label": gettext("Your booking code or mobile number"),
+            "check_in": gettext("Check in"),
         }
 
 

@@ -17,7 +17,7 @@ QUEUE_KINDS = {"welcome", "position", "next", "called", "no_show"}
 WAITS_FOR_DAYTIME = {"survey", "reminder"}  # replies to a customer who just wrote go at once
 NEEDS_NO_CONSENT = {"test", "help", "unknown_ack", "stop_confirm", "late_ack", "reply", "appointment_confirmed",
                     "appointment_cancelled", "reschedule_offer", "reschedule_taken", "reschedule_none",
-                    "appointment_moved"}  # a test typed by an admin; answers to someone who wrote
+                    "appointment_moved", "appointment_late"}  # a test typed by an admin; answers to someone who wrote
 REACHES_THE_OPTED_OUT = {"stop_confirm", "help"}  # the confirmation of STOP, and HELP, go whatever
 GONE_OUT = ("sending", "sent", "delivered")
 

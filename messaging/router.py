@@ -180,7 +180,7 @@ def _late(message, minutes):
             .where(Customer.phone == message.sender, Ticket.status == S.WAITING, Ticket.service_day == day)
             .order_by(Ticket.arrived_at.desc()).limit(1))
     if ticket is None:
-        return _unknown(message, outcome="late: no waiting ticket")
+        return _late_for_appointment(message, minutes)
     try:
         engine.running_late(ticket.id, minutes)
     except SeedError as error:
@@ -190,6 +190,21 @@ def _late(message, minutes):
     _reply(message, "late_ack", ticket=ticket.label, time=local_until, wait=estimated_wait_minutes(ticket))
     _finish(message.id, "handled", f"late until {local_until}")
     return f"late until {local_until}"
+
+
+def _late_for_appointment(message, minutes):
+    """Running late for today's appointment: it is marked late for the staff, and the customer told."""
+    from core import appointments
+
+    appointment = appointment_texts.upcoming_for(message.sender)
+    branch = _branch_for(message)
+    if appointment is None or branch is None or branch.local_date(appointment.starts_at) != branch.local_date(clock.now()):
+        return _unknown(message, outcome="late: no ticket or appointment")
+    minutes = minutes or 15
+    appointments.mark_late(appointment.id, minutes)
+    _reply(message, "appointment_late", time=branch.local(appointment.starts_at).strftime("%H:%M"), wait=minutes)
+    _finish(message.id, "handled", f"appointment late {minutes} min")
+    return f"appointment late {minutes} min"
 
 
 def _unknown(message, outcome="to staff", error=None):

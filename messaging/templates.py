@@ -53,6 +53,8 @@ def defaults(kind: str) -> str:
         "reschedule_taken": gettext("{branch}: sorry, that time was just taken."),
         "reschedule_none": gettext("{branch}: there is no free time in the next two weeks. Please call us."),
         "appointment_moved": gettext("{branch}: done. Your {service} appointment is now on {time} (code {code})."),
+        "appointment_late": gettext("{branch}: noted. We have told the staff you will be about {wait} min late "
+                                    "for your {time} appointment."),
     }
     return texts[kind]
 
@@ -60,7 +62,7 @@ def defaults(kind: str) -> str:
 KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",
          "survey_thanks", "stop_confirm", "start_confirm", "help", "late_ack", "unknown_ack", "reminder",
          "appointment_confirmed", "appointment_cancelled", "reschedule_offer", "reschedule_taken", "reschedule_none",
-         "appointment_moved")
+         "appointment_moved", "appointment_late")
 
 
 def mend_look_alikes(text: str) -> str:

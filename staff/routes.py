@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from core import engine
+from core import appointments, clock, engine
 from core.auth import authenticate
 from core.errors import NotFound, SeedError, ValidationError
 from core.extensions import db
@@ -84,7 +84,23 @@ def _console_context(counter):
         "services": services,
         "serves": {s.id for s in counter.services},
         "modems": [m for m in current_gateway_status() if m["branch"] in (None, counter.branch_id)],
+        "appointments": _todays_appointments(counter.branch),
+        "now_local": counter.branch.local(clock.now()),
     }
+
+
+def _todays_appointments(branch):
+    from datetime import datetime, time, timedelta
+
+    from core.models import Appointment
+
+    start = datetime.combine(branch.local_date(clock.now()), time.min, tzinfo=branch.zone)
+    rows = db.session.scalars(select(Appointment).where(
+        Appointment.branch_id == branch.id, Appointment.starts_at >= start,
+        Appointment.starts_at < start + timedelta(days=1)).order_by(Appointment.starts_at)).all()
+    return [{"id": a.id, "time": branch.local(a.starts_at).strftime("%H:%M"), "code": a.booking_code,
+             "service": a.service.code, "status": a.status, "late": a.late_minutes,
+             "name": a.customer.name if a.customer else None} for a in rows]
 
 
 @bp.get("/")
@@ -182,3 +198,58 @@ def ticket_action(ticket_id, action):
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console") if counter else url_for("staff.choose_counter"))
+
+
+@bp.post("/appointments")
+@login_required
+def book_appointment():
+    """Book from the console: service, branch-local date and time, optional phone and name."""
+    from datetime import datetime
+
+    from kiosk.checkin import check_phone, clean_name
+
+    counter = _my_counter()
+    if counter is None:
+        return redirect(url_for("staff.choose_counter"))
+    branch = counter.branch
+    form = request.form
+    try:
+        service = next((s for s in branch.services if str(s.id) == form.get("service_id")), None)
+        if service is None:
+            raise ValidationError("Choose a service.")
+        try:
+            starts_at = datetime.fromisoformat(form.get("starts_at", "")).replace(tzinfo=branch.zone)
+        except ValueError:
+            raise ValidationError("Give the date and time of the appointment.") from None
+        phone = check_phone(form["phone"], branch)["e164"] if form.get("phone") else None
+        name = clean_name(form.get("name") or None)
+        customer_id = None
+        if phone or name:
+            from core.models import Customer
+
+            customer = (db.session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None) \
+                or Customer(phone=phone, created_at=clock.now())
+            customer.name = name or customer.name
+            if phone and form.get("sms_consent") == "yes":
+                customer.sms_consent, customer.consent_at, customer.consent_source = True, clock.now(), "staff"
+                customer.consent_text = f"Agreed with {current_user.username} when booking"
+                customer.opted_out_at = None
+            db.session.add(customer)
+            db.session.commit()
+            customer_id = customer.id
+        appointment = appointments.book(service.id, starts_at, customer_id=customer_id)
+        flash(f"Booked {branch.local(appointment.starts_at):%Y-%m-%d %H:%M}, code {appointment.booking_code}.", "ok")
+    except SeedError as error:
+        flash(error.message, "error")
+    return redirect(url_for("staff.console"))
+
+
+@bp.post("/appointments/<int:appointment_id>/cancel")
+@login_required
+def cancel_appointment(appointment_id):
+    try:
+        appointments.cancel(appointment_id)
+        flash("Appointment cancelled.", "ok")
+    except SeedError as error:
+        flash(error.message, "error")
+    return redirect(url_for("staff.console"))

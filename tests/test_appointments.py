@@ -192,3 +192,34 @@ def test_very_late_arrivals_follow_the_branch_policy(client, clinic, clock, app)
 
     assert db.session.get(Ticket, ticket["id"]).priority == 0  # walk_in policy
     assert appointment
+
+
+def test_late_for_todays_appointment_shows_in_the_console(client, clinic, clock):
+    from core.models import Counter
+
+    from .helpers import csrf_token, login, make_staff
+
+    branch, service, _customer = clinic
+    counter = Counter(branch=branch, name="1", services=[service])
+    db.session.add(counter)
+    make_staff("desk", branch=branch)
+    db.session.commit()
+    appointment = book(clinic, at(2, 15))
+    assert text_in("LATE 20", clock).outcome == "appointment late 20 min"
+    assert db.session.get(Appointment, appointment.id).late_minutes == 20
+    assert "15:00-ის ვიზიტზე დაახლ. 20 წთ" in db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "appointment_late")).body
+    login(client, "desk")
+    page = client.get("/staff/counter")
+    client.post("/staff/counter", data={"counter_id": counter.id, "csrf_token": csrf_token(page.text)})
+    console = client.get("/staff/").text
+    assert appointment.booking_code in console and "late 20 min" in console
+
+    booked = client.post("/staff/appointments", data={"service_id": service.id, "starts_at": "2026-03-02T16:00",
+                                                      "phone": "555 22 33 44", "name": "Giorgi", "sms_consent": "yes",
+                                                      "csrf_token": csrf_token(console)}, follow_redirects=True)
+    assert "Booked 2026-03-02 16:00" in booked.text
+    full = client.post("/staff/appointments", data={"service_id": service.id, "starts_at": "2026-03-02T16:00",
+                                                    "csrf_token": csrf_token(console)}, follow_redirects=True)
+    assert "slot is full" in full.text
+    client.post(f"/staff/appointments/{appointment.id}/cancel", data={"csrf_token": csrf_token(console)})
+    assert db.session.get(Appointment, appointment.id).status == "cancelled"

@@ -60,7 +60,8 @@
     state = fresh();
     state.language = config.default_language;
     el("phone").value = "";
-    ["phone-error", "confirm-error", "phone-display", "ticket-print-error"].forEach(function (id) { el(id).textContent = ""; });
+    el("appointment-key").value = "";
+    ["phone-error", "confirm-error", "phone-display", "ticket-print-error", "appointment-error"].forEach(function (id) { el(id).textContent = ""; });
     api.ticket = null;
     api.resets += 1;
     labels();
@@ -133,6 +134,20 @@
   el("consent-yes").addEventListener("click", function () { state.consent = true; confirm(); });
   el("consent-no").addEventListener("click", function () { state.consent = false; confirm(); });
 
+  // --- "I have an appointment": a booking code (letters) or the phone it was booked with ------
+  el("have-appointment").addEventListener("click", function () { el("appointment-key").value = ""; show("appointment"); });
+  el("appointment-next").addEventListener("click", function () {
+    var key = el("appointment-key").value.trim();
+    if (!key) return;
+    var body = { branch: config.branch, language: state.language };
+    if (/[A-Za-z]/.test(key)) body.booking_code = key; else body.phone = key;
+    post("/api/v1/checkins", body).then(function (result) {
+      if (!result.ok) { el("appointment-error").textContent = result.data.message || t("error"); return; }
+      el("appointment-error").textContent = "";
+      issued(result.data);
+    }).catch(function () { el("appointment-error").textContent = t("error"); });
+  });
+
   // --- confirm and ticket ----------------------------------------------------------------------
   function confirm() {
     el("confirm-service").textContent = state.service.code + " · " + state.service.name;
@@ -149,15 +164,19 @@
     post("/api/v1/checkins", body).then(function (result) {
       button.disabled = false;
       if (!result.ok) { el("confirm-error").textContent = result.data.message || t("error"); return; }
-      api.ticket = result.data.ticket;
-      api.print = result.data.print;
-      showTicket(api.ticket);
-      el("ticket-print-error").textContent = (result.data.print && result.data.print.message) || "";
-      show("ticket");
-      clearTimeout(idleTimer);
-      ticketTimer = setTimeout(reset, config.ticket_seconds * 1000);
+      issued(result.data);
     }).catch(function () { button.disabled = false; el("confirm-error").textContent = t("error"); });
   });
+
+  function issued(data) {
+    api.ticket = data.ticket;
+    api.print = data.print;
+    showTicket(api.ticket);
+    el("ticket-print-error").textContent = (data.print && data.print.message) || "";
+    show("ticket");
+    clearTimeout(idleTimer);
+    ticketTimer = setTimeout(reset, config.ticket_seconds * 1000);
+  }
 
   function showTicket(ticket) {
     el("ticket-number").textContent = ticket.number;

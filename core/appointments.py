@@ -171,3 +171,32 @@ def check_in(appointment_id, *, language=None):
 
     _change(appointment_id, ACTIVE, checked_in)
     return ticket
+
+
+def book_many(rows: list[dict], source="import") -> list[Appointment]:
+    """Book every row or none: one transaction, each slot checked against the rows before it.
+    Rows: {"service_id", "starts_at", "customer": {"phone", "name"}}."""
+    from .models import Customer
+
+    booked = []
+    with write_transaction() as session:
+        for number, row in enumerate(rows, 1):
+            service = session.get(Service, row["service_id"])
+            try:
+                _check_slot(session, service, row["starts_at"])
+            except (ValidationError, Conflict) as error:
+                raise ValidationError(f"Row {number}: {error.message}", {"row": number}) from None
+            customer = None
+            if row.get("phone"):
+                customer = session.scalar(select(Customer).where(Customer.phone == row["phone"])) or Customer(
+                    phone=row["phone"], created_at=clock.now())
+                customer.name = row.get("name") or customer.name
+                session.add(customer)
+                session.flush()
+            appointment = Appointment(branch_id=service.branch_id, service_id=service.id,
+                                      customer_id=customer.id if customer else None, starts_at=row["starts_at"],
+                                      status="booked", source=source, created_at=clock.now(), reminders_sent=[])
+            session.add(appointment)
+            session.flush()
+            booked.append(appointment)
+    return booked

@@ -14,3 +14,6 @@ def init_app(app) -> None:
     csrf.exempt(api)
     app.register_blueprint(bp)
     app.register_blueprint(api)
+    from . import appointment_import
+
+    appointment_import.init_app(app)

@@ -86,3 +86,16 @@ def cancel_appointment(appointment_id):
     _owned(Appointment, appointment_id, "Appointment")
     appointments.cancel(appointment_id)
     return {"appointment": appointment_json(db.session.get(Appointment, appointment_id))}
+
+
+@api.post("/appointments/import")
+@login_required
+def import_appointments():
+    """{"csv": "name,phone,service,start\\n..."}: all rows or none, with a report per row."""
+    from .appointment_import import import_csv
+
+    data = body()
+    if not isinstance(data.get("csv"), str):
+        raise ValidationError('Send {"csv": "<the file\'s text>"}.', {"csv": "required"})
+    branch = user_branch(data.get("branch"))
+    return import_csv(branch, data["csv"]), 201

@@ -223,3 +223,43 @@ def test_late_for_todays_appointment_shows_in_the_console(client, clinic, clock)
     assert "slot is full" in full.text
     client.post(f"/staff/appointments/{appointment.id}/cancel", data={"csrf_token": csrf_token(console)})
     assert db.session.get(Appointment, appointment.id).status == "cancelled"
+
+
+CSV_OK = """name,phone,service,start
+Nino,555 12 34 56,B,2026-03-04 10:00
+Giorgi,+995555223344,b,2026-03-04 10:30
+,,B,2026-03-04 11:00
+"""
+
+
+def test_csv_import_all_or_nothing_with_a_row_report(client, clinic, runner, tmp_path):
+    import base64
+
+    from .helpers import make_staff
+
+    make_staff("desk", branch=clinic[0])
+    db.session.commit()
+    headers = {"Authorization": "Basic " + base64.b64encode(b"desk:correct horse").decode()}
+    bad = CSV_OK + "Eka,12,B,2026-03-04 11:30\nLevan,555998877,Q,2026-03-04 12:00\nMari,555998866,B,tomorrow\n" \
+        "Dato,555998855,B,2026-03-07 10:00\nNino,555 12 34 56,B,2026-03-04 10:00\n"
+    response = client.post("/api/v1/appointments/import", json={"csv": bad}, headers=headers)
+    assert response.status_code == 400 and response.json["message"].startswith("Nothing was imported")
+    report = {line["line"]: line for line in response.json["detail"]["rows"]}
+    assert [report[n]["status"] for n in (2, 3, 4)] == ["ok", "ok", "ok"]
+    assert "phone" in report[5]["problems"][0] and "unknown service" in report[6]["problems"][0]
+    assert "YYYY-MM-DD" in report[7]["problems"][0] and "opening hours" in report[8]["problems"][0]
+    assert "twice" in report[9]["problems"][0]
+    assert db.session.scalar(select(Appointment)) is None
+
+    full = CSV_OK + "Eka,555998844,B,2026-03-04 10:00\n"  # the 10:00 slot takes one
+    refused = client.post("/api/v1/appointments/import", json={"csv": full}, headers=headers)
+    assert refused.status_code == 400 and "Row 4" in refused.json["message"]
+    assert db.session.scalar(select(Appointment)) is None
+
+    path = tmp_path / "day.csv"
+    path.write_text(CSV_OK, encoding="utf-8")
+    result = runner.invoke(args=["appointment", "import", str(path), "--branch", str(clinic[0].id)])
+    assert result.exit_code == 0 and "Imported 3 appointment(s)." in result.output
+    assert len(db.session.scalars(select(Appointment)).all()) == 3
+    wrong_header = client.post("/api/v1/appointments/import", json={"csv": "who,when\nx,y\n"}, headers=headers)
+    assert wrong_header.status_code == 400 and "columns" in wrong_header.json["message"]

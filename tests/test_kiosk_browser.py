@@ -148,3 +148,19 @@ def test_touch_targets_contrast_and_keyboard(system, browser):
         if element["tag"] == "BUTTON":
             assert element["width"] >= 44 and element["height"] >= 44, element
     page.close()
+
+
+def test_appointment_screen_says_when_nothing_is_booked(system, browser):
+    page = browser.new_page()
+    page.goto(system.base + "/kiosk/1")
+    page.click("[data-pick-language=ja]")
+    page.click("#have-appointment")
+    expect(page.locator("#step-appointment h1")).to_have_text("予約があります")
+    page.fill("#appointment-key", "ABC234")
+    page.click("#appointment-next")
+    expect(page.locator("#appointment-error")).to_have_text(
+        "本日のご予約が見つかりません。番号札をお取りいただくか、窓口にお尋ねください。")
+    page.fill("#appointment-key", "12")
+    page.click("#appointment-next")
+    expect(page.locator("#appointment-error")).to_have_text("有効な番号ではありません。ご確認ください。")
+    page.close()

@@ -96,8 +96,10 @@ def set_password(username, password):
 @click.argument("name")
 @click.option("--minutes", type=click.IntRange(1, 480), default=5, show_default=True, help="Average service time.")
 @click.option("--counters", default="", help="Counters that serve it, e.g. 1,2.")
+@click.option("--slot-minutes", type=click.IntRange(5, 480), default=15, show_default=True, help="Appointment slot length.")
+@click.option("--capacity", type=click.IntRange(1, 100), default=1, show_default=True, help="Appointments per slot.")
 @click.option("--branch", "branch_id", type=int)
-def create_service(code, name, minutes, counters, branch_id):
+def create_service(code, name, minutes, counters, slot_minutes, capacity, branch_id):
     """Create a service; CODE is the ticket prefix letter."""
     _ready()
     code = code.upper()
@@ -113,12 +115,38 @@ def create_service(code, name, minutes, counters, branch_id):
     missing = [n for n in wanted if n not in by_name]
     if missing:
         raise click.ClickException(f"Unknown counter(s): {', '.join(missing)}")
-    service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes)
+    service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes,
+                      slot_minutes=slot_minutes, slot_capacity=capacity)
     db.session.add(service)
     for counter_name in wanted:
         by_name[counter_name].services.append(service)
     db.session.commit()
     click.echo(f"Created service {code} ({service.name}) at {branch.name}.")
+
+
+@service_cli.command("set")
+@click.argument("code")
+@click.option("--name")
+@click.option("--minutes", type=click.IntRange(1, 480), help="Average service time.")
+@click.option("--slot-minutes", type=click.IntRange(5, 480), help="Appointment slot length.")
+@click.option("--capacity", type=click.IntRange(1, 100), help="Appointments per slot.")
+@click.option("--active/--inactive", default=None)
+@click.option("--branch", "branch_id", type=int)
+def set_service(code, name, minutes, slot_minutes, capacity, active, branch_id):
+    """Change a service."""
+    _ready()
+    branch = _branch(branch_id)
+    (service,) = _services(branch, code)
+    if name is not None:
+        if not 1 <= len(name.strip()) <= 80:
+            raise click.ClickException("The name needs 1-80 characters.")
+        service.name = name.strip()
+    for attr, value in (("avg_service_minutes", minutes), ("slot_minutes", slot_minutes),
+                        ("slot_capacity", capacity), ("active", active)):
+        if value is not None:
+            setattr(service, attr, value)
+    db.session.commit()
+    click.echo(f"Saved service {service.code}.")
 
 
 @service_cli.command("list")
@@ -130,7 +158,8 @@ def list_services(branch_id):
     for s in branch.services:
         state = "" if s.active else " (inactive)"
         counters = ", ".join(c.name for c in s.counters) or "no counter"
-        click.echo(f"{s.code}  {s.name}{state}  ~{s.avg_service_minutes} min  counters: {counters}")
+        click.echo(f"{s.code}  {s.name}{state}  ~{s.avg_service_minutes} min  counters: {counters}  "
+                   f"slots: {s.slot_minutes} min x {s.slot_capacity}")
 
 
 @counter_cli.command("create")

@@ -7,7 +7,7 @@ from sqlalchemy import case, func, or_, select
 from core import clock
 from core.errors import SeedError
 from core.extensions import db
-from core.models import Branch, Customer, Ticket
+from core.models import Appointment, Branch, Customer, Ticket
 from messaging import outbox
 from messaging.models import InboxMessage, OutboxMessage
 from messaging.phones import e164
@@ -70,8 +70,10 @@ def conversation(number):
     customer = db.session.scalar(select(Customer).where(Customer.phone == number))
     tickets = db.session.scalars(select(Ticket).where(Ticket.customer_id == customer.id)
                                  .order_by(Ticket.arrived_at.desc()).limit(3)).all() if customer else []
+    booked = db.session.scalars(select(Appointment).where(Appointment.customer_id == customer.id)
+                                .order_by(Appointment.starts_at.desc()).limit(3)).all() if customer else []
     return render_template("staff/conversation.html", number=number, thread=thread, customer=customer,
-                           tickets=tickets, counter=None, max_reply=MAX_REPLY)
+                           tickets=tickets, appointments=booked, counter=None, max_reply=MAX_REPLY)
 
 
 @bp.post("/inbox/<number>/reply")

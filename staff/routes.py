@@ -253,3 +253,26 @@ def cancel_appointment(appointment_id):
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console"))
+
+
+@bp.post("/appointments/<int:appointment_id>/move")
+@login_required
+def move_appointment(appointment_id):
+    """Edit the time of an appointment; the new slot is checked like a new booking."""
+    from datetime import datetime
+
+    from core.models import Appointment
+
+    appointment = db.session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise NotFound(f"Appointment {appointment_id} does not exist.")
+    try:
+        try:
+            starts_at = datetime.fromisoformat(request.form.get("starts_at", "")).replace(tzinfo=appointment.branch.zone)
+        except ValueError:
+            raise ValidationError("Give the new date and time.") from None
+        appointments.reschedule(appointment_id, starts_at)
+        flash(f"Appointment {appointment.booking_code} moved to {starts_at:%Y-%m-%d %H:%M}.", "ok")
+    except SeedError as error:
+        flash(error.message, "error")
+    return redirect(url_for("staff.console"))

@@ -141,7 +141,9 @@ def test_cli_refusals_are_clear_and_change_nothing(runner, setup, args, message)
 def test_cli_service_counter_branch(runner, setup):
     assert runner.invoke(args=["service", "create", "c", "Cash desk", "--minutes", "3", "--counters", "2"]).exit_code == 0
     listing = runner.invoke(args=["service", "list"]).output
-    assert "C  Cash desk  ~3 min  counters: 2" in listing
+    assert "C  Cash desk  ~3 min  counters: 2  slots: 15 min x 1" in listing
+    assert runner.invoke(args=["service", "set", "c", "--slot-minutes", "20", "--capacity", "3"]).exit_code == 0
+    assert "slots: 20 min x 3" in runner.invoke(args=["service", "list"]).output
     assert runner.invoke(args=["counter", "create", "3", "--services", "A,C"]).exit_code == 0
     result = runner.invoke(args=["branch", "set", "--timezone", "Asia/Tbilisi", "--country", "ge", "--sender", "City Office",
                                  "--hours", "mon-fri 09:00-18:00; sat 10:00-13:00", "--language", "ka"])

@@ -221,7 +221,17 @@ def test_late_for_todays_appointment_shows_in_the_console(client, clinic, clock)
     full = client.post("/staff/appointments", data={"service_id": service.id, "starts_at": "2026-03-02T16:00",
                                                     "csrf_token": csrf_token(console)}, follow_redirects=True)
     assert "slot is full" in full.text
+    moved = client.post(f"/staff/appointments/{appointment.id}/move", data={"starts_at": "2026-03-02T16:30",
+                                                                             "csrf_token": csrf_token(console)},
+                        follow_redirects=True)
+    assert "moved to 2026-03-02 16:30" in moved.text
+    taken = client.post(f"/staff/appointments/{appointment.id}/move", data={"starts_at": "2026-03-02T16:00",
+                                                                             "csrf_token": csrf_token(console)},
+                        follow_redirects=True)
+    assert "slot is full" in taken.text
+    assert appointment.booking_code in client.get(f"/staff/inbox/{KA}").text
     client.post(f"/staff/appointments/{appointment.id}/cancel", data={"csrf_token": csrf_token(console)})
+    db.session.expire_all()
     assert db.session.get(Appointment, appointment.id).status == "cancelled"
 
 

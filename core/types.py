@@ -1,5 +1,5 @@
 """Column types. Datetimes are stored as naive UTC (SQLite has no time zones) and come back aware."""
-from datetime import datetime, timezone
+from datetime import timezone
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator

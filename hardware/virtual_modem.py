@@ -580,7 +580,7 @@ class VirtualModem:
         if self.text_mode:
             number = target
             text = bytes.fromhex(payload).decode("utf-16-be") if self.charset == "UCS2" else payload
-            parts, udh, srr = [text], None, bool(self.first_octet & 0x20)
+            udh, srr = None, bool(self.first_octet & 0x20)
         else:
             try:
                 submit = decodeSmsPdu(payload)

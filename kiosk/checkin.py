@@ -10,11 +10,10 @@ from flask import url_for
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
-from core import clock, engine
-from core.database import write_transaction
+from core import customers, engine
 from core.errors import NotFound, ValidationError
 from core.extensions import db
-from core.models import Branch, Customer, Service
+from core.models import Branch, Service
 from core.queries import estimated_wait_minutes, position
 
 LANGUAGES = ("en", "ja", "ka")
@@ -120,27 +119,9 @@ def check_in(data: dict) -> dict:
 
 
 def _remember_customer(branch, phone, name, language, consent) -> int:
-    now = clock.now()
-    with write_transaction() as session:
-        customer = None
-        if phone is not None:
-            customer = session.scalar(select(Customer).where(Customer.phone == phone["e164"]))
-        if customer is None:
-            customer = Customer(phone=phone["e164"] if phone else None, created_at=now)
-            session.add(customer)
-        customer.language = language
-        if name:
-            customer.name = name
-        if consent:
-            # A new yes is recorded in the words shown; it also lifts an earlier STOP, as the
-            # customer has just asked for texts again.
-            customer.sms_consent = True
-            customer.consent_at = now
-            customer.consent_source = "kiosk"
-            customer.consent_text = consent_text(branch, language)
-            customer.opted_out_at = None
-        session.flush()
-        return customer.id
+    return customers.remember(phone["e164"] if phone else None, name=name, language=language,
+                              consent_source="kiosk" if consent else None,
+                              consent_text=consent_text(branch, language) if consent else None)
 
 
 def _appointment_check_in(branch: Branch, data: dict) -> dict:

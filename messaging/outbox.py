@@ -3,7 +3,7 @@ crash or an unplugged modem delays a text and never drops it."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update

@@ -5,11 +5,10 @@ from flask import request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import appointments, clock
-from core.database import write_transaction
+from core import appointments, clock, customers
 from core.errors import ValidationError
 from core.extensions import db
-from core.models import Appointment, Customer
+from core.models import Appointment
 from kiosk.checkin import check_phone, clean_name
 
 from . import api
@@ -50,17 +49,9 @@ def book_appointment():
         raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
     customer_id = None
     if phone or name:
-        with write_transaction() as session:
-            customer = (session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None) or Customer(
-                phone=phone, created_at=clock.now())
-            customer.name, customer.language = name or customer.name, language
-            if consent:
-                customer.sms_consent, customer.consent_at, customer.consent_source = True, clock.now(), "staff"
-                customer.consent_text = f"Agreed with {current_user.username} when booking"
-                customer.opted_out_at = None
-            session.add(customer)
-            session.flush()
-            customer_id = customer.id
+        customer_id = customers.remember(phone, name=name, language=language,
+                                         consent_source="staff" if consent and phone else None,
+                                         consent_text=f"Agreed with {current_user.username} when booking")
     appointment = appointments.book(service.id, starts_at, customer_id=customer_id, source="staff")
     return {"appointment": appointment_json(db.session.get(Appointment, appointment.id))}, 201
 

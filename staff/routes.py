@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from core import appointments, clock, engine
+from core import appointments, clock, customers, engine
 from core.auth import authenticate
 from core.errors import NotFound, SeedError, ValidationError
 from core.extensions import db
@@ -225,18 +225,9 @@ def book_appointment():
         name = clean_name(form.get("name") or None)
         customer_id = None
         if phone or name:
-            from core.models import Customer
-
-            customer = (db.session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None) \
-                or Customer(phone=phone, created_at=clock.now())
-            customer.name = name or customer.name
-            if phone and form.get("sms_consent") == "yes":
-                customer.sms_consent, customer.consent_at, customer.consent_source = True, clock.now(), "staff"
-                customer.consent_text = f"Agreed with {current_user.username} when booking"
-                customer.opted_out_at = None
-            db.session.add(customer)
-            db.session.commit()
-            customer_id = customer.id
+            customer_id = customers.remember(
+                phone, name=name, consent_source="staff" if phone and form.get("sms_consent") == "yes" else None,
+                consent_text=f"Agreed with {current_user.username} when booking")
         appointment = appointments.book(service.id, starts_at, customer_id=customer_id)
         flash(f"Booked {branch.local(appointment.starts_at):%Y-%m-%d %H:%M}, code {appointment.booking_code}.", "ok")
     except SeedError as error:

@@ -156,7 +156,7 @@ def test_booking_through_the_api(client, clinic, clock):
 
 def test_check_in_by_code_or_phone_waits_for_the_slot_with_priority(client, clinic, clock):
     from core import engine
-    from core.models import Counter, Ticket
+    from core.models import Counter
 
     branch, service, customer = clinic
     counter = Counter(branch=branch, name="1", services=[service])

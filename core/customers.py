@@ -1,0 +1,27 @@
+"""Customers: found by phone, remembered with their language and name, and their consent to
+texts recorded with its source and the exact words they agreed to."""
+from sqlalchemy import select
+
+from . import clock
+from .database import write_transaction
+from .models import Customer
+
+
+def remember(phone: str | None, *, name=None, language=None, consent_source=None, consent_text=None) -> int:
+    """Create or update the customer (by E.164 phone when given). A consent given now also lifts
+    an earlier STOP: the customer has just asked for texts again. Returns the customer's id."""
+    now = clock.now()
+    with write_transaction() as session:
+        customer = session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None
+        if customer is None:
+            customer = Customer(phone=phone, created_at=now)
+            session.add(customer)
+        if language:
+            customer.language = language
+        if name:
+            customer.name = name
+        if consent_source:
+            customer.sms_consent, customer.consent_at, customer.opted_out_at = True, now, None
+            customer.consent_source, customer.consent_text = consent_source, consent_text
+        session.flush()
+        return customer.id

@@ -12,7 +12,7 @@ from core import clock
 from core.database import write_transaction
 from core.errors import SeedError
 from core.extensions import db
-from core.models import Ticket
+from core.models import Customer, Ticket
 from core.models import TicketStatus as S
 from core.queries import estimated_wait_minutes, position
 
@@ -60,10 +60,14 @@ def send_once(ticket: Ticket, kind: str, send_after=None, **extra) -> int | None
 
 def _positions(branch_id: int) -> None:
     """After the queue moved: texts to the waiting customers it brought close to their turn."""
-    waiting = db.session.scalars(select(Ticket).where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING)).all()
+    # Only the waiting tickets that can be texted and have not yet been told they are next.
+    told_next = select(TicketNotice.ticket_id).where(TicketNotice.kind == "next")
+    waiting = db.session.scalars(
+        select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
+        .where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING, Ticket.id.not_in(told_next),
+               Customer.sms_consent.is_(True), Customer.phone.is_not(None), Customer.opted_out_at.is_(None))
+    ).all()
     for ticket in waiting:
-        if _recipient(ticket) is None:
-            continue
         threshold = policy.settings(ticket.branch)["position_threshold"]
         place = position(ticket)
         if place == 1:

@@ -133,8 +133,10 @@ def handle(inbox_id: int) -> str | None:
 def _open_question(message):
     """Read the reply against the newest open question to this number: slots offered, or a survey."""
     offered = appointment_texts.open_offer(message.sender)
+    survey_sent = surveys.asked_at(message.sender)
+    newest_is_offer = offered is not None and (survey_sent is None or offered.created_at >= survey_sent)
     choice = CHOICE.match(normalise(message.body))
-    if offered is not None and choice:
+    if newest_is_offer and choice:
         outcome = appointment_texts.choose(message.sender, int(choice.group(1)))
         if outcome:
             _finish(message.id, "handled", outcome)

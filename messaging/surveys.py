@@ -40,6 +40,17 @@ def open_survey(session, phone: str):
     )
 
 
+def asked_at(phone: str):
+    """When the survey this number could be answering went out (None when there is none)."""
+    since = clock.now() - timedelta(days=OPEN_DAYS)
+    return db.session.scalar(
+        select(OutboxMessage.sent_at)
+        .join(SurveyResponse, SurveyResponse.outbox_id == OutboxMessage.id)
+        .where(SurveyResponse.phone == phone, SurveyResponse.state.in_(("scheduled", "asked", "followup")),
+               OutboxMessage.status.in_(("sent", "delivered")), OutboxMessage.sent_at >= since)
+        .order_by(OutboxMessage.sent_at.desc()).limit(1))
+
+
 def handle(inbox_id: int) -> str | None:
     """Read an inbox text as a survey answer if its sender has an open survey. The outcome, or None."""
     reply_kind = None

@@ -273,3 +273,21 @@ def test_csv_import_all_or_nothing_with_a_row_report(client, clinic, runner, tmp
     assert len(db.session.scalars(select(Appointment)).all()) == 3
     wrong_header = client.post("/api/v1/appointments/import", json={"csv": "who,when\nx,y\n"}, headers=headers)
     assert wrong_header.status_code == 400 and "columns" in wrong_header.json["message"]
+
+
+def test_a_reply_answers_the_newest_open_question(clinic, clock):
+    from messaging import outbox
+    from messaging.models import SurveyResponse
+
+    branch = clinic[0]
+    appointment = book(clinic, at(4, 10))
+    text_in("R", clock)  # slots offered at 09:00 UTC
+    clock.advance(minutes=5)
+    survey = outbox.enqueue(KA, "Tbilisi Clinic: how was it?", "survey", branch_id=branch.id)
+    row = db.session.get(OutboxMessage, survey.id)
+    row.status, row.sent_at = "sent", clock.now()
+    db.session.add(SurveyResponse(branch_id=branch.id, outbox_id=survey.id, phone=KA, created_at=clock.now()))
+    db.session.commit()
+    clock.advance(seconds=30)
+    assert text_in("2", clock).outcome == "survey score 2"  # the survey came last: "2" is a score
+    assert db.session.get(Appointment, appointment.id).starts_at == at(4, 10)

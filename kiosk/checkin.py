@@ -106,15 +106,21 @@ def check_in(data: dict) -> dict:
     if phone is not None or name is not None:
         customer_id = _remember_customer(branch, phone, name, language, consent)
     ticket = engine.issue_ticket(service.id, customer_id=customer_id, language=language, source="kiosk")
+    return ticket_result(ticket, sms=bool(consent))
+
+
+def ticket_result(ticket, *, sms: bool, **extra) -> dict:
+    """What the kiosk (and any check-in client) is told about the ticket it just got."""
     return {
         "id": ticket.id,
         "number": ticket.label,
-        "service": service.code,
-        "service_name": service.name,
+        "service": ticket.service.code,
+        "service_name": ticket.service.name,
         "position": position(ticket),
         "estimated_wait_minutes": estimated_wait_minutes(ticket),
         "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
-        "sms": bool(consent),
+        "sms": sms,
+        **extra,
     }
 
 
@@ -141,12 +147,6 @@ def _appointment_check_in(branch: Branch, data: dict) -> dict:
         raise NotFound(gettext("We found no appointment for today. Please take a ticket or ask at the desk."),
                        {"booking_code" if code else "phone": "not found"}) from None
     ticket = appointments.check_in(appointment.id, language=language)
-    service = ticket.service
-    return {
-        "id": ticket.id, "number": ticket.label, "service": service.code, "service_name": service.name,
-        "position": position(ticket), "estimated_wait_minutes": estimated_wait_minutes(ticket),
-        "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
-        "sms": bool(appointment.customer and appointment.customer.sms_consent),
-        "appointment": {"code": appointment.booking_code,
-                        "time": branch.local(appointment.starts_at).strftime("%H:%M")},
-    }
+    return ticket_result(ticket, sms=bool(appointment.customer and appointment.customer.sms_consent),
+                         appointment={"code": appointment.booking_code,
+                                      "time": branch.local(appointment.starts_at).strftime("%H:%M")})

@@ -6,10 +6,10 @@ from flask import abort, current_app, jsonify, redirect, render_template, reques
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
-from core.errors import ValidationError
 from core.extensions import db, limiter
 from core.models import Branch, Ticket
 from core.queries import estimated_wait_minutes, position
+from core.web import json_object
 
 from . import api, bp
 from .checkin import LANGUAGES, branch_or_default, check_in, check_phone, consent_text
@@ -20,15 +20,6 @@ def kiosk_key() -> str:
     return request.headers.get("X-Kiosk-Id", "")[:64] or request.remote_addr or "unknown"
 
 
-def _json_body() -> dict:
-    if not request.is_json:
-        abort(415, "Send JSON with Content-Type: application/json.")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError("The body must be a JSON object.")
-    return data
-
-
 def _language(data) -> str:
     language = data.get("language")
     return language if language in LANGUAGES else "en"
@@ -37,7 +28,7 @@ def _language(data) -> str:
 @api.post("/checkins")
 @limiter.limit(lambda: current_app.config["KIOSK_RATE_LIMIT"], key_func=kiosk_key)
 def checkins():
-    data = _json_body()
+    data = json_object()
     language = _language(data)
     with force_locale(language):
         ticket = check_in(data)
@@ -73,7 +64,7 @@ def _print(ticket: dict, language: str) -> dict:
 @limiter.limit(lambda: current_app.config["KIOSK_PHONE_CHECK_LIMIT"], key_func=kiosk_key)
 def phone_check():
     """The kiosk shows the number back, in national format, before the customer confirms it."""
-    data = _json_body()
+    data = json_object()
     with force_locale(_language(data)):
         branch = branch_or_default(data.get("branch"))
         return jsonify(check_phone(data.get("phone"), branch))

@@ -64,22 +64,22 @@ def upcoming_for(phone: str) -> Appointment | None:
         .order_by(Appointment.starts_at).limit(1))
 
 
-def confirm(phone) -> str | None:
+def _answer(phone, change, kind, outcome) -> str | None:
+    """Apply `change` to the sender's next appointment and text them `kind`; None without one."""
     appointment = upcoming_for(phone)
     if appointment is None:
         return None
-    appointments.confirm(appointment.id)
-    _text(db.session.get(Appointment, appointment.id), "appointment_confirmed")
-    return "appointment confirmed"
+    change(appointment.id)
+    _text(db.session.get(Appointment, appointment.id), kind)
+    return outcome
+
+
+def confirm(phone) -> str | None:
+    return _answer(phone, appointments.confirm, "appointment_confirmed", "appointment confirmed")
 
 
 def cancel(phone) -> str | None:
-    appointment = upcoming_for(phone)
-    if appointment is None:
-        return None
-    appointments.cancel(appointment.id)
-    _text(db.session.get(Appointment, appointment.id), "appointment_cancelled")
-    return "appointment cancelled"
+    return _answer(phone, appointments.cancel, "appointment_cancelled", "appointment cancelled")
 
 
 def offer(phone, appointment=None) -> str | None:

@@ -64,14 +64,20 @@ def list_templates():
     return {"branch": branch.id, "placeholders": list(templates.PLACEHOLDERS), "templates": items}
 
 
-@api.post("/templates/preview")
-@login_required
-@admin_required
-def preview_template():
+def _branch_and_text():
+    """The request's branch, its checked template text, and the rest of its body."""
     data = body()
     branch = user_branch(data.get("branch"))
     text = data.get("body")
     _check(text)
+    return branch, text, data
+
+
+@api.post("/templates/preview")
+@login_required
+@admin_required
+def preview_template():
+    branch, text, _data = _branch_and_text()
     result = preview_of(branch, text)
     if result["segments"] > MAX_SEGMENTS:
         result["warning"] = f"Longer than {MAX_SEGMENTS} parts: shorten it."
@@ -83,10 +89,7 @@ def preview_template():
 @admin_required
 def save_template(kind, language):
     _kind_language(kind, language)
-    data = body()
-    branch = user_branch(data.get("branch"))
-    text = data.get("body")
-    _check(text)
+    branch, text, _data = _branch_and_text()
     preview = preview_of(branch, text)
     if preview["segments"] > MAX_SEGMENTS:
         raise ValidationError(f"With sample values the text takes {preview['segments']} parts; at most {MAX_SEGMENTS}.",
@@ -117,10 +120,7 @@ def revert_template(kind, language):
 @login_required
 @admin_required
 def test_template():
-    data = body()
-    branch = user_branch(data.get("branch"))
-    text = data.get("body")
-    _check(text)
+    branch, text, data = _branch_and_text()
     rendered = preview_of(branch, text)["text"]
     message = outbox.enqueue(data.get("phone"), rendered, "test", branch_id=branch.id, priority=10, country=branch.country)
     return {"queued": message.id, "to": message.to, "text": rendered}, 202

@@ -8,6 +8,7 @@ from core.errors import NotFound, ValidationError
 from core.extensions import db
 from core.models import Branch, Counter, Service, Ticket, TicketStatus
 from core.queries import counter_snapshot, queue_snapshot, ticket_summary
+from core.web import json_object
 from hardware.gateway import current_gateway_status
 
 from . import api
@@ -23,12 +24,7 @@ def require_json():
 
 
 def body() -> dict:
-    data = request.get_json(silent=True)
-    if data is None:
-        data = {} if not request.get_data() else None
-    if not isinstance(data, dict):
-        raise ValidationError("The body must be a JSON object.")
-    return data
+    return json_object(empty_ok=True)
 
 
 def whole_number(data, key, default=None):

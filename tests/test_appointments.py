@@ -156,7 +156,7 @@ def test_booking_through_the_api(client, clinic, clock):
 
 def test_check_in_by_code_or_phone_waits_for_the_slot_with_priority(client, clinic, clock):
     from core import engine
-    from core.models import Counter
+    from core.models import Counter, Ticket
 
     branch, service, customer = clinic
     counter = Counter(branch=branch, name="1", services=[service])
@@ -175,7 +175,7 @@ def test_check_in_by_code_or_phone_waits_for_the_slot_with_priority(client, clin
     later = engine.issue_ticket(service.id)
     clock.set(at(2, 13, 30))
     assert engine.call_next(counter.id).id == ticket["id"]  # at its time it goes first
-    assert later
+    assert db.session.get(Ticket, later.id).status == "waiting"  # arrived earlier, still waits behind it
 
     again = client.post("/api/v1/checkins", json={"booking_code": appointment.booking_code, "branch": branch.id})
     assert again.status_code == 404  # checked in already: no second ticket
@@ -191,7 +191,7 @@ def test_very_late_arrivals_follow_the_branch_policy(client, clinic, clock, app)
     from core.models import Ticket
 
     assert db.session.get(Ticket, ticket["id"]).priority == 0  # walk_in policy
-    assert appointment
+    assert db.session.get(Appointment, appointment.id).status == "checked_in"
 
 
 def test_late_for_todays_appointment_shows_in_the_console(client, clinic, clock):

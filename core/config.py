@@ -42,7 +42,7 @@ class Defaults:
     INBOX_REASSEMBLY_MINUTES = 10  # parts of a long text still missing after this are joined as they are
 
     # The modem. No port: the virtual modem (development, demo, tests).
-    MODEM_PORT = None  # e.g. "/dev/ttyUSB0" or "/dev/serial/by-id/usb-HUAWEI_..."
+    MODEM_PORT = None  # "/dev/ttyUSB0", "/dev/serial/by-id/usb-HUAWEI_...", or "imei:356938035643809"
     MODEM_BAUDRATE = 115200
     MODEM_PIN = None
     MODEM_SMSC = None  # leave None to use the SIM's
@@ -50,7 +50,17 @@ class Defaults:
     MODEM_SWEEP_SECONDS = 30  # read stored messages this often, in case a notification was lost
     MODEM_HEALTH_SECONDS = 30
     MODEM_RECONNECT_MAX_SECONDS = 60
+    # None: the short stable id made from the port (hardware/gateway.gateway_id); it names the
+    # gateway's leases in the outbox, so keep it when the port changes.
+    MODEM_NAME = None
+    MODEM_RATE_PER_MINUTE = 30  # text parts a minute at most, per modem (carriers block bursts); 0: no limit
+    MODEM_FAILURES_BEFORE_COOLING = 3  # refused sends in a row before a modem is set aside...
+    MODEM_COOLDOWN_SECONDS = 300  # ...for this long, while other modems take over
+    # Where to look for a modem whose port vanished (it is recognised by its IMEI).
+    MODEM_SEARCH_PATHS = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*")
+    MODEM_DEGRADED_AFTER_SECONDS = 180  # a gateway not ready for longer makes health say "degraded"
     VIRTUAL_MODEM_LATENCY = 3.0  # seconds per text part, like a real network
+    VIRTUAL_MODEM_PROFILE = "default"  # see hardware/virtual_modem.py: sim800, huawei, ...
 
     # Kiosk: a stuck key or a loop must not flood the queue. Per kiosk (X-Kiosk-Id, else address).
     KIOSK_RATE_LIMIT = "12 per minute"
@@ -104,6 +114,7 @@ ENVIRONMENT = {
     "SEED_BRANCH_NAME": "DEFAULT_BRANCH_NAME",
     "MODEM_PORT": "MODEM_PORT",
     "MODEM_PIN": "MODEM_PIN",
+    "MODEM_NAME": "MODEM_NAME",
 }
 
 

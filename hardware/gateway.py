@@ -1,28 +1,37 @@
 """The modem gateway: the only code that touches the serial port, from one owner thread.
 
-It connects (PIN, network), sends due outbox rows, stores received texts in the inbox before
-deleting them from the modem, applies status reports, sweeps stored messages for notifications
-the library lost, publishes signal and network, and reconnects with backoff when the port fails.
+It connects (PIN, network), sends due outbox rows at the modem's rate, stores received texts in
+the inbox before deleting them from the modem, applies status reports, sweeps the memories the
+modem has for notifications the library lost, publishes its state, and reconnects with backoff
+when the port fails, finding the modem again by its IMEI when it comes back on another port.
+
+Nothing received can stop it: a text that cannot be decoded, stored or handled is quarantined,
+raw, and deleted from the modem. A SIM that refused the PIN is never offered it again. A modem
+that fails three sends in a row is set aside for a while, so that other gateways take over.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import re
 import threading
 import time
+from datetime import timedelta
 
 from flask import current_app
 
 from core import clock
 from core.database import write_transaction
+from core.extensions import db
 from messaging import inbox, outbox
 from messaging.models import ModemStatus
 from messaging.phones import masked
 from messaging.signals import outbox_queued
 
 from . import modem as modem_io
-from .errors import ModemUnavailable, SendRejected
+from . import ports
+from .errors import ModemUnavailable, SendRejected, SimProblem
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +41,32 @@ CDS = re.compile(r"^\+CDS:\s*(\d+)")
 HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
 
+def gateway_id(port: str, branch_id=None) -> str:
+    """A short, stable name for the gateway of a configured port, whatever the port's length: it
+    names leases and sent texts in the outbox, so it must not change when the modem moves."""
+    return f"gw-{branch_id or 'all'}-{hashlib.sha1(str(port).encode()).hexdigest()[:10]}"
+
+
 class Gateway:
-    def __init__(self, app, *, port: str, baudrate=115200, pin=None, smsc=None, branch_id=None, name=None):
+    def __init__(self, app, *, port: str, baudrate=115200, pin=None, smsc=None, branch_id=None, name=None,
+                 rate_per_minute=None):
         self.app = app
-        self.port, self.baudrate, self.pin, self.smsc = port, baudrate, pin, smsc
+        self.configured_port = port  # a device path, a /dev/serial/by-id path, or "imei:<IMEI>"
+        self.expected_imei = port[5:] if str(port).startswith("imei:") else None
+        self.port = None if self.expected_imei else port
+        self.baudrate, self.pin, self.smsc = baudrate, pin, smsc
         self.branch_id = branch_id
-        self.name = name or f"gateway:{branch_id or 'all'}:{port}"
+        self.name = name or gateway_id(port, branch_id)
         config = app.config
         self.sweep_seconds = config["MODEM_SWEEP_SECONDS"]
         self.health_seconds = config["MODEM_HEALTH_SECONDS"]
         self.lease_seconds = config["OUTBOX_LEASE_SECONDS"]
         self.backoff_max = config["MODEM_RECONNECT_MAX_SECONDS"]
+        rate = config.get("MODEM_RATE_PER_MINUTE", 0) if rate_per_minute is None else rate_per_minute
+        self.part_interval = 60.0 / rate if rate else 0.0
+        self.cooldown_seconds = config.get("MODEM_COOLDOWN_SECONDS", 300)
+        self.failures_before_cooling = config.get("MODEM_FAILURES_BEFORE_COOLING", 3)
+        self.search_paths = config.get("MODEM_SEARCH_PATHS", ports.DEFAULT_SEARCH)
         self.notifications: queue.Queue = queue.Queue()
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -50,8 +74,14 @@ class Gateway:
         self.thread: threading.Thread | None = None
         self.state = "disconnected"
         self.signal = self.network = self.last_error = None
+        self.imei = self.imsi = self.refused_pin = None
+        self.memories: list[str] = []
         self.sent_total = 0
         self.connections = 0
+        self.failed_in_a_row = 0
+        self.cooling_until = None  # monotonic
+        self.losses: list[float] = []  # monotonic times the connection was lost (last hour)
+        self._next_send = 0.0
         self._cds_pending = False
         self._next_sweep = self._next_health = 0.0
 
@@ -77,6 +107,7 @@ class Gateway:
 
     def run(self) -> None:
         with self.app.app_context():
+            self._remember()
             released = outbox.release_leases(self.name)
             if released:
                 log.warning("%s: %d text(s) in flight when the last run stopped are queued again", self.name, released)
@@ -103,30 +134,75 @@ class Gateway:
 
     # --- connection ---------------------------------------------------------------------------
 
+    def _remember(self):
+        """What an earlier run learnt: the modem's IMEI (to find it again) and a refused PIN."""
+        try:
+            row = db.session.get(ModemStatus, self.name)
+            if row is not None:
+                self.imei, self.imsi, self.refused_pin = row.imei, row.imsi, row.refused_pin
+            db.session.rollback()
+        except Exception:  # noqa: BLE001  (advisory: a gateway without its memory still works)
+            log.exception("%s: could not read its last status", self.name)
+
     def _connect(self) -> bool:
         self._publish("connecting")
+        port = self._find_port()
+        if port is None:
+            self.last_error = (f"No modem with IMEI {self.expected_imei or self.imei} on any serial port."
+                               if (self.expected_imei or self.imei) else f"No device at {self.configured_port}.")
+            log.warning("%s: %s", self.name, self.last_error)
+            self._publish("disconnected")
+            return False
         try:
-            modem = modem_io.connect(self.port, self.baudrate, self.pin, self.notifications)
+            modem = modem_io.connect(port, self.baudrate, self.pin, self.notifications, self.refused_pin)
             if self.smsc:
                 modem.smsc = self.smsc
+        except SimProblem as problem:
+            self.last_error = problem.reason
+            if problem.state == "pin_rejected" and self.pin:
+                self.refused_pin = modem_io.pin_fingerprint(self.pin)
+            log.error("%s: %s", self.name, problem.reason)
+            self._publish(problem.state)
+            return False
         except ModemUnavailable as error:
             self.last_error = str(error)
             log.warning("%s: %s", self.name, error)
             self._publish("disconnected")
             return False
-        self.modem = modem
+        known = self.expected_imei or self.imei
+        if known and modem.found_imei and modem.found_imei != known and port == self.port and self.expected_imei:
+            modem_io.close(modem)  # another modem took the configured port: look for ours
+            self.port = None
+            return False
+        self.modem, self.port = modem, port
+        self.imei, self.imsi, self.memories = modem.found_imei or self.imei, modem.found_imsi or self.imsi, modem.memories
         self.connections += 1
         self.last_error = None
         self._next_sweep = 0.0  # whatever arrived while we were away is read now
         self._next_health = 0.0
-        log.info("%s: modem ready on %s", self.name, self.port)
+        log.info("%s: modem ready on %s (memories %s)", self.name, port, ",".join(self.memories) or "none")
         return True
+
+    def _find_port(self) -> str | None:
+        """The configured port while it exists; else the port where the modem we know answers."""
+        if self.port and ports.exists(self.port):
+            return self.port
+        if not self.expected_imei and ports.exists(self.configured_port):
+            return self.configured_port
+        imei = self.expected_imei or self.imei
+        if not imei:
+            return None
+        found = ports.find_by_imei(imei, self.search_paths, self.baudrate)
+        if found:
+            log.warning("%s: the modem (IMEI %s) is now on %s", self.name, imei, found)
+        return found
 
     def _disconnect(self, reason: str, state="disconnected") -> None:
         if self.modem is not None:
             modem_io.close(self.modem)
             self.modem = None
             if reason != "stopped":
+                self.losses = [t for t in self.losses if t > time.monotonic() - 3600] + [time.monotonic()]
                 log.warning("%s: modem lost (%s); reconnecting", self.name, reason)
         self.last_error = None if reason == "stopped" else reason
         self._publish(state)
@@ -157,9 +233,19 @@ class Gateway:
         if now >= self._next_sweep:
             self._sweep()
             self._next_sweep = now + self.sweep_seconds
+        if self.cooling_until is not None:
+            if now < self.cooling_until:
+                self._idle()  # set aside: other gateways send meanwhile; received texts still come in
+                return
+            self.cooling_until, self.failed_in_a_row = None, 0
+            self._next_health = 0.0
+            return
         if self.state != "ready":
             self._wait(1.0)  # no network: texts wait in the outbox, unspent
             self._next_health = 0.0
+            return
+        if now < self._next_send:
+            self._idle(min(self._next_send - now, 0.5))  # the modem's rate: carriers block bursts
             return
         row = outbox.claim(self.name, self.branch_id, self.lease_seconds)
         if row is None:
@@ -167,15 +253,21 @@ class Gateway:
             return
         self._send(row)
 
-    def _idle(self):
+    def _idle(self, seconds=0.5):
         try:
-            lines = self.notifications.get(timeout=0.5)
+            lines = self.notifications.get(timeout=seconds)
         except queue.Empty:
             return
         if lines is not None:
             self._handle(lines)
 
     def _send(self, row) -> None:
+        try:
+            self._send_now(row)
+        finally:
+            self._next_send = max(self._next_send, time.monotonic() + self.part_interval * (row["parts"] or 1))
+
+    def _send_now(self, row) -> None:
         try:
             references = self._command(lambda m: m.send_text(row["to"], row["body"], row["parts"] or 1))
         except SendRejected as error:
@@ -190,9 +282,14 @@ class Gateway:
             raise ModemUnavailable(f"the modem's answer could not be understood: {error!r}") from error
         outbox.mark_sent(row["id"], self.name, references)
         self.sent_total += 1
+        if self.failed_in_a_row:
+            self.failed_in_a_row = 0
+            self._publish(self.state)
         log.info("%s: outbox %s sent to %s (%s)", self.name, row["id"], masked(row["to"]), references)
 
     def _rejected(self, row, error: SendRejected):
+        if error.code not in modem_io.NETWORK_CMS:
+            self._count_failure()
         if error.permanent:
             outbox.fail(row["id"], self.name, error.reason)
             log.warning("%s: outbox %s failed for good: %s", self.name, row["id"], error.reason)
@@ -205,6 +302,19 @@ class Gateway:
             status = outbox.retry_later(row["id"], self.name, error.reason, ambiguous=error.ambiguous,
                                         delay_seconds=outbox.backoff_seconds(row["attempts"]))
             log.warning("%s: outbox %s refused (%s): %s", self.name, row["id"], error.reason, status)
+
+    def _count_failure(self):
+        """Three refusals in a row: this modem (its SIM, its credit, its carrier) is set aside for
+        a while, and the texts it could not send go to the other gateways."""
+        self.failed_in_a_row += 1
+        if self.failed_in_a_row >= self.failures_before_cooling:
+            self.cooling_until = time.monotonic() + self.cooldown_seconds
+            self.last_error = (f"{self.failed_in_a_row} sends failed in a row: set aside for "
+                               f"{self.cooldown_seconds} s while other modems send")
+            log.warning("%s: %s", self.name, self.last_error)
+            self._publish("cooling")
+        else:
+            self._publish(self.state)
 
     # --- notifications, sweeps, status reports -----------------------------------------------
 
@@ -230,22 +340,40 @@ class Gateway:
                 self._cds_pending = True
 
     def _receive(self, memory, index):
-        decoded = self._command(lambda m: m.read(index, memory))
-        self._store(decoded)
-        self._command(lambda m: m.delete(index, memory))  # only after the inbox row is committed
-
-    def _store(self, decoded):
-        if decoded.get("type") != "SMS-DELIVER":
-            return
-        inbox.store_received(
-            decoded["number"], decoded.get("text", ""), decoded.get("time"),
-            concatenation=modem_io.concatenation_of(decoded), branch_id=self.branch_id, gateway=self.name,
-        )
+        pdu = self._command(lambda m: m.read(index, memory))
+        if pdu is not None:  # an empty slot: a notification for a text the sweep already took
+            self._take(memory, index, pdu)
 
     def _stored_report(self, memory, index):
-        decoded = self._command(lambda m: m.read(index, memory))
-        self._apply_report(decoded)
-        self._command(lambda m: m.delete(index, memory))
+        self._receive(memory, index)
+
+    def _take(self, memory, index, pdu) -> None:
+        """Store (or apply) one stored message, then delete it from the modem. Whatever goes
+        wrong with the message itself, it is quarantined and deleted: it cannot stop the loop."""
+        slot = inbox.slot_key(self.name, memory, index, pdu)
+        try:
+            decoded = modem_io.decode_received(pdu)
+            if decoded.get("type") == "SMS-DELIVER":
+                inbox.store_received(
+                    decoded["number"], decoded.get("text", ""), decoded.get("time"),
+                    concatenation=modem_io.concatenation_of(decoded), branch_id=self.branch_id, gateway=self.name,
+                    slot=slot, surrogates=decoded.get("surrogates"),
+                )
+            else:
+                self._apply_report(decoded)
+        except ModemUnavailable:
+            raise
+        except Exception as error:  # noqa: BLE001  (a poison text: keep it raw, never loop on it)
+            log.exception("%s: message %s in %s could not be stored", self.name, index, memory)
+            try:
+                inbox.quarantine(pdu, f"{type(error).__name__}: {error}", gateway=self.name, memory=memory,
+                                 sender=_sender_of(pdu), branch_id=self.branch_id)
+            except Exception:  # noqa: BLE001  (the database itself is down: leave it on the modem)
+                log.exception("%s: could not quarantine message %s in %s; left on the modem", self.name, index,
+                              memory)
+                return
+        self._command(lambda m: m.delete(index, memory))  # only after the inbox row is committed
+        inbox.release_slot(slot)
 
     def _report_from_pdu(self, pdu):
         try:
@@ -258,15 +386,17 @@ class Gateway:
             outbox.apply_status_report(self.name, decoded["reference"], decoded["status"])
 
     def _sweep(self):
-        """Read everything stored on the modem: texts whose +CMTI the library swallowed, status
-        reports whose +CDSI it did, and parts that waited too long to be joined."""
-        for memory in ("ME", "SR"):
-            for index, decoded in self._command(lambda m: m.stored(memory)):
-                if decoded.get("type") == "SMS-DELIVER":
-                    self._store(decoded)
-                else:
-                    self._apply_report(decoded)
-                self._command(lambda m: m.delete(index, memory))
+        """Read everything stored on the modem, in the memories it has: texts whose +CMTI the
+        library swallowed, status reports whose +CDSI it did, and parts that waited too long."""
+        for memory in list(self.memories):
+            try:
+                stored = self._command(lambda m: m.stored(memory))
+            except modem_io.CommandError as error:  # this modem cannot list that memory after all
+                log.warning("%s: memory %s cannot be read (%s); not swept again", self.name, memory, error)
+                self.memories.remove(memory)
+                continue
+            for index, pdu in stored:
+                self._take(memory, index, pdu)
         inbox.join_stale_parts()
 
     def _refresh_health(self):
@@ -279,23 +409,46 @@ class Gateway:
         self._publish("ready" if on_network else "no_network")
 
     def _publish(self, state):
-        self.state = state
+        if self.cooling_until is not None and state in ("ready", "no_network"):
+            state = "cooling"
+        self.state = "ready" if state == "cooling" else state
+        now = clock.now()
+        cooling_until = (now + timedelta(seconds=self.cooling_until - time.monotonic())
+                         if self.cooling_until is not None else None)
         try:
             with write_transaction() as session:
-                row = session.get(ModemStatus, self.name) or ModemStatus(gateway=self.name, port=self.port)
-                row.branch_id, row.port, row.state = self.branch_id, self.port, state
-                row.signal, row.network, row.last_error = self.signal, self.network, self.last_error
-                row.sent_total, row.updated_at = self.sent_total, clock.now()
+                row = session.get(ModemStatus, self.name) or ModemStatus(gateway=self.name, port=self.port or "")
+                if row.state != state or row.state_since is None:
+                    row.state_since = now
+                row.branch_id, row.port, row.state = self.branch_id, self.port or self.configured_port, state
+                row.signal, row.network, row.last_error = self.signal, self.network, (self.last_error or None) and self.last_error[:300]
+                row.sent_total, row.updated_at = self.sent_total, now
+                row.failed_in_a_row, row.cooling_until = self.failed_in_a_row, cooling_until
+                row.reconnects = len([t for t in self.losses if t > time.monotonic() - 3600])
+                row.imei, row.imsi, row.refused_pin = self.imei, self.imsi, self.refused_pin
                 session.add(row)
         except Exception:  # noqa: BLE001  (status is advisory; never stop the gateway for it)
             log.exception("%s: could not record modem status", self.name)
+
+
+def _sender_of(pdu: str) -> str | None:
+    """The sender of a PDU the library cannot decode, if its address at least can be read."""
+    try:
+        data = bytes.fromhex(pdu)
+        at = data[0] + 2
+        digits, kind = data[at], data[at + 1]
+        nibbles = data[at + 2: at + 2 + (digits + 1) // 2].hex()
+        number = "".join(nibbles[i + 1] + nibbles[i] for i in range(0, len(nibbles), 2))[:digits]
+        return ("+" if kind & 0x70 == 0x10 else "") + number if number.isdigit() else None
+    except (ValueError, IndexError):
+        return None
 
 
 def from_config(app, **overrides) -> Gateway:
     config = app.config
     settings = {
         "port": config["MODEM_PORT"], "baudrate": config["MODEM_BAUDRATE"], "pin": config["MODEM_PIN"],
-        "smsc": config["MODEM_SMSC"], "branch_id": config["MODEM_BRANCH_ID"],
+        "smsc": config["MODEM_SMSC"], "branch_id": config["MODEM_BRANCH_ID"], "name": config.get("MODEM_NAME"),
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return Gateway(app, **settings)
@@ -314,5 +467,8 @@ def current_gateway_status():
         fresh = (now - row.updated_at).total_seconds() <= stale_after
         result.append({"gateway": row.gateway, "branch": row.branch_id, "port": row.port,
                        "state": row.state if fresh else "silent", "signal": row.signal, "network": row.network,
-                       "last_error": row.last_error, "updated_at": row.updated_at.isoformat()})
+                       "last_error": row.last_error, "updated_at": row.updated_at.isoformat(),
+                       "state_since": row.state_since.isoformat() if row.state_since else None,
+                       "imei": row.imei, "failed_in_a_row": row.failed_in_a_row, "reconnects": row.reconnects,
+                       "cooling_until": row.cooling_until.isoformat() if row.cooling_until else None})
     return result

@@ -6,20 +6,32 @@
   leaving a modem that never answers again: here bad bytes are replaced and every error ends
   the connection through the fatal-error path, so the gateway reconnects.
 - It can only read stored messages through paths that lose the index or delete before the
-  caller has stored them: here the owner lists, reads and deletes by index itself.
+  caller has stored them: here the owner lists, reads and deletes by index itself, in the
+  memories the modem says it has (AT+CPMS=?), and an empty slot (+CMS ERROR: 321) is no error.
+- It understands numeric error codes only: verbose ones ("+CMS ERROR: invalid memory index")
+  are mapped to their numbers here.
+- It sends the configured PIN whenever the SIM asks: here a PIN the SIM refused is never sent
+  again (a SIM locks after three), and a SIM that needs its PUK or is missing is said so.
+- It decodes a UCS-2 emoji as two lone UTF-16 halves and drops a GSM-7 '@' that ends on an
+  octet boundary: decode_received() mends both.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import re
+import time
 
 import serial
-from gsmmodem.exceptions import CmsError, CommandError, GsmModemException, PinRequiredError, TimeoutException
+from gsmmodem.exceptions import (CmeError, CmsError, CommandError, GsmModemException, PinRequiredError,
+                                 TimeoutException)
 from gsmmodem.modem import GsmModem
-from gsmmodem.pdu import Concatenation, decodeSmsPdu
+from gsmmodem.pdu import Concatenation, decodeSmsPdu, encodeGsm7
 
-from .errors import ModemUnavailable, SendRejected
+from messaging.inbox import whole_characters
+
+from .errors import ModemUnavailable, SendRejected, SimProblem
 from .pdu import outside_bmp
 
 log = logging.getLogger(__name__)
@@ -32,30 +44,167 @@ NETWORK_CMS = {41, 42, 47, 331, 332}
 CMGL_LINE = re.compile(r"^\+CMGL:\s*(\d+),\s*(\d+),")
 # Unsolicited result codes: never part of a command's answer, even when they arrive during one.
 UNSOLICITED = re.compile(r"^\+(CMTI|CDSI|CDS|CMT|CBM|CUSD):")
+EMPTY_SLOT = 321  # +CMS ERROR: invalid memory index: nothing stored there
+ERROR_LINE = re.compile(r"^\+(CM[ES]) ERROR:\s*(.*)$")
+# Verbose error texts (AT+CMEE=2, or modems that ignore CMEE=1) and their numbers, 27.007 9.2
+# and 27.005 3.2.5, lower case.
+VERBOSE = {
+    ("CME", "operation not allowed"): 3, ("CME", "operation not supported"): 4, ("CME", "sim not inserted"): 10,
+    ("CME", "sim pin required"): 11, ("CME", "sim puk required"): 12, ("CME", "sim failure"): 13,
+    ("CME", "sim busy"): 14, ("CME", "incorrect password"): 16, ("CME", "memory full"): 20,
+    ("CME", "invalid index"): 21, ("CME", "not found"): 22, ("CME", "no network service"): 30,
+    ("CME", "network timeout"): 31, ("CME", "unknown"): 100,
+    ("CMS", "operation not allowed"): 302, ("CMS", "operation not supported"): 303,
+    ("CMS", "invalid pdu mode parameter"): 304, ("CMS", "invalid text mode parameter"): 305,
+    ("CMS", "sim not inserted"): 310, ("CMS", "sim pin required"): 311, ("CMS", "sim failure"): 313,
+    ("CMS", "sim busy"): 314, ("CMS", "memory failure"): 320, ("CMS", "invalid memory index"): 321,
+    ("CMS", "memory full"): 322, ("CMS", "no network service"): 331, ("CMS", "network timeout"): 332,
+    ("CMS", "unknown error"): 500,
+}
+RECEIVED_MEMORIES = ("SM", "ME")  # where received texts may be stored ("MT" is these two together)
+
+
+def error_of(line: str) -> tuple[str, int | None] | None:
+    """("CME"|"CMS", code) of an error answer in numeric or verbose form; (None, None) for a bare
+    ERROR; None when the line is no error."""
+    match = ERROR_LINE.match(line.strip())
+    if match:
+        kind, detail = match.group(1), match.group(2).strip().strip('"')
+        if detail.isdigit():
+            return kind, int(detail)
+        return kind, VERBOSE.get((kind, detail.lower()))
+    if "ERROR" in line or line.strip() == "COMMAND NOT SUPPORT":
+        return None, None
+    return None
+
+
+def pin_fingerprint(pin: str | None) -> str | None:
+    """What is kept of a refused PIN: enough to recognise it, not to read it back."""
+    return hashlib.sha256(f"seed-pin:{pin}".encode()).hexdigest() if pin else None
+
+
+def decode_received(pdu: str) -> dict:
+    """decodeSmsPdu, mended: emoji whole (lone halves kept in 'surrogates' for the join of a
+    multipart text) and a final GSM-7 '@' kept."""
+    decoded = decodeSmsPdu(pdu)
+    if decoded.get("type") != "SMS-DELIVER":
+        return decoded
+    text = decoded.get("text") or ""
+    if _gsm7_septets_short(pdu, decoded, text):
+        text += "@"
+    decoded["text"], decoded["surrogates"] = whole_characters(text)
+    return decoded
+
+
+def _gsm7_septets_short(pdu: str, decoded: dict, text: str) -> bool:
+    """python-gsmmodem drops a last septet of 0 ('@') when it fills an octet boundary."""
+    data = bytes.fromhex(pdu)
+    at = data[0] + 1  # SMSC address
+    first = data[at]
+    at += 1
+    at += 2 + (data[at] + 1) // 2  # originating address: length in digits, type, digits
+    dcs = data[at + 1]
+    at += 2 + 7  # PID, DCS, timestamp
+    udl = data[at]
+    if dcs & 0xEC != 0x00 and dcs & 0xF4 != 0xF0:  # not the GSM-7 default alphabet
+        return False
+    header = 0
+    if first & 0x40:
+        udhl = data[at + 1]
+        header = -(-(udhl + 1) * 8 // 7)
+    try:
+        septets = len(encodeGsm7(text))
+    except ValueError:
+        return False
+    return septets == udl - header - 1
 
 
 class SeedModem(GsmModem):
-    def __init__(self, port: str, baudrate: int, notifications: queue.Queue):
+    def __init__(self, port: str, baudrate: int, notifications: queue.Queue, refused_pin: str | None = None):
         # The callbacks only make the library enable +CNMI; notifications never reach them (below).
+        # exclusive: the port is locked while we hold it, so a search for a moved modem skips it.
         super().__init__(port, baudrate, smsReceivedCallbackFunc=_never, smsStatusReportCallback=_never,
-                         requestDelivery=True)
+                         requestDelivery=True, exclusive=True)
         self.notifications = notifications
+        self.refused_pin = refused_pin  # fingerprint of a PIN this SIM refused before
         self._unsolicited_pdu_follows, self._unsolicited_head = False, ""
         self.fatal_error: Exception | None = None
         self.fatalErrorCallback = self._on_fatal_error
+        self.memories: list[str] = []
+        self.found_imei = self.found_imsi = None  # the library has imei/imsi properties that ask each time
+        self.parts_sent = 0
 
     def connect(self, pin=None, waitingForModemToStartInSeconds=0):
         # A program that died after AT+CMGS leaves the modem waiting for the rest of a PDU, where
         # our ATZ would vanish: ESC ends that wait (and is harmless otherwise).
-        with serial.Serial(self.port, self.baudrate, timeout=0.3) as port:
+        with serial.Serial(self.port, self.baudrate, timeout=0.3, exclusive=True) as port:
             port.write(b"\x1b\r")
             port.read(64)
         super().connect(pin=pin, waitingForModemToStartInSeconds=waitingForModemToStartInSeconds)
+        self.found_imei = _answer(self.write("AT+CGSN", parseError=False), r"^\+?(?:CGSN:\s*)?\"?(\d{14,16})")
+        self.found_imsi = _answer(self.write("AT+CIMI", parseError=False), r"^\+?(?:CIMI:\s*)?\"?(\d{6,15})")
+        self.memories = self._memories_offered()
+
+    def _memories_offered(self) -> list[str]:
+        """The memories AT+CPMS=? offers for reading and deleting, in the order we sweep them."""
+        answer = " ".join(self.write("AT+CPMS=?", parseError=False))
+        first = re.search(r"\(([^()]*)\)", answer)
+        offered = set(re.findall(r'"([A-Z]{2})"', first.group(1) if first else answer))
+        return [m for m in (*RECEIVED_MEMORIES, "SR") if m in offered]
+
+    def write(self, data, waitForResponse=True, timeout=10, parseError=True, writeTerm="\r",
+              expectedResponseTermSeq=None):
+        lines = super().write(data, waitForResponse, timeout, False, writeTerm, expectedResponseTermSeq)
+        if not (waitForResponse and parseError) or not lines:
+            return lines
+        error = error_of(lines[-1])
+        if error is None:
+            return lines
+        kind, code = error
+        if code in (14, 314, 515):  # SIM busy, or the modem still starting: once more, a little later
+            time.sleep(0.5)
+            return super().write(data, waitForResponse, timeout, True, writeTerm, expectedResponseTermSeq)
+        if kind == "CME" and code is not None:
+            raise CmeError(data, code)
+        if kind == "CMS" and code is not None:
+            raise CmsError(data, code)
+        raise CommandError(f"{data} ({lines[-1].strip()})")
+
+    def _unlockSim(self, pin):
+        """Send the PIN only when the SIM asks for it and it is not one the SIM refused before."""
+        try:
+            lines = self.write("AT+CPIN?", timeout=15)
+        except CmeError as error:
+            if error.code in (10, 13):
+                raise SimProblem("no_sim", "No SIM card in the modem (or the SIM failed).") from error
+            raise
+        state = (_answer(lines, r"^\+CPIN:\s*(.+)$") or "").strip().upper()
+        if state == "READY":
+            return
+        if "PUK" in state:
+            raise SimProblem("puk_required", "The SIM is locked and needs its PUK: unlock it in a phone, "
+                                             "then restart the gateway.")
+        if "PIN" not in state:
+            raise SimProblem("no_sim", f"The SIM is not ready ({state or 'no answer'}).")
+        if not pin:
+            raise SimProblem("pin_needed", "The SIM needs a PIN: set MODEM_PIN (or --pin).")
+        if self.refused_pin and pin_fingerprint(pin) == self.refused_pin:
+            raise SimProblem("pin_rejected", "The SIM refused this PIN before; it is not sent again "
+                                             "(a SIM locks after three tries). Set the right MODEM_PIN.")
+        try:
+            self.write(f'AT+CPIN="{pin}"')
+        except CmeError as error:
+            if error.code == 12:
+                raise SimProblem("puk_required", "The SIM is locked and needs its PUK.") from error
+            raise SimProblem("pin_rejected", "The SIM refused the PIN: set the right MODEM_PIN. It is not "
+                                             "sent again (a SIM locks after three tries).") from error
 
     def _handleModemNotification(self, lines):
         self.notifications.put(list(lines))
 
     def _handleLineRead(self, line, checkForResponseTerm=True):
+        if line.startswith("+CMGS:"):
+            self.parts_sent += 1  # one more part of the text in hand has gone
         # The library files a +CMTI that arrives while a command runs under that command's
         # answer, where it is lost and breaks the answer's parsing. Route it to the owner instead.
         if self._unsolicited_pdu_follows:
@@ -115,8 +264,9 @@ class SeedModem(GsmModem):
 
     # --- stored messages, by index, for the owner thread ---------------------------------------
 
-    def stored(self, memory: str) -> list[tuple[int, dict]]:
-        """Every message in `memory` as (index, decoded PDU); undecodable ones are logged and kept."""
+    def stored(self, memory: str) -> list[tuple[int, str]]:
+        """Every message in `memory` as (index, PDU hex), undecoded: the caller decodes, stores or
+        quarantines each, and deletes it."""
         self._setSmsMemory(readDelete=memory)
         lines = self.write("AT+CMGL=4", timeout=20)
         result, index = [], None
@@ -124,22 +274,30 @@ class SeedModem(GsmModem):
             match = CMGL_LINE.match(line)
             if match:
                 index = int(match.group(1))
-            elif index is not None:
-                try:
-                    result.append((index, decodeSmsPdu(line)))
-                except GsmModemException:
-                    log.warning("stored message %s in %s cannot be decoded; left on the modem", index, memory)
+            elif index is not None and line.strip():
+                result.append((index, line.strip()))
                 index = None
         return result
 
-    def read(self, index: int, memory: str) -> dict:
+    def read(self, index: int, memory: str) -> str | None:
+        """The PDU stored at `index`, or None when the slot is empty."""
         self._setSmsMemory(readDelete=memory)
-        lines = self.write(f"AT+CMGR={index}")
-        return decodeSmsPdu(lines[1])
+        try:
+            lines = self.write(f"AT+CMGR={index}")
+        except CmsError as error:
+            if error.code == EMPTY_SLOT:
+                return None
+            raise
+        pdus = [line.strip() for line in lines[1:] if line.strip() and line.strip() != "OK"]
+        return pdus[0] if pdus else None
 
     def delete(self, index: int, memory: str) -> None:
         self._setSmsMemory(readDelete=memory)
-        self.write(f"AT+CMGD={index},0")
+        try:
+            self.write(f"AT+CMGD={index},0")
+        except CmsError as error:
+            if error.code != EMPTY_SLOT:  # already gone: what we wanted
+                raise
 
     # --- sending --------------------------------------------------------------------------------
 
@@ -149,21 +307,40 @@ class SeedModem(GsmModem):
         if strange:
             raise SendRejected("Text messages cannot carry emoji or characters outside Unicode's basic plane: "
                                + " ".join(strange[:5]), permanent=True)
+        self.parts_sent = 0
         try:
             sms = self.sendSms(number, text)
         except CmsError as error:
             code = getattr(error, "code", None)
+            gone = self._parts_gone(parts)
             if code in NETWORK_CMS:
-                raise SendRejected(f"No network (+CMS ERROR: {code}).", code=code, ambiguous=parts > 1) from error
-            raise SendRejected(f"The modem refused the text (+CMS ERROR: {code}).", code=code,
-                               permanent=code in PERMANENT_CMS, ambiguous=parts > 1) from error
+                raise SendRejected(f"No network (+CMS ERROR: {code}).{gone}", code=code,
+                                   ambiguous=self.parts_sent > 0) from error
+            raise SendRejected(f"The modem refused the text (+CMS ERROR: {code}).{gone}", code=code,
+                               permanent=code in PERMANENT_CMS, ambiguous=self.parts_sent > 0) from error
         except (TimeoutException, serial.SerialException, OSError) as error:
             raise ModemUnavailable(f"The modem stopped answering while sending: {type(error).__name__}") from error
         except CommandError as error:
-            raise SendRejected(f"The modem refused the text: {error}", ambiguous=parts > 1) from error
+            raise SendRejected(f"The modem refused the text: {error}{self._parts_gone(parts)}",
+                               ambiguous=self.parts_sent > 0) from error
         last = sms.reference
         # The modem numbers each part in turn; python-gsmmodem only tells us the last one.
         return [(last - parts + 1 + i) % 256 for i in range(parts)]
+
+
+    def _parts_gone(self, parts: int) -> str:
+        # A long text whose later part failed is sent again whole: the parts that went are
+        # repeated, and the row says so.
+        return f" {self.parts_sent} of {parts} parts had gone out." if self.parts_sent else ""
+
+
+
+def _answer(lines, pattern: str) -> str | None:
+    for line in lines or []:
+        match = re.match(pattern, line.strip())
+        if match:
+            return match.group(1)
+    return None
 
 
 def concatenation_of(decoded: dict):
@@ -174,14 +351,18 @@ def concatenation_of(decoded: dict):
     return None
 
 
-def connect(port: str, baudrate: int, pin: str | None, notifications: queue.Queue) -> SeedModem:
-    """Open the port and set the modem up, or raise ModemUnavailable saying why not."""
-    modem = SeedModem(port, baudrate, notifications)
+def connect(port: str, baudrate: int, pin: str | None, notifications: queue.Queue,
+            refused_pin: str | None = None) -> SeedModem:
+    """Open the port and set the modem up, or raise ModemUnavailable (SimProblem) saying why not."""
+    modem = SeedModem(port, baudrate, notifications, refused_pin)
     try:
         modem.connect(pin=pin)
+    except SimProblem:
+        _close_quietly(modem)
+        raise
     except PinRequiredError as error:
         _close_quietly(modem)
-        raise ModemUnavailable("The SIM needs a PIN: set MODEM_PIN (or --pin).") from error
+        raise SimProblem("pin_needed", "The SIM needs a PIN: set MODEM_PIN (or --pin).") from error
     except CommandError as error:
         _close_quietly(modem)
         raise ModemUnavailable(f"The modem refused its setup: {error}") from error

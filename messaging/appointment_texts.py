@@ -30,8 +30,7 @@ def _text(appointment: Appointment, kind: str, **values) -> int | None:
         return None
     body = templates.render(appointment.branch, kind, customer.language, service=appointment.service.name,
                             time=_when(appointment), code=appointment.booking_code, **values)
-    return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id,
-                          priority=5 if kind == "reminder" else 25).id
+    return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id).id
 
 
 def send_reminders() -> int:

@@ -1,19 +1,23 @@
 """The inbox: every received text is committed here before it is deleted from the modem or
 acted upon. Multipart texts are joined by sender and reference; parts that wait too long are
-joined as they are and flagged incomplete, never dropped."""
+joined as they are and flagged incomplete, never dropped. What cannot be stored goes to the
+quarantine, raw. Every stored text is handled exactly once: right away, or by the sweep that
+picks up what a crash left unhandled."""
 from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from core import clock
 from core.database import write_transaction
+from core.extensions import db
 
-from .models import InboxMessage, InboxPart
+from .models import InboxMessage, InboxPart, InboxQuarantine
 from .phones import masked
 from .signals import sms_received
 
@@ -24,16 +28,31 @@ def _key(*fields) -> str:
     return hashlib.sha256("\x1f".join(str(f) for f in fields).encode()).hexdigest()
 
 
+def slot_key(gateway, memory, index, pdu) -> str:
+    """Names one stored message on one modem: reading it twice gives the same key."""
+    return _key(gateway, memory, index, pdu)
+
+
+def release_slot(key: str) -> None:
+    """The modem has deleted the message stored under `key`: a later text that lands in the same
+    slot with the same content (a genuine repeat) is a new message, not a second reading."""
+    with write_transaction() as session:
+        for model in (InboxMessage, InboxPart):
+            session.execute(update(model).where(model.dedupe_key == key)
+                            .values(dedupe_key=f"done:{uuid.uuid4().hex}"))
+
+
 def store_received(sender: str, body: str, sent_at: datetime | None, *, concatenation=None,
-                   branch_id=None, gateway=None) -> int | None:
-    """Store one received text or part; idempotent for the same stored message read twice.
-    `concatenation` is (reference, total, sequence) for a part. Returns the inbox id once whole."""
+                   branch_id=None, gateway=None, slot: str | None = None, surrogates=None) -> int | None:
+    """Store one received text or part; idempotent for the same stored message read twice
+    (`slot`: its slot_key; None when it cannot be read twice). `concatenation` is (reference,
+    total, sequence) for a part; `surrogates` the part's halves of split characters. Returns the
+    inbox id once the text is whole."""
     now = clock.now()
-    stamp = sent_at.isoformat() if sent_at else ""
     new_id = None
+    key = slot or f"once:{uuid.uuid4().hex}"
     with write_transaction() as session:
         if concatenation is None or concatenation[1] <= 1:
-            key = _key(gateway, sender, stamp, body)
             if session.scalar(select(InboxMessage.id).where(InboxMessage.dedupe_key == key)):
                 return None
             message = InboxMessage(branch_id=branch_id, sender=sender, body=body, sent_at=sent_at, received_at=now,
@@ -43,12 +62,11 @@ def store_received(sender: str, body: str, sent_at: datetime | None, *, concaten
             new_id = message.id
         else:
             reference, total, sequence = concatenation
-            key = _key(gateway, sender, stamp, reference, total, sequence, body)
             if session.scalar(select(InboxPart.id).where(InboxPart.dedupe_key == key)):
                 return None
             session.add(InboxPart(branch_id=branch_id, sender=sender, reference=reference, total=total,
                                   sequence=sequence, body=body, sent_at=sent_at, received_at=now,
-                                  received_by=gateway, dedupe_key=key))
+                                  received_by=gateway, dedupe_key=key, surrogates=surrogates or None))
             session.flush()
             parts = _open_parts(session, sender, reference, total)
             if len({p.sequence for p in parts}) == total:
@@ -73,17 +91,91 @@ def _join(session, parts, now, incomplete: bool) -> int:
     for part in parts:
         by_sequence.setdefault(part.sequence, part)
     first = parts[0]
-    body = "".join(by_sequence[s].body if s in by_sequence else "[…]" for s in range(1, first.total + 1))
+    body = join_units(by_sequence[s] if s in by_sequence else None for s in range(1, first.total + 1))
     message = InboxMessage(
         branch_id=first.branch_id, sender=first.sender, body=body, sent_at=first.sent_at, received_at=now,
         received_by=first.received_by, parts=first.total, incomplete=incomplete,
-        dedupe_key=_key("joined", *sorted(p.dedupe_key for p in parts)),
+        dedupe_key=f"joined:{min(p.id for p in parts)}",
     )
     session.add(message)
     session.flush()
     for part in parts:
         part.message_id = message.id
     return message.id
+
+
+def join_units(parts) -> str:
+    """The parts' texts in order, with characters whose UTF-16 halves were split between two parts
+    made whole again (a half left alone becomes U+FFFD); a missing part shows as [...]."""
+    pieces = []
+    for part in parts:
+        if part is None:
+            pieces.append("[…]")
+            continue
+        units = list(part.body)
+        for position, unit in (part.surrogates or {}).items():
+            units[int(position)] = chr(unit)
+        pieces.append("".join(units))
+    return whole_characters("".join(pieces))[0]
+
+
+def whole_characters(text: str) -> tuple[str, dict]:
+    """Join UTF-16 surrogate pairs into the characters they encode (a phone sends an emoji as two
+    16-bit units); replace each lone half with U+FFFD. Returns the text and {position: unit} of
+    the halves replaced, so that a half split between two parts can be put back when joining."""
+    joined = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    lone = {i: ord(ch) for i, ch in enumerate(joined) if 0xD800 <= ord(ch) <= 0xDFFF}
+    if not lone:
+        return joined, {}
+    return "".join("\ufffd" if i in lone else ch for i, ch in enumerate(joined)), lone
+
+
+def quarantine(pdu: str, error: str, *, gateway=None, memory=None, sender=None, branch_id=None) -> int:
+    """Keep a received text that could not be stored or handled, raw, for staff to see."""
+    with write_transaction() as session:
+        row = InboxQuarantine(pdu=pdu, error=error[:2000], gateway=gateway, memory=memory,
+                              sender=(sender or None) and sender[:24], branch_id=branch_id, received_at=clock.now())
+        session.add(row)
+        session.flush()
+        ident = row.id
+    log.warning("inbox quarantine %s: a received text from %s could not be stored: %s", ident,
+                masked(sender) if sender else "an unknown sender", error)
+    return ident
+
+
+HANDLING_LEASE = timedelta(minutes=5)
+
+
+def claim_for_handling(inbox_id: int) -> bool:
+    """Take a new text for handling; True for exactly one caller. A claim older than the lease is
+    a handler that died mid-way: it may be taken again."""
+    now = clock.now()
+    with write_transaction() as session:
+        result = session.execute(
+            update(InboxMessage)
+            .where(InboxMessage.id == inbox_id,
+                   or_(InboxMessage.status == "new",
+                       (InboxMessage.status == "handling") & (InboxMessage.claimed_at < now - HANDLING_LEASE)))
+            .values(status="handling", claimed_at=now))
+        return result.rowcount == 1
+
+
+def unhandled(limit=200) -> list[int]:
+    """Texts stored but never handled (the process died between storing and handling)."""
+    cutoff = clock.now() - HANDLING_LEASE
+    return db.session.scalars(
+        select(InboxMessage.id)
+        .where(or_(InboxMessage.status == "new",
+                   (InboxMessage.status == "handling") & (InboxMessage.claimed_at < cutoff)))
+        .order_by(InboxMessage.id).limit(limit)).all()
+
+
+def handle_unhandled() -> int:
+    """Hand each unhandled text to the reply router once more (at start and periodically)."""
+    ids = unhandled()
+    for inbox_id in ids:
+        sms_received.send(current_app._get_current_object(), inbox_id=inbox_id)
+    return len(ids)
 
 
 def join_stale_parts() -> list[int]:

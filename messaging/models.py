@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.extensions import db
 from core.types import UTCDateTime
 
+# Gateways are named by a short stable id (hardware/gateway.py), never by a device path.
+GATEWAY_ID_LENGTH = 80
+
 
 class OutboxStatus(enum.StrEnum):
     QUEUED = "queued"  # waiting for its send_after and a gateway
@@ -29,8 +32,9 @@ class OutboxMessage(db.Model):
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
     to: Mapped[str] = mapped_column(String(16))  # E.164
     body: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(20))  # welcome, called, survey, reminder, reply, test, ...
-    # Higher first: "go to counter 3" must not wait behind a batch of surveys.
+    kind: Mapped[str] = mapped_column(String(40))  # a name in messaging/kinds.py
+    # The rank of the kind's lane (messaging/kinds.py), higher first: "go to counter 3" must not
+    # wait behind a batch of reminders.
     priority: Mapped[int] = mapped_column(default=0)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     appointment_id: Mapped[int | None]
@@ -38,7 +42,7 @@ class OutboxMessage(db.Model):
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))
-    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_owner: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A retry after the gateway died (or lost the port) mid-send may repeat a text the modem had
     # already sent: such rows are flagged, so a duplicate is explained, never silent.
@@ -49,7 +53,7 @@ class OutboxMessage(db.Model):
     parts: Mapped[int | None]
     modem_references: Mapped[list] = mapped_column(JSON, default=list)  # TP-MR of each part
     reports: Mapped[dict] = mapped_column(JSON, default=dict)  # reference -> TP-ST of its status report
-    sent_by: Mapped[str | None] = mapped_column(String(80))  # the gateway that sent it
+    sent_by: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH))  # the gateway that sent it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -67,12 +71,17 @@ class InboxMessage(db.Model):
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the network's timestamp
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    received_by: Mapped[str | None] = mapped_column(String(80))
+    received_by: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH))
     parts: Mapped[int] = mapped_column(default=1)
     incomplete: Mapped[bool] = mapped_column(default=False)  # parts missing after the reassembly timeout
-    # Reading the same stored text twice (crash between store and delete) must not store it twice.
-    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(12), default="new")  # new, handled, unhandled, failed
+    # Reading the same stored text twice (crash between store and delete) must not store it twice:
+    # while the text may still sit on the modem, this is a hash of where it sits and its PDU; once
+    # the modem has deleted it the key is released (made unique by the row id), so a later,
+    # genuinely identical text in the same slot is a new message.
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    # new -> handling (claimed by one router, claimed_at) -> handled, unhandled (left to staff), failed
+    status: Mapped[str] = mapped_column(String(12), default="new")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(40))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
@@ -94,9 +103,28 @@ class InboxPart(db.Model):
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    received_by: Mapped[str | None] = mapped_column(String(80))
-    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_by: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH))
+    dedupe_key: Mapped[str] = mapped_column(String(80), unique=True)
+    # UTF-16 halves of a character split between this part and the next or previous one:
+    # {position: code unit}; they are put back together when the parts are joined.
+    surrogates: Mapped[dict | None] = mapped_column(JSON)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))  # set once joined
+
+
+class InboxQuarantine(db.Model):
+    """A received text that could not be decoded, stored or handled, kept raw for staff to see.
+    It is deleted from the modem all the same: nothing received may stop the gateway."""
+
+    __tablename__ = "inbox_quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    gateway: Mapped[str | None] = mapped_column(String(GATEWAY_ID_LENGTH))
+    memory: Mapped[str | None] = mapped_column(String(4))
+    sender: Mapped[str | None] = mapped_column(String(24))
+    pdu: Mapped[str] = mapped_column(Text)  # as the modem gave it (hex), or the text it decoded to
+    error: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ModemStatus(db.Model):
@@ -104,14 +132,23 @@ class ModemStatus(db.Model):
 
     __tablename__ = "modem_status"
 
-    gateway: Mapped[str] = mapped_column(String(80), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(GATEWAY_ID_LENGTH), primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
-    port: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(20))  # connecting, ready, no_network, disconnected
+    port: Mapped[str] = mapped_column(Text)  # device paths can be long (/dev/serial/by-id/...)
+    # connecting, ready, no_network, disconnected, cooling, pin_rejected, puk_required, no_sim, stopped
+    state: Mapped[str] = mapped_column(String(20))
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signal: Mapped[int | None]  # 0-31 (AT+CSQ), None when unknown
     network: Mapped[str | None] = mapped_column(String(80))
     last_error: Mapped[str | None] = mapped_column(String(300))
     sent_total: Mapped[int] = mapped_column(default=0)
+    failed_in_a_row: Mapped[int] = mapped_column(default=0, server_default="0")
+    reconnects: Mapped[int] = mapped_column(default=0, server_default="0")  # connections lost in the last hour
+    cooling_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    imei: Mapped[str | None] = mapped_column(String(20))
+    imsi: Mapped[str | None] = mapped_column(String(20))
+    # A hash of the PIN the SIM refused: never offered again (a SIM locks after three).
+    refused_pin: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -121,7 +158,7 @@ class TicketNotice(db.Model):
     __tablename__ = "ticket_notice"
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
 
 
@@ -131,7 +168,7 @@ class MessageTemplate(db.Model):
     __tablename__ = "message_template"
 
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     language: Mapped[str] = mapped_column(String(5), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

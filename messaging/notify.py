@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core import clock
 from core.database import write_transaction
@@ -20,7 +21,6 @@ from . import outbox, policy, templates
 from .models import OutboxMessage, SurveyResponse, TicketNotice
 
 log = logging.getLogger(__name__)
-PRIORITY = {"called": 30, "next": 20, "position": 10, "welcome": 10, "no_show": 5, "survey": 0}
 # Changes after which someone waiting may have moved closer to their turn.
 MOVES_QUEUE = {"called", "cancelled", "held", "transferred", "no_show", "completed", "unheld"}
 
@@ -43,19 +43,31 @@ def _values(ticket: Ticket, **extra) -> dict:
 
 
 def send_once(ticket: Ticket, kind: str, send_after=None, **extra) -> int | None:
-    """Queue text `kind` for this ticket unless it had it already (or nobody may be texted)."""
+    """Queue text `kind` for this ticket unless it had it already (or nobody may be texted).
+    The notice and its outbox row commit together, and the notice's key (ticket, kind) is taken
+    by an insert that does nothing when it exists: two racing callers never queue it twice."""
     customer = _recipient(ticket)
     rules = policy.settings(ticket.branch)
     if customer is None or not rules.get(kind, True):
         return None
     if db.session.get(TicketNotice, (ticket.id, kind)) is not None:
-        return None
+        return None  # cheap early answer; the insert below is what decides
     body = templates.render(ticket.branch, kind, ticket.language or customer.language, **_values(ticket, **extra))
-    message = outbox.enqueue(customer.phone, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
-                             send_after=send_after, priority=PRIORITY.get(kind, 0))
     with write_transaction() as session:
-        session.add(TicketNotice(ticket_id=ticket.id, kind=kind, outbox_id=message.id))
+        if not _claim(session, ticket.id, kind):
+            return None
+        message = outbox.add(session, customer.phone, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
+                             send_after=send_after)
+        session.get(TicketNotice, (ticket.id, kind)).outbox_id = message.id
+    outbox.announce(message)
     return message.id
+
+
+def _claim(session, ticket_id: int, kind: str) -> bool:
+    """Take the notice (ticket, kind) in this transaction; False if someone has it already."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    result = session.execute(insert(TicketNotice).values(ticket_id=ticket_id, kind=kind).on_conflict_do_nothing())
+    return result.rowcount == 1
 
 
 def _positions(branch_id: int) -> None:
@@ -68,12 +80,15 @@ def _positions(branch_id: int) -> None:
                Customer.sms_consent.is_(True), Customer.phone.is_not(None), Customer.opted_out_at.is_(None))
     ).all()
     for ticket in waiting:
-        threshold = policy.settings(ticket.branch)["position_threshold"]
-        place = position(ticket)
-        if place == 1:
-            send_once(ticket, "next")
-        elif place is not None and place - 1 <= threshold and not db.session.get(TicketNotice, (ticket.id, "next")):
-            send_once(ticket, "position")
+        try:
+            threshold = policy.settings(ticket.branch)["position_threshold"]
+            place = position(ticket)
+            if place == 1:
+                send_once(ticket, "next")
+            elif place is not None and place - 1 <= threshold and not db.session.get(TicketNotice, (ticket.id, "next")):
+                send_once(ticket, "position")
+        except SeedError as error:  # one customer's bad number must not cost everyone after them their text
+            log.warning("position text for ticket %s not queued: %s", ticket.id, error.message)
 
 
 def _survey(ticket: Ticket) -> None:
@@ -123,8 +138,7 @@ def on_ticket_changed(app, change) -> None:
 
 def _mark(ticket, kind):
     with write_transaction() as session:
-        if session.get(TicketNotice, (ticket.id, kind)) is None:
-            session.add(TicketNotice(ticket_id=ticket.id, kind=kind))
+        _claim(session, ticket.id, kind)
 
 
 def init_app(app) -> None:

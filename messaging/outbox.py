@@ -14,7 +14,7 @@ from core.errors import ValidationError
 from core.extensions import db
 from hardware.pdu import encoding_of, outside_bmp, segment_count
 
-from . import policy
+from . import kinds, policy
 from .models import OutboxMessage
 from .models import OutboxStatus as O
 from .phones import e164, masked
@@ -38,23 +38,36 @@ def check_body(body) -> str:
 
 
 def enqueue(to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=None, send_after=None,
-            priority=0, country=None) -> OutboxMessage:
+            country=None) -> OutboxMessage:
     """Write a text to the outbox (its own transaction) and wake the gateways."""
+    with write_transaction() as session:
+        message = add(session, to, body, kind, branch_id=branch_id, ticket_id=ticket_id,
+                      appointment_id=appointment_id, send_after=send_after, country=country)
+    announce(message)
+    return message
+
+
+def add(session, to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=None, send_after=None,
+        country=None) -> OutboxMessage:
+    """Add a text to the outbox inside the caller's transaction (so it commits, or not, with the
+    decision to send it); call announce() after the commit."""
     number = e164(to, country, field="to")
     body = check_body(body)
     now = clock.now()
-    with write_transaction() as session:
-        message = OutboxMessage(
-            branch_id=branch_id, to=number, body=body, kind=kind, priority=priority, ticket_id=ticket_id,
-            appointment_id=appointment_id, status=O.QUEUED, send_after=send_after or now, created_at=now,
-            encoding=encoding_of(body), parts=segment_count(body),
-        )
-        session.add(message)
-        session.flush()
-        ident = message.id
-    log.info("outbox %s: %s text to %s queued", ident, kind, masked(number))
-    outbox_queued.send(current_app._get_current_object(), message_id=ident, branch_id=branch_id)
+    message = OutboxMessage(
+        branch_id=branch_id, to=number, body=body, kind=kind, priority=kinds.get(kind).rank, ticket_id=ticket_id,
+        appointment_id=appointment_id, status=O.QUEUED, send_after=send_after or now, created_at=now,
+        encoding=encoding_of(body), parts=segment_count(body),
+    )
+    session.add(message)
+    session.flush()
     return message
+
+
+def announce(message: OutboxMessage) -> None:
+    """After the commit: log the new row and wake this process's gateways."""
+    log.info("outbox %s: %s text to %s queued", message.id, message.kind, masked(message.to))
+    outbox_queued.send(current_app._get_current_object(), message_id=message.id, branch_id=message.branch_id)
 
 
 def _due(now, branch_id):
@@ -90,6 +103,8 @@ def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
             message.lease_owner = message.lease_until = None
             if decision.action == "hold":
                 message.status, message.send_after = O.QUEUED, decision.until
+            elif decision.action == "cancel":
+                message.status = O.CANCELLED
             else:
                 message.status = O.SUPPRESSED
             session.flush()
@@ -204,13 +219,28 @@ def apply_status_report(owner: str, reference: int, status: int, within_hours=72
         return message.id
 
 
-def cancel(message_id) -> bool:
+def cancel(message_id, reason: str = "cancelled by staff") -> bool:
+    """Cancel a text that has not gone out (queued, or failed for good). False if it is too late."""
     with write_transaction() as session:
         message = session.get(OutboxMessage, message_id, with_for_update=True)
-        if message is None or message.status != O.QUEUED:
+        if message is None or message.status not in (O.QUEUED, O.FAILED):
             return False
-        message.status = O.CANCELLED
+        message.status, message.policy_note = O.CANCELLED, reason[:200]
         return True
+
+
+def retry_now(message_id) -> bool:
+    """Queue a failed or cancelled text again, due now, with a fresh count of attempts."""
+    with write_transaction() as session:
+        message = session.get(OutboxMessage, message_id, with_for_update=True)
+        if message is None or message.status not in (O.FAILED, O.CANCELLED):
+            return False
+        message.status, message.send_after, message.attempts = O.QUEUED, clock.now(), 0
+        message.failed_at = message.lease_owner = message.lease_until = None
+        message.policy_note = "queued again by staff"
+        branch_id = message.branch_id
+    outbox_queued.send(current_app._get_current_object(), message_id=message_id, branch_id=branch_id)
+    return True
 
 
 def counts_by_status(branch_id=None) -> dict:

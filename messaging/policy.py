@@ -1,6 +1,8 @@
 """Whether a text may go now, checked for every text when a gateway is about to send it:
-consent, opt-out, quiet hours (surveys and reminders wait; queue texts, for people in the
-building, do not), a daily cap per number, and no identical text twice within a minute."""
+still true (a ticket-bound text whose ticket has moved on, or a reminder for an appointment that
+is gone or past, is cancelled as stale), consent, opt-out, quiet hours (surveys and reminders
+wait; queue texts, for people in the building, do not), a daily cap per number, and no identical
+text twice within a minute. What each kind asks for is in messaging/kinds.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,22 +11,18 @@ from datetime import datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from core.models import Branch, Customer
+from core.appointments import ACTIVE as ACTIVE_APPOINTMENT
+from core.models import Appointment, Branch, Customer, Ticket
 
+from . import kinds
 from .models import OutboxMessage
 
-QUEUE_KINDS = {"welcome", "position", "next", "called", "no_show"}
-WAITS_FOR_DAYTIME = {"survey", "reminder"}  # replies to a customer who just wrote go at once
-NEEDS_NO_CONSENT = {"test", "help", "unknown_ack", "stop_confirm", "late_ack", "reply", "appointment_confirmed",
-                    "appointment_cancelled", "reschedule_offer", "reschedule_taken", "reschedule_none",
-                    "appointment_moved", "appointment_late"}  # a test typed by an admin; answers to someone who wrote
-REACHES_THE_OPTED_OUT = {"stop_confirm", "help"}  # the confirmation of STOP, and HELP, go whatever
 GONE_OUT = ("sending", "sent", "delivered")
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # send, hold, suppress
+    action: str  # send, hold, suppress, cancel (no longer true: stale)
     reason: str | None = None
     until: datetime | None = None
 
@@ -53,17 +51,39 @@ def quiet_until(branch: Branch, now: datetime, rules: dict) -> datetime | None:
     return datetime.combine(day, end, tzinfo=branch.zone)
 
 
+def stale(session, message: OutboxMessage, kind: kinds.Kind, until: datetime) -> str | None:
+    """Why a ticket- or appointment-bound text would no longer be true at `until`, or None."""
+    if kind.ticket_states and message.ticket_id:
+        ticket = session.get(Ticket, message.ticket_id)
+        if ticket is not None and ticket.status not in kind.ticket_states:
+            return f"stale: ticket {ticket.label} is {ticket.status.replace('_', ' ')} now"
+    if kind.appointment_bound and message.appointment_id:
+        appointment = session.get(Appointment, message.appointment_id)
+        if appointment is not None and appointment.status not in ACTIVE_APPOINTMENT:
+            return f"stale: the appointment is {appointment.status}"
+        if appointment is not None and appointment.starts_at <= until:
+            return "stale: the appointment would have begun before the text could go"
+    return None
+
+
 def decide(session, message: OutboxMessage, now: datetime) -> Decision:
+    kind = kinds.KINDS.get(message.kind) or kinds.Kind(message.kind, "bulk")
+    why = stale(session, message, kind, now)
+    if why:
+        return Decision("cancel", why)
     branch = session.get(Branch, message.branch_id) if message.branch_id else None
     rules = settings(branch)
     customer = session.scalar(select(Customer).where(Customer.phone == message.to))
-    if customer is not None and customer.opted_out_at is not None and message.kind not in REACHES_THE_OPTED_OUT:
+    if customer is not None and customer.opted_out_at is not None and not kind.reaches_opted_out:
         return Decision("suppress", "opted out (STOP): nothing is sent until START")
-    if message.kind not in NEEDS_NO_CONSENT and (customer is None or not customer.sms_consent):
+    if kind.consent and (customer is None or not customer.sms_consent):
         return Decision("suppress", "no consent to texts from this number")
-    if branch is not None and message.kind in WAITS_FOR_DAYTIME:
+    if branch is not None and kind.daytime_only:
         until = quiet_until(branch, now, rules)
         if until is not None:
+            why = stale(session, message, kind, until)
+            if why:
+                return Decision("cancel", why)
             return Decision("hold", f"quiet hours: waits until {until.strftime('%H:%M')} branch time", until)
     if branch is not None:
         local = branch.local(now)

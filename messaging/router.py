@@ -23,7 +23,7 @@ from core.models import Branch, Customer, Ticket
 from core.models import TicketStatus as S
 from core.queries import estimated_wait_minutes
 
-from . import appointment_texts, outbox, surveys, templates
+from . import appointment_texts, inbox, outbox, surveys, templates
 from .models import InboxMessage, OutboxMessage
 from .models import OutboxStatus as O
 
@@ -90,7 +90,7 @@ def _reply(message: InboxMessage, kind: str, **values) -> None:
         return
     body = templates.render(branch, kind, _language(message.sender), **values)
     try:
-        outbox.enqueue(message.sender, body, kind, branch_id=branch.id, priority=25)
+        outbox.enqueue(message.sender, body, kind, branch_id=branch.id)
     except SeedError as error:  # a sender we cannot text back (alphanumeric, foreign short code)
         log.info("inbox %s: no reply possible: %s", message.id, error.message)
 
@@ -102,9 +102,10 @@ def _finish(inbox_id, status, outcome, error=None):
 
 
 def handle(inbox_id: int) -> str | None:
+    if not inbox.claim_for_handling(inbox_id):
+        return None  # handled already, or another handler has it
     message = db.session.get(InboxMessage, inbox_id)
-    if message is None or message.status != "new":
-        return None
+    db.session.refresh(message)
     action, minutes = classify(message.body)
     if action == "stop":
         return _stop(message)

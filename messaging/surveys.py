@@ -56,7 +56,7 @@ def handle(inbox_id: int) -> str | None:
     reply_kind = None
     with write_transaction() as session:
         message = session.get(InboxMessage, inbox_id)
-        if message is None or message.status != "new":
+        if message is None or message.status != "handling":  # claimed by the router
             return None
         survey = open_survey(session, message.sender)
         if survey is None:
@@ -85,8 +85,7 @@ def handle(inbox_id: int) -> str | None:
         survey_id, branch_id, language, phone = survey.id, survey.branch_id, survey.language, survey.phone
     if reply_kind:
         branch = db.session.get(Branch, branch_id)
-        outbox.enqueue(phone, templates.render(branch, reply_kind, language), reply_kind, branch_id=branch_id,
-                       priority=5)
+        outbox.enqueue(phone, templates.render(branch, reply_kind, language), reply_kind, branch_id=branch_id)
     log.info("survey %s: %s", survey_id, outcome)
     return outcome
 

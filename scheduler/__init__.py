@@ -4,6 +4,7 @@ workers, as APScheduler's job stores cannot be shared between processes."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -23,12 +24,14 @@ def _in_app(app, job):
 
 
 def start(app) -> BackgroundScheduler:
-    from .jobs import JOBS
+    from .jobs import JOBS, RUN_AT_START
 
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                   "misfire_grace_time": 60})
     for job_id, (job, seconds) in JOBS.items():
-        scheduler.add_job(_in_app(app, job), "interval", seconds=seconds, id=job_id, replace_existing=True)
+        at_start = {"next_run_time": datetime.now(timezone.utc)} if job_id in RUN_AT_START else {}
+        scheduler.add_job(_in_app(app, job), "interval", seconds=seconds, id=job_id, replace_existing=True,
+                          **at_start)
     scheduler.start()
     app.extensions["seed.scheduler"] = scheduler
     log.info("scheduler started: %s", ", ".join(JOBS))

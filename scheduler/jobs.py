@@ -57,6 +57,11 @@ def join_stale_parts() -> int:
     return len(inbox.join_stale_parts())
 
 
+def handle_unhandled_replies() -> int:
+    """Hand texts that were stored but never handled (a crash in between) to the reply router."""
+    return inbox.handle_unhandled()
+
+
 def appointment_reminders() -> int:
     """Remind appointments at each lead time, once (safe to rerun)."""
     from messaging.appointment_texts import send_reminders
@@ -70,6 +75,9 @@ JOBS = {
     "end-of-day": (end_of_day, 300),
     "join-stale-parts": (join_stale_parts, 60),
     "appointment-reminders": (appointment_reminders, 60),
+    "handle-unhandled-replies": (handle_unhandled_replies, 60),
 }
+# A reply stored just before a crash is handled as soon as the scheduler is back.
+RUN_AT_START = {"handle-unhandled-replies"}
 
 

@@ -122,7 +122,7 @@ def revert_template(kind, language):
 def test_template():
     branch, text, data = _branch_and_text()
     rendered = preview_of(branch, text)["text"]
-    message = outbox.enqueue(data.get("phone"), rendered, "test", branch_id=branch.id, priority=10, country=branch.country)
+    message = outbox.enqueue(data.get("phone"), rendered, "test", branch_id=branch.id, country=branch.country)
     return {"queued": message.id, "to": message.to, "text": rendered}, 202
 
 
@@ -180,7 +180,7 @@ def send_correction():
     outbox.check_body(text)
     numbers = _recipients(branch, kind, start, end)
     for number in numbers:
-        outbox.enqueue(number, text, "correction", branch_id=branch.id, priority=15)
+        outbox.enqueue(number, text, "correction", branch_id=branch.id)
     return {"kind": kind, "queued": len(numbers), "text": text}, 202
 
 

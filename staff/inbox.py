@@ -89,7 +89,7 @@ def reply(number):
         branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
         if branch is not None and not text.startswith(branch.sender_name):
             text = f"{branch.sender_name}: {text}"  # every text names the business
-        outbox.enqueue(number, text, "reply", branch_id=branch.id if branch else None, priority=25)
+        outbox.enqueue(number, text, "reply", branch_id=branch.id if branch else None)
         flash("Reply queued. It goes out as soon as the modem is free (the sending policy still applies).", "ok")
     except SeedError as error:
         flash(error.message, "error")

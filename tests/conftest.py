@@ -30,6 +30,7 @@ def build_app(database_url, clock, tmp_path, **extra):
         "SECRET_KEY": "tests-only",
         "CLOCK": clock,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "MODEM_RATE_PER_MINUTE": 0,  # the virtual modem answers at once; tests of the rate set it
         "INSTANCE_PATH": str(tmp_path / "instance"),
         **extra,
     }

@@ -21,6 +21,10 @@ BURST = 200
 
 
 def start_gateway(app, port, tmp_path, log):
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    # The virtual modem answers in 10 ms; the carrier-safe pace would make the burst take minutes.
+    (instance / "config.py").write_text("MODEM_RATE_PER_MINUTE = 0\n")
     env = {**os.environ, "SEED_INSTANCE_PATH": str(tmp_path / "instance"),
            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "run", "modem", "run", "--port", port],

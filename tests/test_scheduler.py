@@ -17,7 +17,8 @@ from .modem_helpers import KA, wait_until
 def test_jobs_run_with_fixed_ids_and_stop(app):
     scheduler = start(app)
     try:
-        assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "dispatch-outbox", "end-of-day", "join-stale-parts"]
+        assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "dispatch-outbox", "end-of-day",
+                                                                  "handle-unhandled-replies", "join-stale-parts"]
     finally:
         stop(app)
     assert "seed.scheduler" not in app.extensions

@@ -66,8 +66,10 @@ def send_once(ticket: Ticket, kind: str, send_after=None, **extra) -> int | None
 def _claim(session, ticket_id: int, kind: str) -> bool:
     """Take the notice (ticket, kind) in this transaction; False if someone has it already."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    result = session.execute(insert(TicketNotice).values(ticket_id=ticket_id, kind=kind).on_conflict_do_nothing())
-    return result.rowcount == 1
+    table = TicketNotice.__table__
+    # RETURNING says whether this insert wrote the row (psycopg reports no rowcount for it).
+    statement = insert(table).values(ticket_id=ticket_id, kind=kind).on_conflict_do_nothing().returning(table.c.kind)
+    return session.execute(statement).first() is not None
 
 
 def _positions(branch_id: int) -> None:

@@ -12,10 +12,14 @@ from core.clock import ManualClock
 from core.database import upgrade_database
 from core.extensions import db
 
+from . import column_lengths
 from .constants import START
 from .helpers import make_branch_setup
 
 POSTGRES_URL = os.environ.get("SEED_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+column_lengths.install()
 
 
 @pytest.fixture

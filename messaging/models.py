@@ -82,7 +82,7 @@ class InboxMessage(db.Model):
     # new -> handling (claimed by one router, claimed_at) -> handled, unhandled (left to staff), failed
     status: Mapped[str] = mapped_column(String(12), default="new")
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str | None] = mapped_column(String(80))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when staff opened the conversation

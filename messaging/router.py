@@ -98,7 +98,7 @@ def _reply(message: InboxMessage, kind: str, **values) -> None:
 def _finish(inbox_id, status, outcome, error=None):
     with write_transaction() as session:
         message = session.get(InboxMessage, inbox_id)
-        message.status, message.outcome, message.handled_at, message.error = status, outcome[:40], clock.now(), error
+        message.status, message.outcome, message.handled_at, message.error = status, outcome[:80], clock.now(), error
 
 
 def handle(inbox_id: int) -> str | None:

@@ -15,7 +15,7 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message="condition"):
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {message() if callable(message) else message}")
 
 
 class RawPort:

@@ -253,12 +253,14 @@ def test_virtual_phone_api_exists_only_with_the_virtual_modem(client, app, vm):
         assert sent.status_code == 202 and sent.json["from"] == KA
         assert vm.sent_from(KA)[0]["body"] == "L 10"
         for bad in ({"from": "123", "text": "x"}, {"from": KA, "text": ""}, {"from": KA, "text": "x" * 1001},
-                    {"from": KA, "text": "hi 😀"}, {"from": KA}):
+                    {"from": KA, "text": "   "}, {"from": KA}):
             response = client.post("/api/v1/virtual-phone/send", json=bad)
             assert response.status_code == 400 and response.json["error"] == "invalid", bad
         assert len(vm.sent_from(KA)) == 1
+        assert client.post("/api/v1/virtual-phone/send", json={"from": KA, "text": "hi 😀"}).status_code == 202
+        assert vm.sent_from(KA)[1]["body"] == "hi 😀"  # a phone sends emoji: so does the virtual one
         listing = client.get(f"/api/v1/virtual-phone/messages?number={KA}").json
-        assert listing["messages"] == [] and listing["sent"][0]["body"] == "L 10"
+        assert listing["messages"] == [] and [s["body"] for s in listing["sent"]] == ["L 10", "hi 😀"]
         assert client.get("/virtual-phone").status_code == 200
     finally:
         app.extensions.pop("seed.virtual_modem")

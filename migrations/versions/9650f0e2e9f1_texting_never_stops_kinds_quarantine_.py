@@ -31,6 +31,8 @@ def upgrade():
     )
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('claimed_at', sa.DateTime(), nullable=True))
+        batch_op.alter_column('outcome', existing_type=sa.VARCHAR(length=40), type_=sa.String(length=80),
+                              existing_nullable=True)
         batch_op.alter_column('dedupe_key',
                existing_type=sa.VARCHAR(length=64),
                type_=sa.String(length=80),
@@ -116,6 +118,8 @@ def downgrade():
         batch_op.drop_column('surrogates')
 
     with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.alter_column('outcome', existing_type=sa.String(length=80), type_=sa.VARCHAR(length=40),
+                              existing_nullable=True)
         batch_op.alter_column('dedupe_key',
                existing_type=sa.String(length=80),
                type_=sa.VARCHAR(length=64),

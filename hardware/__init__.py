@@ -23,7 +23,8 @@ def start(app, **gateway_settings):
     virtual = None
     port = gateway_settings.get("port") or app.config["MODEM_PORT"]
     if not port or port == "virtual":
-        virtual = VirtualModem(virtual_modem_link(app), latency=app.config["VIRTUAL_MODEM_LATENCY"]).start()
+        virtual = VirtualModem(virtual_modem_link(app), latency=app.config["VIRTUAL_MODEM_LATENCY"],
+                               profile=app.config["VIRTUAL_MODEM_PROFILE"]).start()
         app.extensions["seed.virtual_modem"] = virtual
         gateway_settings["port"] = virtual.port
         log.info("no modem configured: using the virtual modem at %s (see /virtual-phone)", virtual.port)

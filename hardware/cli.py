@@ -1,7 +1,9 @@
-"""`flask --app run modem ...`: run a gateway on its own, or send a test text."""
+"""`flask --app run modem ...`: run a gateway on its own, send a test text, or probe a modem."""
 import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -69,7 +71,7 @@ def test_text(number, text, wait_seconds, queue_only, port, baudrate, pin, smsc,
     app = current_app._get_current_object()
     upgrade_database(app)
     try:
-        message = outbox.enqueue(number, text, "test", branch_id=branch_id, priority=10)
+        message = outbox.enqueue(number, text, "test", branch_id=branch_id)
     except SeedError as error:
         raise click.ClickException(error.message)
     message_id = message.id
@@ -97,3 +99,52 @@ def test_text(number, text, wait_seconds, queue_only, port, baudrate, pin, smsc,
     if status not in ("sent", "delivered"):
         raise click.ClickException(f"The test text was not sent (status: {status}).")
     click.echo("Done.")
+
+
+@modem_cli.command("probe")
+@click.argument("port", required=False)
+@click.option("--baudrate", type=int, help="Default: MODEM_BAUDRATE (115200).")
+@click.option("--profile", help="With no port: which model the temporary virtual modem plays "
+                                "(default: VIRTUAL_MODEM_PROFILE).")
+def probe_modem(port, baudrate, profile):
+    """Ask the modem on PORT (default: MODEM_PORT) whether it can carry texts, without the gateway.
+
+    PORT may be a device, a /dev/serial/by-id path or imei:<IMEI>. With none configured, a
+    temporary virtual modem is probed. Never sends the SIM's PIN. Exit code 0 when ready."""
+    from . import probe as probing
+    from .virtual_modem import PROFILES, VirtualModem
+
+    config = current_app.config
+    port = port or config["MODEM_PORT"]
+    baudrate = baudrate or config["MODEM_BAUDRATE"]
+    profile = profile or config.get("VIRTUAL_MODEM_PROFILE") or "default"
+    if profile not in PROFILES:
+        raise click.BadParameter(f"known profiles: {', '.join(PROFILES)}", param_hint="--profile")
+    virtual = None
+    with tempfile.TemporaryDirectory(prefix="seed-probe-") as folder:
+        if not port or port == "virtual":
+            virtual = VirtualModem(Path(folder) / "ttyVM0", latency=0, profile=profile).start()
+            port = virtual.port
+            click.echo(f"No modem configured: probing a temporary virtual modem ({profile}).")
+        elif port.startswith("imei:"):
+            port = _find_by_imei(port[5:], config, baudrate)
+        try:
+            result = probing.probe(port, baudrate, pin_configured=bool(config["MODEM_PIN"]),
+                                   smsc_configured=bool(config["MODEM_SMSC"]))
+        finally:
+            if virtual is not None:
+                virtual.stop()
+    for line in result.report():
+        click.echo(line)
+    click.get_current_context().exit(0 if result.ready else 1)
+
+
+def _find_by_imei(imei, config, baudrate) -> str:
+    from . import ports
+
+    patterns = config.get("MODEM_SEARCH_PATHS") or ports.DEFAULT_SEARCH
+    found = ports.find_by_imei(imei, patterns, baudrate)
+    if found is None:
+        raise click.ClickException(f"No modem with IMEI {imei} answers on {', '.join(patterns)}.")
+    click.echo(f"IMEI {imei} is on {found}.")
+    return found

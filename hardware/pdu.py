@@ -2,7 +2,7 @@
 codec so the virtual modem encodes text exactly as the library decodes it."""
 from datetime import datetime
 
-from gsmmodem.pdu import _encodeAddressField, _encodeTimestamp, encodeGsm7, encodeSmsSubmitPdu
+from gsmmodem.pdu import GSM7_BASIC, _encodeAddressField, _encodeTimestamp, encodeGsm7, packSeptets
 
 # What a single text holds before it must be split, and each part after: (single, per part).
 SEGMENT_LIMITS = {"GSM-7": (160, 153), "UCS-2": (70, 67)}
@@ -34,24 +34,56 @@ def _address_length(data: bytearray, at: int) -> int:
     return 2 + (digits + 1) // 2
 
 
-def deliver_pdus(sender: str, text: str, when: datetime, reference: int, smsc: str) -> list[tuple[str, int]]:
+def deliver_pdus(sender: str, text: str, when: datetime, reference: int, smsc: str, *,
+                 split_pairs: bool = False) -> list[tuple[str, int]]:
     """The SMS-DELIVER PDUs a handset's text arrives as: (hex, TPDU length) per part.
 
-    python-gsmmodem only encodes SMS-SUBMIT; its user data (alphabet choice, septet packing,
-    concatenation headers) is the same in a DELIVER, so we re-frame its SUBMIT PDUs."""
+    Built as a phone builds them, not with python-gsmmodem's encoder, which writes ord(ch) per
+    character (an emoji cannot be encoded) and takes U+001B for the escape to the extension
+    table. GSM-7 when every character is in the 23.038 tables (form feed, ^ { } \\ [ ~ ] | €
+    take an escape and a septet), else UCS-2 as UTF-16 code units: an emoji is a surrogate pair
+    on the wire, and ESC, TAB and other control characters go as UCS-2 too (Android's choice).
+    Long texts are split at 153 septets or 67 units behind an 8-bit concatenation header, never
+    inside an escape sequence and, unless `split_pairs`, never inside a surrogate pair."""
+    extension = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D, "]": 0x3E,
+                 "|": 0x40, "€": 0x65}
+    basic = {ch: i for i, ch in enumerate(GSM7_BASIC) if i != 0x1B}
+    if all(ch in basic or ch in extension for ch in text):
+        dcs, single, per_part = 0x00, 160, 153
+        units = [[basic[ch]] if ch in basic else [0x1B, extension[ch]] for ch in text]
+    else:
+        dcs, single, per_part = 0x08, 70, 67
+        units = [[ord(ch)] if ord(ch) <= 0xFFFF else [0xD800 | (ord(ch) - 0x10000) >> 10,
+                                                      0xDC00 | (ord(ch) - 0x10000) & 0x3FF] for ch in text]
+    parts = [[u for group in units for u in group]]
+    if len(parts[0]) > single:
+        parts = [[]]
+        for group in units:
+            room = per_part - len(parts[-1])
+            if len(group) > room:
+                if split_pairs and dcs == 0x08:
+                    parts[-1].extend(group[:room])
+                    group = group[room:]
+                parts.append([])
+            parts[-1].extend(group)
     result = []
     sca = _encodeAddressField(smsc, smscField=True)
-    for submit in encodeSmsSubmitPdu("+10", text, reference=reference & 0xFF, requestStatusReport=False):
-        data = submit.data
-        first_octet = data[1]
-        at = 3  # SCA length octet (0), first octet, message reference
-        at += _address_length(data, at)
-        pid, dcs = data[at], data[at + 1]
-        user_data = data[at + 2 :]  # no validity period was asked for: UDL and UD follow
-        tpdu = bytearray([0x04 | (first_octet & 0x40)])  # SMS-DELIVER, no more messages, keep UDHI
+    for number, part in enumerate(parts, start=1):
+        udh = bytes([0x05, 0x00, 0x03, reference & 0xFF, len(parts), number]) if len(parts) > 1 else b""
+        if dcs == 0x08:
+            user_data = udh + b"".join(u.to_bytes(2, "big") for u in part)
+            length = len(user_data)
+        elif udh:
+            # septets start after the header and the fill bit that puts them on a septet boundary
+            user_data = udh + packSeptets(bytearray(part), padBits=(len(udh) * 8) % 7)
+            length = len(part) + -(-len(udh) * 8 // 7)
+        else:
+            user_data, length = packSeptets(bytearray(part)), len(part)
+        tpdu = bytearray([0x04 | (0x40 if udh else 0)])  # SMS-DELIVER, no more messages waiting, UDHI
         tpdu.extend(_encodeAddressField(sender))
-        tpdu.extend([pid, dcs])
+        tpdu.extend([0x00, dcs])  # PID: plain text
         tpdu.extend(_encodeTimestamp(when))
+        tpdu.append(length)
         tpdu.extend(user_data)
         result.append(((bytes(sca) + bytes(tpdu)).hex().upper(), len(tpdu)))
     return result

@@ -31,6 +31,7 @@ from gsmmodem.pdu import Concatenation, decodeSmsPdu, encodeGsm7
 
 from messaging.inbox import whole_characters
 
+from .at_codes import code_of
 from .errors import ModemUnavailable, SendRejected, SimProblem
 from .pdu import outside_bmp
 
@@ -46,21 +47,6 @@ CMGL_LINE = re.compile(r"^\+CMGL:\s*(\d+),\s*(\d+),")
 UNSOLICITED = re.compile(r"^\+(CMTI|CDSI|CDS|CMT|CBM|CUSD):")
 EMPTY_SLOT = 321  # +CMS ERROR: invalid memory index: nothing stored there
 ERROR_LINE = re.compile(r"^\+(CM[ES]) ERROR:\s*(.*)$")
-# Verbose error texts (AT+CMEE=2, or modems that ignore CMEE=1) and their numbers, 27.007 9.2
-# and 27.005 3.2.5, lower case.
-VERBOSE = {
-    ("CME", "operation not allowed"): 3, ("CME", "operation not supported"): 4, ("CME", "sim not inserted"): 10,
-    ("CME", "sim pin required"): 11, ("CME", "sim puk required"): 12, ("CME", "sim failure"): 13,
-    ("CME", "sim busy"): 14, ("CME", "incorrect password"): 16, ("CME", "memory full"): 20,
-    ("CME", "invalid index"): 21, ("CME", "not found"): 22, ("CME", "no network service"): 30,
-    ("CME", "network timeout"): 31, ("CME", "unknown"): 100,
-    ("CMS", "operation not allowed"): 302, ("CMS", "operation not supported"): 303,
-    ("CMS", "invalid pdu mode parameter"): 304, ("CMS", "invalid text mode parameter"): 305,
-    ("CMS", "sim not inserted"): 310, ("CMS", "sim pin required"): 311, ("CMS", "sim failure"): 313,
-    ("CMS", "sim busy"): 314, ("CMS", "memory failure"): 320, ("CMS", "invalid memory index"): 321,
-    ("CMS", "memory full"): 322, ("CMS", "no network service"): 331, ("CMS", "network timeout"): 332,
-    ("CMS", "unknown error"): 500,
-}
 RECEIVED_MEMORIES = ("SM", "ME")  # where received texts may be stored ("MT" is these two together)
 
 
@@ -69,10 +55,7 @@ def error_of(line: str) -> tuple[str, int | None] | None:
     ERROR; None when the line is no error."""
     match = ERROR_LINE.match(line.strip())
     if match:
-        kind, detail = match.group(1), match.group(2).strip().strip('"')
-        if detail.isdigit():
-            return kind, int(detail)
-        return kind, VERBOSE.get((kind, detail.lower()))
+        return match.group(1), code_of(match.group(1), match.group(2).strip().strip('"'))
     if "ERROR" in line or line.strip() == "COMMAND NOT SUPPORT":
         return None, None
     return None

@@ -28,12 +28,6 @@ def segment_count(text: str) -> int:
     return 1 if length <= single else -(-length // per_part)
 
 
-def _address_length(data: bytearray, at: int) -> int:
-    """Octets an address field starting at `at` takes (its first octet counts digits or nibbles)."""
-    digits = data[at]
-    return 2 + (digits + 1) // 2
-
-
 def deliver_pdus(sender: str, text: str, when: datetime, reference: int, smsc: str, *,
                  split_pairs: bool = False) -> list[tuple[str, int]]:
     """The SMS-DELIVER PDUs a handset's text arrives as: (hex, TPDU length) per part.

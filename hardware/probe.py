@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import serial
 
-from .vmodem.errors import code_of
+from .at_codes import code_of
 
 FINAL = re.compile(r"^(OK|ERROR|\+CM[ES] ERROR:.*|COMMAND NOT SUPPORT)$")
 ERROR_LINE = re.compile(r"^\+(CM[ES]) ERROR:\s*(.*)$")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import TEXTS, ModemError
+from ..at_codes import TEXTS
+from .errors import ModemError
 
 CTRL_Z, ESC = b"\x1a", b"\x1b"
 

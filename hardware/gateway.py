@@ -19,8 +19,6 @@ import threading
 import time
 from datetime import timedelta
 
-from flask import current_app
-
 from core import clock
 from core.database import write_transaction
 from core.extensions import db
@@ -418,8 +416,8 @@ class Gateway:
         try:
             with write_transaction() as session:
                 row = session.get(ModemStatus, self.name) or ModemStatus(gateway=self.name, port=self.port or "")
-                if row.state != state or row.state_since is None:
-                    row.state_since = now
+                if row.state_since is None or (row.state == "ready") != (state == "ready"):
+                    row.state_since = now  # ready, or not ready, since: retries do not restart the clock
                 row.branch_id, row.port, row.state = self.branch_id, self.port or self.configured_port, state
                 row.signal, row.network, row.last_error = self.signal, self.network, (self.last_error or None) and self.last_error[:300]
                 row.sent_total, row.updated_at = self.sent_total, now
@@ -452,23 +450,3 @@ def from_config(app, **overrides) -> Gateway:
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
     return Gateway(app, **settings)
-
-
-def current_gateway_status():
-    """For /api/v1/health: what every gateway last reported."""
-    from sqlalchemy import select
-
-    from core.extensions import db
-
-    stale_after = current_app.config["MODEM_HEALTH_SECONDS"] * 3
-    now = clock.now()
-    result = []
-    for row in db.session.scalars(select(ModemStatus).order_by(ModemStatus.gateway)):
-        fresh = (now - row.updated_at).total_seconds() <= stale_after
-        result.append({"gateway": row.gateway, "branch": row.branch_id, "port": row.port,
-                       "state": row.state if fresh else "silent", "signal": row.signal, "network": row.network,
-                       "last_error": row.last_error, "updated_at": row.updated_at.isoformat(),
-                       "state_since": row.state_since.isoformat() if row.state_since else None,
-                       "imei": row.imei, "failed_in_a_row": row.failed_in_a_row, "reconnects": row.reconnects,
-                       "cooling_until": row.cooling_until.isoformat() if row.cooling_until else None})
-    return result

@@ -26,7 +26,13 @@ class OutboxStatus(enum.StrEnum):
 
 class OutboxMessage(db.Model):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "branch_id", "send_after"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "branch_id", "send_after"),
+        # the outbox page (one branch, newest first), "today", health's counts and the send rate
+        Index("ix_outbox_branch", "branch_id", "id"),
+        Index("ix_outbox_created", "created_at"),
+        Index("ix_outbox_sent", "sent_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))

@@ -219,11 +219,15 @@ def apply_status_report(owner: str, reference: int, status: int, within_hours=72
         return message.id
 
 
+CANCELLABLE = (O.QUEUED, O.FAILED)  # not gone out: waiting, or given up
+RETRYABLE = (O.FAILED, O.CANCELLED)
+
+
 def cancel(message_id, reason: str = "cancelled by staff") -> bool:
     """Cancel a text that has not gone out (queued, or failed for good). False if it is too late."""
     with write_transaction() as session:
         message = session.get(OutboxMessage, message_id, with_for_update=True)
-        if message is None or message.status not in (O.QUEUED, O.FAILED):
+        if message is None or message.status not in CANCELLABLE:
             return False
         message.status, message.policy_note = O.CANCELLED, reason[:200]
         return True
@@ -233,7 +237,7 @@ def retry_now(message_id) -> bool:
     """Queue a failed or cancelled text again, due now, with a fresh count of attempts."""
     with write_transaction() as session:
         message = session.get(OutboxMessage, message_id, with_for_update=True)
-        if message is None or message.status not in (O.FAILED, O.CANCELLED):
+        if message is None or message.status not in RETRYABLE:
             return False
         message.status, message.send_after, message.attempts = O.QUEUED, clock.now(), 0
         message.failed_at = message.lease_owner = message.lease_until = None

@@ -8,7 +8,7 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 def init_app(app) -> None:
     from core.extensions import csrf
 
-    from . import admin, api_routes, appointments_api, errors, inbox, routes  # noqa: F401  (they register on the blueprints)
+    from . import admin, api_routes, appointments_api, errors, inbox, outbox, routes  # noqa: F401  (they register on the blueprints)
 
     # The API takes JSON only (see api_routes.require_json); a cross-site form cannot send that.
     csrf.exempt(api)

@@ -11,10 +11,10 @@ from core.errors import NotFound, SeedError, ValidationError
 from core.extensions import db
 from core.models import Counter, Service, Ticket
 from core.queries import counter_snapshot, queue_snapshot
-from hardware.gateway import current_gateway_status
 
 from . import bp
 from .forms import LoginForm
+from .outbox import console_texting
 
 
 def _safe_next(target):
@@ -83,7 +83,7 @@ def _console_context(counter):
         "queues": queue_snapshot(counter.branch_id),
         "services": services,
         "serves": {s.id for s in counter.services},
-        "modems": [m for m in current_gateway_status() if m["branch"] in (None, counter.branch_id)],
+        **console_texting(counter.branch),  # "modems" and "texting": the modem line, "degraded", the outbox link
         "appointments": _todays_appointments(counter.branch),
         "now_local": counter.branch.local(clock.now()),
     }

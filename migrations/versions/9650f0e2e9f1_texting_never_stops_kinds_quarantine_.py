@@ -65,6 +65,9 @@ def upgrade():
                existing_nullable=False)
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_branch', ['branch_id', 'id'], unique=False)
+        batch_op.create_index('ix_outbox_created', ['created_at'], unique=False)
+        batch_op.create_index('ix_outbox_sent', ['sent_at'], unique=False)
         batch_op.alter_column('kind',
                existing_type=sa.VARCHAR(length=20),
                type_=sa.String(length=40),
@@ -86,6 +89,9 @@ def downgrade():
                existing_nullable=False)
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_sent')
+        batch_op.drop_index('ix_outbox_created')
+        batch_op.drop_index('ix_outbox_branch')
         batch_op.alter_column('kind',
                existing_type=sa.String(length=40),
                type_=sa.VARCHAR(length=20),

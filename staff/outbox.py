@@ -1,0 +1,260 @@
+"""The outbox page and its JSON twin: every text of the branch, why it waits or failed, retry and
+cancel; the backlog per lane and how long the modem needs to send it; received texts that could
+not be read. Also the words the console panel and /api/v1/health use for the modem and for
+"degraded". Thin: validate, call messaging.outbox_report / messaging.outbox, render."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import force_locale, gettext
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from core import clock
+from core.errors import NotFound, ValidationError
+from core.extensions import db
+from core.models import Branch
+from messaging import kinds, outbox, outbox_report
+from messaging.models import OutboxMessage, OutboxStatus
+
+from . import api, bp
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+FILTERS = ("branch", "status", "lane", "today", "before", "after")
+UTC = ZoneInfo("UTC")
+
+
+# --- who sees what, in which language ----------------------------------------------------------
+
+def visible_branch(requested: int | None) -> Branch | None:
+    """The branch whose texts the user may see; None: every branch. Staff of a branch see only
+    theirs; admins (and, as everywhere in the API, staff tied to no branch) see any or all."""
+    own = None if current_user.is_admin else current_user.branch_id
+    if own is not None and requested not in (None, own):
+        raise NotFound(f"Branch {requested} does not exist.")
+    wanted = own if own is not None else requested
+    if wanted is None:
+        return None
+    branch = db.session.get(Branch, wanted)
+    if branch is None:
+        raise NotFound(f"Branch {wanted} does not exist.")
+    return branch
+
+
+def staff_language(branch: Branch | None = None) -> str:
+    """?lang= (remembered for the session), else the browser's choice, else the branch's language."""
+    languages = current_app.config["LANGUAGES"]
+    if request.args.get("lang") in languages:
+        session["language"] = request.args["lang"]
+    chosen = session.get("language")
+    if chosen in languages:
+        return chosen
+    default = branch.default_language if branch is not None else None
+    return request.accept_languages.best_match(languages) or (default if default in languages else languages[0])
+
+
+def _whole(args, key, low=1, high=None):
+    raw = args.get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{key} must be a whole number.", {key: "not a whole number"}) from None
+    if value < low or (high is not None and value > high):
+        raise ValidationError(f"{key} must be from {low} to {high or 'up'}.", {key: "out of range"})
+    return value
+
+
+def _filters(args) -> dict:
+    status, lane = args.get("status") or None, args.get("lane") or None
+    if status is not None and status not in set(OutboxStatus):
+        raise ValidationError(f"Unknown status {status[:20]!r}.", {"status": sorted(OutboxStatus)})
+    if lane is not None and lane not in kinds.LANES:
+        raise ValidationError(f"Unknown lane {lane[:20]!r}.", {"lane": list(kinds.LANES)})
+    return {"status": status, "lane": lane, "today": args.get("today") in ("1", "true", "on", "yes"),
+            "before": _whole(args, "before"), "after": _whole(args, "after")}
+
+
+def _kept(args) -> dict:
+    """The filters to come back to after a button."""
+    return {key: args[key] for key in FILTERS if args.get(key)}
+
+
+# --- words -------------------------------------------------------------------------------------
+
+def _when(moment: datetime | None, zone, now: datetime) -> str:
+    if moment is None:
+        return "?"
+    local = moment.astimezone(zone)
+    return local.strftime("%H:%M") if local.date() == now.astimezone(zone).date() else local.strftime("%Y-%m-%d %H:%M")
+
+
+def state_words(modem: dict, zone, now) -> str:
+    state = modem["state"]
+    if state == "cooling" and modem.get("cooling_until"):
+        return gettext("cooling down until %(time)s", time=_when(modem["cooling_until"], zone, now))
+    if state == "silent":
+        return gettext("silent since %(time)s", time=_when(modem.get("updated_at"), zone, now))
+    return {
+        "ready": gettext("ready"),
+        "connecting": gettext("connecting"),
+        "no_network": gettext("no mobile network"),
+        "disconnected": gettext("disconnected"),
+        "cooling": gettext("cooling down"),
+        "pin_rejected": gettext("PIN rejected — fix MODEM_PIN"),
+        "puk_required": gettext("SIM needs PUK"),
+        "no_sim": gettext("no SIM"),
+        "stopped": gettext("stopped"),
+    }.get(state, state.replace("_", " "))
+
+
+def modem_words(modem: dict, zone, now) -> str:
+    words = gettext("Modem: %(state)s", state=state_words(modem, zone, now))
+    if modem.get("network"):
+        words += f" · {modem['network']}"
+    if modem.get("signal") is not None:
+        words += " · " + gettext("signal %(signal)s/31", signal=modem["signal"])
+    return words
+
+
+def lane_words() -> dict:
+    return {"call": gettext("Calls to the counter"), "queue": gettext("Queue updates"), "reply": gettext("Replies"),
+            "reminder": gettext("Appointment reminders"), "bulk": gettext("Surveys and announcements")}
+
+
+def status_words() -> dict:
+    return {"queued": gettext("waiting to send"), "sending": gettext("sending"), "sent": gettext("sent"),
+            "delivered": gettext("delivered"), "failed": gettext("failed"), "cancelled": gettext("cancelled"),
+            "suppressed": gettext("not sent (rules)")}
+
+
+def reason_words(reason: dict, zone, now) -> str:
+    code, gateway = reason["reason"], reason.get("gateway")
+    if code == "no_gateway":
+        return gettext("No modem gateway is running: texts are not going out.")
+    if code == "modem_not_ready":
+        state = state_words({"state": reason["state"]}, zone, now)
+        if reason.get("since") is None:
+            return gettext("Modem %(gateway)s: %(state)s.", gateway=gateway, state=state)
+        return gettext("Modem %(gateway)s: %(state)s (since %(time)s).", gateway=gateway, state=state,
+                       time=_when(reason["since"], zone, now))
+    if code == "modem_silent":
+        return gettext("Modem %(gateway)s has not reported since %(time)s.", gateway=gateway,
+                       time=_when(reason["since"], zone, now))
+    if code == "sends_failing" and reason.get("cooling_until"):
+        return gettext("Modem %(gateway)s: sending failed repeatedly; cooling down until %(time)s.",
+                       gateway=gateway, time=_when(reason["cooling_until"], zone, now))
+    if code == "sends_failing":
+        return gettext("Modem %(gateway)s: %(count)s sends failed in a row.", gateway=gateway,
+                       count=reason["failed_in_a_row"])
+    if code == "reconnect_loop":
+        return gettext("Modem %(gateway)s lost its connection %(count)s times in the last hour.", gateway=gateway,
+                       count=reason["reconnects"])
+    if code == "lane_overdue":
+        return gettext("%(lane)s: the oldest text has waited %(minutes)s min (the limit is %(limit)s min).",
+                       lane=lane_words()[reason["lane"]], minutes=reason["oldest_wait_minutes"],
+                       limit=reason["max_wait_minutes"])
+    if code == "quarantine":
+        return gettext("Received texts that could not be read in the last %(hours)s hours: %(count)s.",
+                       hours=reason["hours"], count=reason["count"])
+    return code.replace("_", " ")
+
+
+def _degraded_after() -> float:
+    return current_app.config.get("MODEM_DEGRADED_AFTER_SECONDS", 180)
+
+
+def console_texting(branch: Branch) -> dict:
+    """The console panel's modem line and the branch's "degraded" reasons, in the staff's language.
+    Runs at every panel refresh: only the bounded verdict queries, no listing, no rate."""
+    now = clock.now()
+    found = outbox_report.verdict(branch.id, now, _degraded_after())
+    with force_locale(staff_language(branch)):
+        return {
+            "modems": [{**m, "words": modem_words(m, branch.zone, now)} for m in found["modems"]],
+            "texting": {"degraded": [reason_words(r, branch.zone, now) for r in found["reasons"]],
+                        "no_gateway": gettext("Modem: no gateway running"), "outbox": gettext("Outbox"),
+                        "degraded_title": gettext("Texting is degraded:")},
+        }
+
+
+def _in_english(reasons, now) -> list[dict]:
+    """Reasons for machines, each with a message for the person reading the JSON (times in UTC)."""
+    with force_locale("en"):
+        return [{**reason, "message": reason_words(reason, UTC, now)} for reason in reasons]
+
+
+def health_report(now) -> dict:
+    """For /api/v1/health: the verdict for every branch, with counts."""
+    found = outbox_report.verdict(None, now, _degraded_after())
+    tally = outbox_report.counts(None, now)
+    return outbox_report.jsonable({"status": found["status"], "reasons": _in_english(found["reasons"], now),
+                                   "modems": found["modems"], "outbox": {**tally, "backlog": found["lanes"]}})
+
+
+# --- the page, its buttons, its JSON -----------------------------------------------------------
+
+def _report(branch, wanted, limit):
+    now = clock.now()
+    branch_id = branch.id if branch is not None else None
+    since = outbox_report.day_start(branch, now) if wanted["today"] else None
+    page = outbox_report.listing(branch_id, status=wanted["status"], lane=wanted["lane"], since=since,
+                                 before=wanted["before"], after=wanted["after"], limit=limit)
+    found = outbox_report.verdict(branch_id, now, _degraded_after())
+    estimate = outbox_report.drain(found["lanes"], outbox_report.send_rate(branch_id, now))
+    return now, page, found, estimate, outbox_report.quarantined(branch_id)
+
+
+@bp.get("/outbox")
+@login_required
+def outbox_page():
+    branch = visible_branch(_whole(request.args, "branch"))
+    wanted = _filters(request.args)
+    now, page, found, estimate, quarantine = _report(branch, wanted, PAGE_SIZE)
+    branches = db.session.scalars(select(Branch).order_by(Branch.name)).all() if current_user.is_admin else []
+    language = staff_language(branch)
+    zone = outbox_report.zone_of(branch)
+    with force_locale(language):
+        return render_template(
+            "staff/outbox.html", counter=None, branch=branch, branches=branches, wanted=wanted, page=page,
+            lanes=found["lanes"], estimate=estimate, quarantine=quarantine, kept=_kept(request.args),
+            here={k: v for k, v in _kept(request.args).items() if k not in ("before", "after")},
+            degraded=[reason_words(r, zone, now) for r in found["reasons"]], lane_names=lane_words(),
+            status_names=status_words(), statuses=list(OutboxStatus), page_language=language)
+
+
+@bp.post("/outbox/<int:message_id>/<any(retry, cancel):action>")
+@login_required
+def outbox_action(message_id, action):
+    branch = visible_branch(None)
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or (branch is not None and message.branch_id != branch.id):
+        raise NotFound(f"Text {message_id} does not exist.")
+    with force_locale(staff_language(branch)):
+        if action == "retry":
+            if outbox.retry_now(message_id):
+                flash(gettext("Text %(id)s is queued again and goes out as soon as the modem is free.", id=message_id), "ok")
+            else:
+                flash(gettext("Text %(id)s is %(status)s: only a failed or cancelled text can be sent again.",
+                              id=message_id, status=status_words()[message.status]), "error")
+        elif outbox.cancel(message_id, reason=f"cancelled by {current_user.username}"):
+            flash(gettext("Text %(id)s is cancelled.", id=message_id), "ok")
+        else:
+            flash(gettext("Text %(id)s is %(status)s: only a text still waiting to send, or a failed one, "
+                          "can be cancelled.", id=message_id, status=status_words()[message.status]), "error")
+    return redirect(url_for("staff.outbox_page", **_kept(request.args)))
+
+
+@api.get("/outbox")
+@login_required
+def outbox_json():
+    branch = visible_branch(_whole(request.args, "branch"))
+    wanted = _filters(request.args)
+    limit = _whole(request.args, "limit", 1, MAX_PAGE_SIZE) or PAGE_SIZE
+    now, page, found, estimate, quarantine = _report(branch, wanted, limit)
+    return jsonify(outbox_report.jsonable({
+        "branch": branch.id if branch is not None else None, "messages": page.rows,
+        "newer": page.newer, "older": page.older, "backlog": found["lanes"], "drain": estimate,
+        "status": found["status"], "reasons": _in_english(found["reasons"], now), "quarantine": quarantine}))

@@ -6,12 +6,20 @@ from sqlalchemy import select
 from core.errors import ValidationError
 from core.extensions import db
 from hardware.gateway import Gateway
+from hardware.virtual_modem import PROFILES, VirtualModem
 from messaging import inbox, outbox
 from messaging.models import InboxMessage, InboxPart, ModemStatus, OutboxMessage
 
 from .modem_helpers import wait_until
 
 from .modem_helpers import JA, KA
+
+
+@pytest.fixture(params=sorted(PROFILES))
+def vm(request, tmp_path):
+    """Every test here runs against each modem model the virtual modem plays."""
+    with VirtualModem(tmp_path / "ttyVM0", latency=0, profile=request.param) as modem:
+        yield modem
 
 
 @pytest.fixture
@@ -126,7 +134,8 @@ def test_silent_modem_is_reconnected_and_the_text_sent(gateway, vm):
 def test_port_vanishing_and_returning_loses_nothing(gateway, vm):
     wait_until(lambda: gateway.state == "ready", message="ready")
     vm.vanish(1.5)
-    wait_until(lambda: gateway.state in ("disconnected", "connecting"), message="gateway notices")
+    # An unplugged stick errors at once; one that stops mid-answer is noticed at the 10 s timeout.
+    wait_until(lambda: gateway.state in ("disconnected", "connecting"), timeout=20, message="gateway notices")
     ids = [outbox.enqueue(KA, f"while unplugged {i}", "test").id for i in range(3)]
     vm.inject(JA, "sent while the stick was out")
     for ident in ids:

@@ -4,14 +4,22 @@ Also the target of `flask --app run ...` commands (Flask finds create_app here).
 """
 import argparse
 import logging
+import os
+import stat
 import sys
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from core import create_app  # noqa: F401  (flask --app run finds the factory here)
 from core.database import upgrade_database
 from core.extensions import db
+from core.security import install_log_masking
 from core.seed import seed_demo
+from messaging.phones import masked
+
+PASSWORD_FILE = "first-admin-password.txt"
 
 
 class Server(BaseApplication):
@@ -31,6 +39,15 @@ class Server(BaseApplication):
         return self.application
 
 
+class PrivateLogger(Logger):
+    """gunicorn's access and error logs with phone numbers masked: request lines carry them
+    (/staff/inbox/+995..., ?number=...). gunicorn's loggers do not propagate to the root."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        install_log_masking(masked, self.error_log, self.access_log)
+
+
 def start_in_worker(app):
     """gunicorn hooks: the modem gateway (and its virtual modem) and the scheduler live in the
     one worker process, started after the fork."""
@@ -48,20 +65,58 @@ def start_in_worker(app):
     return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}
 
 
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # two lines per job run; our jobs log what they do
+    install_log_masking(masked)
+
+
 def prepare(app) -> None:
     """Upgrade the schema and, on an empty database, seed the demo branch."""
     upgrade_database(app)
+    make_instance_private(Path(app.instance_path))
     with app.app_context():
         password = seed_demo()
         if password:
-            print(
-                "\n  Seeded a demo branch: services A (General) and B (Appointments), counters 1-3.\n"
-                f"  Admin login: admin / {password}\n"
-                "  This password is shown once. Change it: flask --app run user set-password admin\n",
-                flush=True,
-            )
+            announce_first_password(write_first_password(Path(app.instance_path), password), password)
         # No database connection may cross the fork into the worker.
         db.engine.dispose()
+
+
+def make_instance_private(instance: Path) -> None:
+    """instance/ 0700, its files 0600: the database, the secret key and the password file hold
+    what no other account on the machine may read. The umask covers what is created later;
+    this fixes what an older version, or a command run without it, left readable."""
+    if not instance.is_dir():
+        return
+    for folder, _dirs, files in os.walk(instance):
+        os.chmod(folder, 0o700)
+        for name in files:
+            path = Path(folder, name)
+            if stat.S_ISREG(path.lstat().st_mode):  # never through a link (the modem's pty)
+                os.chmod(path, 0o600)
+
+
+def write_first_password(instance: Path, password: str) -> Path:
+    path = instance / PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(password + "\n")
+    return path
+
+
+def announce_first_password(path: Path, password: str, out=None) -> None:
+    """Only the path goes to stdout, which is often a log file; the password itself only to a
+    person at a terminal."""
+    out = out or sys.stdout
+    shown = f"  Password: {password}\n" if out.isatty() else ""
+    out.write(
+        "\n  Seeded a demo branch: services A (General) and B (Appointments), counters 1-3.\n"
+        f"  Admin login: admin, password in {path}\n{shown}"
+        "  Change it: flask --app run user set-password admin\n\n"
+    )
+    out.flush()
 
 
 def main(argv=None) -> int:
@@ -70,10 +125,12 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
     parser.add_argument("--threads", type=int, default=64, help="worker threads (each open display holds one)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # before anything is created: the database, its -wal/-shm, the modem's folder
+    configure_logging()
 
     app = create_app()
     prepare(app)
+    configure_logging()  # again: the migrations' alembic.ini replaced the root handler and level
     print(f"  Seed is running: http://{args.host}:{args.port}/  (staff console: /staff/, health: /api/v1/health)", flush=True)
     if not app.config["MODEM_PORT"]:
         print(f"  No modem configured: texts go to the virtual modem; see them at http://{args.host}:{args.port}/virtual-phone", flush=True)
@@ -88,6 +145,7 @@ def main(argv=None) -> int:
             "graceful_timeout": 10,
             "accesslog": "-",
             "errorlog": "-",
+            "logger_class": PrivateLogger,
             # A per-user control socket would collide between two instances on one machine.
             "control_socket_disable": True,
             **start_in_worker(app),

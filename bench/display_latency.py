@@ -40,9 +40,9 @@ def start_system(port):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     password = None
     for line in process.stdout:
-        match = re.search(r"Admin login: admin / (\S+)", line)
+        match = re.search(r"Admin login: admin, password in (.+)$", line)
         if match:
-            password = match.group(1)
+            password = Path(match.group(1)).read_text().strip()
         if "Booting worker" in line:
             break
     threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # keep the pipe drained

@@ -8,6 +8,7 @@ from .clock import SystemClock
 from .config import load_config
 from .database import MIGRATIONS, configure_engine
 from .extensions import babel, csrf, db, migrate, socketio
+from .security import init_security
 
 
 def create_app(config=None) -> Flask:
@@ -26,6 +27,7 @@ def create_app(config=None) -> Flask:
     babel.init_app(app)
     init_realtime(app)
     init_blueprints(app)
+    init_security(app)  # after Socket.IO, so ProxyFix wraps it too
     cli.init_app(app)
     return app
 

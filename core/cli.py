@@ -1,6 +1,8 @@
 """`flask --app run ...` commands for setting up a branch without a web browser."""
+import json
 import re
 import secrets
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -8,8 +10,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import clock
+from . import audit, auth, clock, privacy, tokens
 from .database import upgrade_database
+from .errors import SeedError
 from .extensions import db
 from .models import Branch, Counter, Service, StaffUser
 from .seed import WEEKDAYS
@@ -18,10 +21,14 @@ user_cli = AppGroup("user", help="Staff accounts.")
 service_cli = AppGroup("service", help="Services customers queue for.")
 counter_cli = AppGroup("counter", help="Counters staff call tickets to.")
 branch_cli = AppGroup("branch", help="Branch settings: name, time zone, hours.")
+token_cli = AppGroup("token", help="API tokens for other systems: shown once, kept hashed.")
+kiosk_cli = AppGroup("kiosk", help="Registered kiosks: each has its own check-in rate limit.")
+privacy_cli = AppGroup("privacy", help="Everything held about one phone number: export it, erase it.")
+audit_cli = AppGroup("audit", help="The audit log: who did what, when, in which branch.")
 
 
 def init_app(app) -> None:
-    for group in (user_cli, service_cli, counter_cli, branch_cli):
+    for group in (user_cli, service_cli, counter_cli, branch_cli, token_cli, kiosk_cli, privacy_cli, audit_cli):
         app.cli.add_command(group)
 
 
@@ -50,28 +57,33 @@ def _services(branch, codes: str):
 @click.option("--name", "display_name", help="Name shown in the console (default: the username).")
 @click.option("--role", type=click.Choice(StaffUser.ROLES), default="staff", show_default=True)
 @click.option("--password", help="Leave out to have one generated and printed once.")
-@click.option("--branch", "branch_id", type=int, help="Branch id (default: the first branch).")
-def create_user(username, display_name, role, password, branch_id):
+@click.option("--branch", "branch_ids", type=int, multiple=True,
+              help="Branch id; repeat for someone working in several (default: the first branch). "
+                   "Admins reach every branch.")
+def create_user(username, display_name, role, password, branch_ids):
     """Create a staff account."""
     _ready()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{2,40}", username):
         raise click.ClickException("Usernames are 2-40 letters, digits, dots, dashes or underscores.")
     if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
         raise click.ClickException(f"User {username} exists already.")
-    if password is not None and len(password) < 8:
-        raise click.ClickException("Passwords need at least 8 characters.")
+    if password is not None and len(password) < auth.MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"Passwords need at least {auth.MIN_PASSWORD_LENGTH} characters.")
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     user = StaffUser(
         username=username,
         display_name=display_name or username,
         role=role,
-        branch_id=_branch(branch_id).id if role == "staff" or branch_id else None,
+        branch_id=_branch(branch_ids[0] if branch_ids else None).id if role != "admin" or branch_ids else None,
         created_at=clock.now(),
     )
+    user.other_branches = [_branch(extra) for extra in branch_ids[1:]]
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
+    audit.record("user.created", target=f"user:{username}", branch_id=user.branch_id,
+                 detail={"role": role, "branches": user.branch_ids})
     click.echo(f"Created {role} {username}." + (f" Password (shown once): {password}" if generated else ""))
 
 
@@ -84,11 +96,11 @@ def set_password(username, password):
     user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
     if user is None:
         raise click.ClickException(f"No user {username}.")
-    if len(password) < 8:
-        raise click.ClickException("Passwords need at least 8 characters.")
-    user.set_password(password)
-    db.session.commit()
-    click.echo(f"Password of {username} changed.")
+    if len(password) < auth.MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"Passwords need at least {auth.MIN_PASSWORD_LENGTH} characters.")
+    auth.set_password(user, password)  # whoever was logged in as this user logs in again
+    audit.record("user.password_set", target=f"user:{username}", branch_id=user.branch_id)
+    click.echo(f"Password of {username} changed; every session of {username} has ended.")
 
 
 @service_cli.command("create")
@@ -121,6 +133,7 @@ def create_service(code, name, minutes, counters, slot_minutes, capacity, branch
     for counter_name in wanted:
         by_name[counter_name].services.append(service)
     db.session.commit()
+    audit.record("settings.changed", target=f"service:{service.id}", branch_id=branch.id, detail={"created": code})
     click.echo(f"Created service {code} ({service.name}) at {branch.name}.")
 
 
@@ -146,6 +159,9 @@ def set_service(code, name, minutes, slot_minutes, capacity, active, branch_id):
         if value is not None:
             setattr(service, attr, value)
     db.session.commit()
+    audit.record("settings.changed", target=f"service:{service.id}", branch_id=branch.id,
+                 detail={"fields": _given(name=name, minutes=minutes, slot_minutes=slot_minutes, capacity=capacity,
+                                          active=active)})
     click.echo(f"Saved service {service.code}.")
 
 
@@ -174,8 +190,10 @@ def create_counter(name, services, branch_id):
         raise click.ClickException("Counter names are 1-20 letters, digits, spaces, dots or dashes.")
     if any(c.name == name for c in branch.counters):
         raise click.ClickException(f"{branch.name} has a counter {name} already.")
-    db.session.add(Counter(branch=branch, name=name, services=_services(branch, services)))
+    counter = Counter(branch=branch, name=name, services=_services(branch, services))
+    db.session.add(counter)
     db.session.commit()
+    audit.record("settings.changed", target=f"counter:{counter.id}", branch_id=branch.id, detail={"created": name})
     click.echo(f"Created counter {name} at {branch.name}.")
 
 
@@ -217,7 +235,13 @@ def create_branch(name, sender, timezone, country, language, hours):
     _apply_branch_settings(branch, name=name, sender=sender or name, timezone=timezone, country=country, hours=hours)
     db.session.add(branch)
     db.session.commit()
+    audit.record("settings.changed", target=f"branch:{branch.id}", branch_id=branch.id, detail={"created": True})
     click.echo(f"Created branch {branch.id}: {branch.name}.")
+
+
+def _given(**options) -> list[str]:
+    """The settings a command changed, for the audit log (their names: values may be personal)."""
+    return sorted(key for key, value in options.items() if value is not None)
 
 
 def _apply_branch_settings(branch, *, name=None, sender=None, timezone=None, country=None, hours=None):
@@ -259,6 +283,9 @@ def set_branch(branch_id, name, sender, timezone, country, language, hours, show
     if show_names is not None:
         branch.show_names = show_names
     db.session.commit()
+    audit.record("settings.changed", target=f"branch:{branch.id}", branch_id=branch.id,
+                 detail={"fields": _given(name=name, sender=sender, timezone=timezone, country=country,
+                                          language=language, hours=hours, show_names=show_names)})
     click.echo(f"Saved {branch.name}.")
 
 
@@ -294,6 +321,169 @@ def branch_texts(settings, branch_id):
     if changes:
         branch.messaging = {**(branch.messaging or {}), **changes}
         db.session.commit()
+        audit.record("settings.changed", target=f"branch:{branch.id}", branch_id=branch.id, detail={"texts": changes})
         current.update(changes)
     for key, value in current.items():
         click.echo(f"{key:22} {value}")
+
+
+# --- tokens and kiosks -------------------------------------------------------------------------
+
+def _describe(token, now) -> str:
+    reach = "every branch" if token.role == "admin" else "branches " + ",".join(str(b.id) for b in token.branches)
+    used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+    until = f" until {token.expires_at:%Y-%m-%d}" if token.expires_at and token.state(now) == "active" else ""
+    return (f"{token.id}  {token.name}  {token.role}  {reach}  {token.hint}...  {token.state(now)}{until}  "
+            f"last used: {used} UTC")
+
+
+def _created(make):
+    _ready()
+    try:
+        return make()
+    except SeedError as error:
+        raise click.ClickException(error.message) from None
+
+
+@token_cli.command("create")
+@click.option("--name", required=True, help="Which system uses it, e.g. 'Booking website'.")
+@click.option("--role", type=click.Choice(tokens.ROLES), default="staff", show_default=True)
+@click.option("--branch", "branch_ids", type=int, multiple=True, help="A branch it may use; repeat for more.")
+@click.option("--expires-days", type=click.IntRange(1, tokens.MAX_EXPIRY_DAYS), help="Leave out: never expires.")
+def create_token(name, role, branch_ids, expires_days):
+    """Create an API token; it is printed once and cannot be shown again."""
+    token, secret = _created(lambda: tokens.create(name, role, branch_ids, expires_days=expires_days))
+    audit.token("token.created", token)
+    click.echo(f"Created: {_describe(token, clock.now())}")
+    click.echo(f"Token (shown once; send it as 'Authorization: Bearer <token>'): {secret}")
+
+
+@token_cli.command("list")
+def list_tokens():
+    """List API tokens (never their secrets)."""
+    _ready()
+    now = clock.now()
+    for token in tokens.listing(kiosks=False):
+        click.echo(_describe(token, now))
+
+
+def _revoke(token_id, kiosk):
+    _ready()
+    try:
+        token = tokens.revoke(token_id, kiosk=kiosk)
+    except SeedError as error:
+        raise click.ClickException(error.message) from None
+    audit.token("kiosk.revoked" if kiosk else "token.revoked", token)
+    click.echo(f"Revoked: {_describe(token, clock.now())}")
+
+
+@token_cli.command("revoke")
+@click.argument("token_id", type=int)
+def revoke_token(token_id):
+    """Revoke an API token: its next request is refused."""
+    _revoke(token_id, kiosk=False)
+
+
+@kiosk_cli.command("create")
+@click.option("--branch", "branch_id", type=int, required=True)
+@click.option("--name", required=True, help="Where it stands, e.g. 'Entrance'.")
+@click.option("--url", help="The address kiosks open Seed at, e.g. http://192.168.1.10:5000: prints the "
+                            "whole setup link and its QR code.")
+def create_kiosk(branch_id, name, url):
+    """Register a kiosk; its setup link is printed once."""
+    kiosk, secret = _created(lambda: tokens.create_kiosk(branch_id, name))
+    audit.token("kiosk.registered", kiosk)
+    # After '#': a browser never sends it, so the token stays out of access logs.
+    link = f"{(url or '').rstrip('/')}/kiosk/{branch_id}#setup={secret}"
+    click.echo(f"Registered: {_describe(kiosk, clock.now())}")
+    click.echo(f"Setup link (shown once; open it on the kiosk{'' if url else ' after the address of Seed'}): {link}")
+    if url:
+        import segno
+
+        segno.make(link, error="m").terminal(compact=True)
+
+
+@kiosk_cli.command("list")
+def list_kiosks():
+    """List registered kiosks."""
+    _ready()
+    now = clock.now()
+    for kiosk in tokens.listing(kiosks=True):
+        click.echo(_describe(kiosk, now))
+
+
+@kiosk_cli.command("revoke")
+@click.argument("kiosk_id", type=int)
+def revoke_kiosk(kiosk_id):
+    """Revoke a kiosk's registration: it shares the limit of its address again."""
+    _revoke(kiosk_id, kiosk=True)
+
+
+# --- personal data and the audit log -----------------------------------------------------------
+
+# Whoever runs the command line owns the installation: it reaches every branch (core/scope.py).
+OPERATOR = SimpleNamespace(is_authenticated=True, role="admin", branch_ids=[])
+
+
+def _person(call):
+    _ready()
+    try:
+        return call()
+    except SeedError as error:
+        raise click.ClickException(error.message) from None
+
+
+@privacy_cli.command("export")
+@click.argument("phone")
+@click.option("--output", type=click.File("w", encoding="utf-8"), default="-", help="A file (default: the terminal).")
+def export_person(phone, output):
+    """Everything held about PHONE (international form, +995...) as JSON."""
+    found = _person(lambda: privacy.export(phone, OPERATOR))
+    json.dump(found, output, ensure_ascii=False, indent=2)
+    output.write("\n")
+    audit.record("data.exported", target=privacy.target(found["phone"]),
+                 detail={key: len(rows) for key, rows in found.items() if isinstance(rows, list) and rows})
+
+
+@privacy_cli.command("erase")
+@click.argument("phone")
+@click.option("--yes", is_flag=True, help="Erase without asking.")
+def erase_person(phone, yes):
+    """Erase PHONE everywhere: its texts, tickets, appointments, surveys; queued texts are cancelled."""
+    held = _person(lambda: privacy.summary(phone, OPERATOR))
+    click.echo("Held: " + ", ".join(f"{key} {count}" for key, count in held.items() if count))
+    if not yes:
+        click.confirm(f"Erase everything about {privacy.masked(phone)}? It cannot be undone", abort=True)
+    erased = _person(lambda: privacy.erase(phone, OPERATOR))
+    audit.record("data.erased", target=privacy.target(phone), detail=erased)
+    click.echo("Erased: " + (", ".join(f"{key} {count}" for key, count in erased.items()) or "nothing"))
+
+
+@privacy_cli.command("anonymise")
+def anonymise_now():
+    """Run the retention job once now (it also runs by itself in the scheduler)."""
+    done = _person(privacy.anonymise)
+    if done:
+        audit.record("data.anonymised", detail=done)
+    click.echo("Anonymised: " + (", ".join(f"{key} {count}" for key, count in done.items()) or "nothing due"))
+
+
+@audit_cli.command("list")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC), e.g. 2026-03-01.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC).")
+@click.option("--action", type=click.Choice(audit.ACTIONS))
+@click.option("--branch", "branch_id", type=int)
+@click.option("--limit", type=click.IntRange(1, audit.CSV_LIMIT), default=50, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (UTF-8 with BOM) instead of lines.")
+def list_audit(since, until, action, branch_id, limit, as_csv):
+    """The newest entries first."""
+    _ready()
+    statement = audit.query(since=since and since.date(), until=until and until.date(), action=action,
+                            branch_id=branch_id, user=OPERATOR)
+    entries, _older = audit.page(statement, limit=limit)
+    if as_csv:
+        click.echo(audit.to_csv(entries), nl=False)
+        return
+    for e in entries:
+        click.echo(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor}  {e.role or '-'}  branch {e.branch_id or '-'}  {e.action}  "
+                   f"{e.target or '-'}  {json.dumps(e.detail, ensure_ascii=False)}")

@@ -17,6 +17,8 @@ class Defaults:
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024
     # Werkzeug's strong default; tests set a cheap one so a login does not cost 100 ms.
     PASSWORD_HASH_METHOD = "scrypt"
+    STAFF_IDLE_MINUTES = 480  # a staff session ends after this long without a request (a working day)
+    API_BASIC_AUTH = False  # HTTP Basic on /api costs a password hash per request; API tokens replace it
 
     # The demo branch seeded into an empty database by run.py.
     SEED_DEMO_ON_EMPTY = True
@@ -62,7 +64,8 @@ class Defaults:
     VIRTUAL_MODEM_LATENCY = 3.0  # seconds per text part, like a real network
     VIRTUAL_MODEM_PROFILE = "default"  # see hardware/virtual_modem.py: sim800, huawei, ...
 
-    # Kiosk: a stuck key or a loop must not flood the queue. Per kiosk (X-Kiosk-Id, else address).
+    # Kiosk: a stuck key or a loop must not flood the queue. Per registered kiosk (X-Kiosk-Token,
+    # see /staff/admin/kiosks), else per client address.
     KIOSK_RATE_LIMIT = "12 per minute"
     KIOSK_PHONE_CHECK_LIMIT = "60 per minute"
     RATELIMIT_STORAGE_URI = "memory://"  # redis://... when several web processes share the limits
@@ -102,6 +105,17 @@ class Defaults:
     SOCKETIO_MESSAGE_QUEUE = None
     SOCKETIO_CHANNEL = "seed"  # one per installation sharing a Redis server
 
+    # Personal data (core/privacy.py) and the audit log (core/audit.py). Numbers, names and the
+    # words of finished visits are anonymised this many days after the visit, keeping the figures;
+    # the scheduler's job does at most RETENTION_BATCH rows per table per run.
+    RETENTION_DAYS = 90
+    RETENTION_BATCH = 1000
+
+    # Security (core/security.py). Proxies in front of Seed whose X-Forwarded-For/-Proto/-Host
+    # are believed: 0 believes none, so a client cannot claim another address (e.g. loopback).
+    TRUSTED_PROXIES = 0
+    CSP_EMBED_ANCESTORS = "'self'"  # who may frame views marked @embeddable; others: nobody
+
 
 # Environment variables read at start, name -> config key.
 ENVIRONMENT = {
@@ -115,6 +129,8 @@ ENVIRONMENT = {
     "MODEM_PORT": "MODEM_PORT",
     "MODEM_PIN": "MODEM_PIN",
     "MODEM_NAME": "MODEM_NAME",
+    # Security (core/security.py).
+    "TRUSTED_PROXIES": "TRUSTED_PROXIES",
 }
 
 

@@ -32,3 +32,10 @@ class InvalidTransition(SeedError):
 class Conflict(SeedError):
     status = 409
     code = "conflict"
+
+
+class UnsupportedMediaType(SeedError):
+    """The body is not JSON where only JSON is taken."""
+
+    status = 415
+    code = "unsupported_media_type"

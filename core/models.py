@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -102,7 +102,25 @@ class Counter(db.Model):
     staff: Mapped[StaffUser | None] = relationship()
 
 
+# A person may work for several branches (core/scope.py reads this).
+staff_branches = Table(
+    "staff_user_branch",
+    db.metadata,
+    Column("user_id", ForeignKey("staff_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("branch_id", ForeignKey("branch.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+def identified(table: str, column: str, condition: str) -> Index:
+    """A partial index of the rows that still name someone, by the time retention counts from:
+    the retention job (core/privacy.py) finds its next rows here without walking the history it
+    has anonymised already."""
+    return Index(f"ix_{table}_identified", column, sqlite_where=text(condition), postgresql_where=text(condition))
+
+
 class Customer(db.Model):
+    __table_args__ = (identified("customer", "created_at", "phone IS NOT NULL OR name IS NOT NULL"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str | None] = mapped_column(String(16), unique=True)  # E.164
     name: Mapped[str | None] = mapped_column(String(80))
@@ -115,17 +133,35 @@ class Customer(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+def new_session_epoch() -> str:
+    return secrets.token_urlsafe(12)
+
+
 class StaffUser(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)
     display_name: Mapped[str] = mapped_column(String(80))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(10), default="staff")  # admin or staff
+    role: Mapped[str] = mapped_column(String(10), default="staff")  # staff, manager or admin (core/scope.py)
     active: Mapped[bool] = mapped_column(default=True)
-    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))  # home branch: the console's first
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Part of every session's user id (get_id): a new one at logout or password change ends every
+    # session of this person, on every device (core/auth.py).
+    session_epoch: Mapped[str] = mapped_column(String(24), default=new_session_epoch, server_default="")
+    # Further branches this person works for, beside the home branch.
+    other_branches: Mapped[list[Branch]] = relationship(secondary=staff_branches, order_by="Branch.id")
 
-    ROLES = ("admin", "staff")
+    ROLES = ("staff", "manager", "admin")
+
+    @property
+    def branch_ids(self) -> list[int]:
+        """Every branch this person belongs to: the home branch first."""
+        ids = [self.branch_id] if self.branch_id is not None else []
+        return ids + [b.id for b in self.other_branches if b.id != self.branch_id]
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_epoch}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
@@ -158,6 +194,8 @@ class Ticket(db.Model):
     __table_args__ = (
         UniqueConstraint("branch_id", "service_day", "label"),
         Index("ix_ticket_queue", "branch_id", "status", "service_id"),
+        Index("ix_ticket_customer", "customer_id", "id"),  # a customer's latest ticket (whose reply is this?)
+        identified("ticket", "arrived_at", "customer_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -218,7 +256,11 @@ def new_booking_code() -> str:
 
 
 class Appointment(db.Model):
-    __table_args__ = (Index("ix_appointment_slot", "service_id", "starts_at", "status"),)
+    __table_args__ = (
+        Index("ix_appointment_slot", "service_id", "starts_at", "status"),
+        Index("ix_appointment_customer", "customer_id", "id"),
+        identified("appointment", "starts_at", "customer_id IS NOT NULL"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))

@@ -1,8 +1,12 @@
 """The virtual phone: see every text the virtual modem "delivers" and answer as any number.
-Its routes answer only while this process runs the virtual modem; otherwise they are 404."""
+Its routes answer only while this process runs the virtual modem; otherwise they are 404.
+It reads everyone's texts and replies as anyone: open from this machine (the demo, the tests),
+an admin's tool from anywhere else."""
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
+from core.auth import admin_required
 from core.errors import ValidationError
+from core.security import is_local_request
 from messaging.phones import e164
 
 page = Blueprint("virtual_phone", __name__, template_folder="templates", static_folder="static",
@@ -18,6 +22,15 @@ def init_app(app) -> None:
     csrf.exempt(api)  # JSON only (checked below): a cross-site form cannot send it
     app.register_blueprint(page)
     app.register_blueprint(api)
+
+
+_admins_only = admin_required(lambda: None)  # the login page (or 401) for strangers, 403 for non-admins
+
+
+@page.before_request
+@api.before_request
+def local_or_admin():
+    return None if is_local_request() else _admins_only()
 
 
 def modem():

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from core import customers, engine
 from core.errors import NotFound, ValidationError
 from core.extensions import db
+from core.web import whole_number
 from core.models import Branch, Service
 from core.queries import estimated_wait_minutes, position
 
@@ -32,8 +33,7 @@ def consent_text(branch: Branch, language: str) -> str:
 
 
 def branch_or_default(branch_id) -> Branch:
-    if branch_id is not None and (not isinstance(branch_id, int) or isinstance(branch_id, bool)):
-        raise ValidationError("branch must be a branch id.", {"branch": "not a number"})
+    branch_id = whole_number({"branch": branch_id}, "branch")
     branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
     if branch is None:
         raise NotFound("No such branch.", {"branch": "unknown"})

@@ -1,11 +1,14 @@
 """Kiosk pages and the check-in API. Thin: validate, call kiosk.checkin / core, render."""
 import io
+import re
 
 import segno
 from flask import abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
+from core import tokens
+from core.auth import client_address
 from core.extensions import db, limiter
 from core.models import Branch, Ticket
 from core.queries import estimated_wait_minutes, position
@@ -14,10 +17,21 @@ from core.web import json_object
 from . import api, bp
 from .checkin import LANGUAGES, branch_or_default, check_in, check_phone, consent_text
 
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def registered_kiosk():
+    """The registered kiosk whose token (X-Kiosk-Token) came with this request, if still active."""
+    if "seed.kiosk" not in request.environ:  # looked up once a request, however often the limiter asks
+        request.environ["seed.kiosk"] = tokens.kiosk_for(request.headers.get("X-Kiosk-Token"))
+    return request.environ["seed.kiosk"]
+
 
 def kiosk_key() -> str:
-    # Each kiosk sends its own id; without one, its address stands in.
-    return request.headers.get("X-Kiosk-Id", "")[:64] or request.remote_addr or "unknown"
+    """The check-in limit's bucket: a registered kiosk's own, else the client address. Never a name
+    the client makes up (a new name per request would be a new bucket per request)."""
+    kiosk = registered_kiosk()
+    return f"kiosk:{kiosk.id}" if kiosk is not None else f"address:{client_address()}"
 
 
 def _language(data) -> str:
@@ -134,7 +148,8 @@ def screen(branch_id):
 
 
 def _ticket_by_token(token) -> Ticket:
-    ticket = db.session.scalar(select(Ticket).where(Ticket.access_token == token)) if len(token) <= 64 else None
+    # Tokens are URL-safe base64; anything else (a NUL, say, which PostgreSQL refuses) is not looked up.
+    ticket = db.session.scalar(select(Ticket).where(Ticket.access_token == token)) if TOKEN.fullmatch(token) else None
     if ticket is None:
         abort(404, "No such ticket.")
     return ticket

@@ -16,8 +16,9 @@ from sqlalchemy import or_, select, update
 from core import clock
 from core.database import write_transaction
 from core.extensions import db
+from core.models import Appointment, Customer, Ticket
 
-from .models import InboxMessage, InboxPart, InboxQuarantine
+from .models import InboxMessage, InboxPart, InboxQuarantine, OutboxMessage
 from .phones import masked
 from .signals import sms_received
 
@@ -26,6 +27,32 @@ log = logging.getLogger(__name__)
 
 def _key(*fields) -> str:
     return hashlib.sha256("\x1f".join(str(f) for f in fields).encode()).hexdigest()
+
+
+def branch_of_sender(session, sender: str) -> int | None:
+    """The branch of the sender's latest ticket, appointment or text from us; None when no branch
+    knows the number (the text is then "unassigned": only admins see it, and give it a branch)."""
+    seen = []
+    customer_id = session.scalar(select(Customer.id).where(Customer.phone == sender))
+    if customer_id is not None:
+        seen.append(session.execute(select(Ticket.arrived_at, Ticket.branch_id).where(Ticket.customer_id == customer_id)
+                                    .order_by(Ticket.id.desc()).limit(1)).first())
+        seen.append(session.execute(select(Appointment.created_at, Appointment.branch_id)
+                                    .where(Appointment.customer_id == customer_id)
+                                    .order_by(Appointment.id.desc()).limit(1)).first())
+    seen.append(session.execute(select(OutboxMessage.created_at, OutboxMessage.branch_id)
+                                .where(OutboxMessage.to == sender, OutboxMessage.branch_id.is_not(None))
+                                .order_by(OutboxMessage.id.desc()).limit(1)).first())
+    latest = max((row for row in seen if row is not None), key=lambda row: row[0], default=None)
+    return latest[1] if latest else None
+
+
+def assign(sender: str, branch_id: int) -> int:
+    """Give a number's unassigned texts to a branch (an admin's decision). Returns how many."""
+    with write_transaction() as session:
+        return session.execute(update(InboxMessage).where(InboxMessage.sender == sender,
+                                                          InboxMessage.branch_id.is_(None))
+                               .values(branch_id=branch_id)).rowcount
 
 
 def slot_key(gateway, memory, index, pdu) -> str:
@@ -52,6 +79,8 @@ def store_received(sender: str, body: str, sent_at: datetime | None, *, concaten
     new_id = None
     key = slot or f"once:{uuid.uuid4().hex}"
     with write_transaction() as session:
+        if branch_id is None:  # a gateway serving several branches: whose customer wrote?
+            branch_id = branch_of_sender(session, sender)
         if concatenation is None or concatenation[1] <= 1:
             if session.scalar(select(InboxMessage.id).where(InboxMessage.dedupe_key == key)):
                 return None

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
+from core.models import identified
 from core.types import UTCDateTime
 
 # Gateways are named by a short stable id (hardware/gateway.py), never by a device path.
@@ -32,11 +33,13 @@ class OutboxMessage(db.Model):
         Index("ix_outbox_branch", "branch_id", "id"),
         Index("ix_outbox_created", "created_at"),
         Index("ix_outbox_sent", "sent_at"),
+        Index("ix_outbox_to", "to", "id"),  # a number's texts: the inbox thread, the branch of a reply
+        identified("outbox", "created_at", '"to" IS NOT NULL'),  # retention (core/privacy.py)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
-    to: Mapped[str] = mapped_column(String(16))  # E.164
+    to: Mapped[str | None] = mapped_column(String(16))  # E.164; None once anonymised (core/privacy.py)
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(40))  # a name in messaging/kinds.py
     # The rank of the kind's lane (messaging/kinds.py), higher first: "go to counter 3" must not
@@ -70,10 +73,14 @@ class InboxMessage(db.Model):
     """A whole received text (multipart already joined), stored before anything acts on it."""
 
     __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_sender", "sender", "id"),  # a number's texts: its conversation, its export or erasure
+        identified("inbox", "received_at", "sender IS NOT NULL"),  # retention (core/privacy.py)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
-    sender: Mapped[str] = mapped_column(String(24))
+    sender: Mapped[str | None] = mapped_column(String(24))  # None once anonymised (core/privacy.py)
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the network's timestamp
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -98,7 +105,10 @@ class InboxPart(db.Model):
     """One part of a multipart text, kept until its siblings arrive (or the wait times out)."""
 
     __tablename__ = "inbox_part"
-    __table_args__ = (Index("ix_inbox_part_group", "sender", "reference", "total"),)
+    __table_args__ = (
+        Index("ix_inbox_part_group", "sender", "reference", "total"),
+        Index("ix_inbox_part_received", "received_at"),  # deleted after retention (core/privacy.py)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
@@ -122,6 +132,7 @@ class InboxQuarantine(db.Model):
     It is deleted from the modem all the same: nothing received may stop the gateway."""
 
     __tablename__ = "inbox_quarantine"
+    __table_args__ = (Index("ix_inbox_quarantine_received", "received_at"),)  # deleted after retention
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
@@ -184,12 +195,13 @@ class SurveyResponse(db.Model):
     """One post-visit survey: asked, rated (1-5), perhaps a comment after a low score."""
 
     __tablename__ = "survey_response"
+    __table_args__ = (identified("survey_response", "created_at", "phone IS NOT NULL"),)  # retention
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
-    phone: Mapped[str] = mapped_column(String(16), index=True)
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)  # None once anonymised (core/privacy.py)
     language: Mapped[str] = mapped_column(String(5), default="en")
     # scheduled -> asked -> (followup ->) done; or staff when the replies could not be read twice
     state: Mapped[str] = mapped_column(String(12), default="scheduled")
@@ -204,10 +216,11 @@ class RescheduleOffer(db.Model):
     """Free slots offered by text after R; the customer answers 1, 2 or 3 before it expires."""
 
     __tablename__ = "reschedule_offer"
+    __table_args__ = (identified("reschedule_offer", "created_at", "phone IS NOT NULL"),)  # retention
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id"))
-    phone: Mapped[str] = mapped_column(String(16), index=True)
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)  # None once anonymised (core/privacy.py)
     slots: Mapped[list] = mapped_column(JSON)  # ISO times, in the order offered
     status: Mapped[str] = mapped_column(String(10), default="open")  # open, used, expired
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

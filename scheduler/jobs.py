@@ -8,7 +8,7 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
-from core import clock, engine
+from core import audit, clock, engine, privacy
 from core.errors import SeedError
 from core.extensions import db
 from core.models import Branch, Ticket
@@ -69,6 +69,17 @@ def appointment_reminders() -> int:
     return send_reminders()
 
 
+def anonymise_old_visits() -> int:
+    """Personal data of visits older than RETENTION_DAYS goes (core/privacy.py). Every run is
+    bounded (RETENTION_BATCH rows per table) and cheap when nothing is due, so it runs often
+    rather than once a night: a backlog drains over a few runs, and a missed night loses nothing."""
+    done = privacy.anonymise()
+    if done:
+        audit.record("data.anonymised", detail=done)
+        log.info("retention: anonymised %s", ", ".join(f"{key} {count}" for key, count in done.items()))
+    return sum(done.values())
+
+
 JOBS = {
     # id: (function, seconds between runs)
     "dispatch-outbox": (dispatch, 15),
@@ -76,6 +87,7 @@ JOBS = {
     "join-stale-parts": (join_stale_parts, 60),
     "appointment-reminders": (appointment_reminders, 60),
     "handle-unhandled-replies": (handle_unhandled_replies, 60),
+    "anonymise-old-visits": (anonymise_old_visits, 600),
 }
 # A reply stored just before a crash is handled as soon as the scheduler is back.
 RUN_AT_START = {"handle-unhandled-replies"}

@@ -8,10 +8,14 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 def init_app(app) -> None:
     from core.extensions import csrf
 
-    from . import admin, api_routes, appointments_api, errors, inbox, outbox, routes  # noqa: F401  (they register on the blueprints)
+    from . import (  # noqa: F401  (they register on the blueprints)
+        account, admin, api_routes, appointments_api, audit_page, errors, inbox, outbox, privacy, routes, tokens_admin)
+
+    from core import scope
 
     # The API takes JSON only (see api_routes.require_json); a cross-site form cannot send that.
     csrf.exempt(api)
+    app.jinja_env.globals["has_role"] = scope.has_role  # what a page offers follows the scope rule
     app.register_blueprint(bp)
     app.register_blueprint(api)
     from . import appointment_import

@@ -1,27 +1,28 @@
 """Administrators: the wording of texts (with a live preview of their cost) and correction
 broadcasts. JSON under /api/v1, a page at /staff/admin/texts."""
 import re
-from datetime import datetime
 
-from flask import render_template, request
+from flask import render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import clock
-from core.auth import admin_required
+from core import clock, scope
 from core.errors import ValidationError
 from core.extensions import db
+from core.web import clean_text, moment
 from hardware.pdu import outside_bmp, segment_info
-from messaging import outbox, templates
+from messaging import kinds, outbox, templates
 from messaging.models import MessageTemplate, OutboxMessage
+from messaging.phones import e164
 
 from . import api, bp
-from .api_routes import body, user_branch
+from .api_routes import body, chosen_branch
 
 SAMPLE = {"name": "Nino", "ticket": "A012", "position": 4, "ahead": 3, "wait": 12, "counter": "3",
           "service": "General", "time": "10:45"}
 LANGUAGES = ("en", "ja", "ka")
 MAX_SEGMENTS = 4
+MAX_TEXT = 1000  # characters; far past MAX_SEGMENTS parts, so the parts are what refuses a long text
 
 
 def _kind_language(kind, language):
@@ -31,9 +32,9 @@ def _kind_language(kind, language):
         raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
 
 
-def _check(text: str) -> None:
-    if not isinstance(text, str) or not text.strip():
-        raise ValidationError("The text is empty.", {"body": "required"})
+def _check(data: dict) -> str:
+    """The template text in data["body"]: starts with {branch}, known placeholders, no emoji."""
+    text = clean_text(data, "body", max_length=MAX_TEXT, required=True, multiline=True)
     if not text.startswith("{branch}"):
         raise ValidationError("Every text starts with {branch}: customers must see who writes.", {"body": "no {branch}"})
     unknown = sorted(set(re.findall(r"{(\w*)}", text)) - set(templates.PLACEHOLDERS))
@@ -42,6 +43,7 @@ def _check(text: str) -> None:
                               f"Use: {', '.join('{' + p + '}' for p in templates.PLACEHOLDERS)}.", {"body": "placeholders"})
     if outside_bmp(text):
         raise ValidationError("Texts cannot carry emoji.", {"body": "emoji"})
+    return text
 
 
 def preview_of(branch, text: str) -> dict:
@@ -51,9 +53,9 @@ def preview_of(branch, text: str) -> dict:
 
 @api.get("/templates")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def list_templates():
-    branch = user_branch(request.args.get("branch", type=int))
+    branch = chosen_branch()
     items = []
     for kind in templates.KINDS:
         for language in LANGUAGES:
@@ -67,15 +69,13 @@ def list_templates():
 def _branch_and_text():
     """The request's branch, its checked template text, and the rest of its body."""
     data = body()
-    branch = user_branch(data.get("branch"))
-    text = data.get("body")
-    _check(text)
-    return branch, text, data
+    branch = chosen_branch(data)
+    return branch, _check(data), data
 
 
 @api.post("/templates/preview")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def preview_template():
     branch, text, _data = _branch_and_text()
     result = preview_of(branch, text)
@@ -86,7 +86,7 @@ def preview_template():
 
 @api.put("/templates/<kind>/<language>")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def save_template(kind, language):
     _kind_language(kind, language)
     branch, text, _data = _branch_and_text()
@@ -104,10 +104,10 @@ def save_template(kind, language):
 
 @api.delete("/templates/<kind>/<language>")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def revert_template(kind, language):
     _kind_language(kind, language)
-    branch = user_branch(request.args.get("branch", type=int))
+    branch = chosen_branch()
     row = db.session.get(MessageTemplate, (branch.id, kind, language))
     if row is not None:
         db.session.delete(row)
@@ -118,31 +118,24 @@ def revert_template(kind, language):
 
 @api.post("/templates/test")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def test_template():
     branch, text, data = _branch_and_text()
     rendered = preview_of(branch, text)["text"]
-    message = outbox.enqueue(data.get("phone"), rendered, "test", branch_id=branch.id, country=branch.country)
+    phone = e164(data.get("phone"), branch.country, field="phone")
+    message = outbox.enqueue(phone, rendered, "test", branch_id=branch.id, country=branch.country)
     return {"queued": message.id, "to": message.to, "text": rendered}, 202
 
 
 def _window(data):
-    def moment(key):
-        value = data.get(key)
-        try:
-            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise ValidationError(f"{key} must be an ISO time with a zone, e.g. 2026-03-02T09:00:00+04:00.", {key: "invalid"})
-        return parsed
-
-    start, end = moment("from"), moment("to")
+    start, end = moment(data.get("from"), "from"), moment(data.get("to"), "to")
     if end <= start:
         raise ValidationError("'to' must come after 'from'.", {"to": "before from"})
-    kind = data.get("kind")
-    if not isinstance(kind, str) or not kind:
+    kind = clean_text(data, "kind", max_length=kinds.KIND_LENGTH)
+    if kind is None:
         raise ValidationError("Choose the kind of text to correct.", {"kind": "required"})
+    if kind not in kinds.KINDS:
+        raise ValidationError(f"Unknown text kind {kind[:20]!r}.", {"kind": "unknown"})
     return kind, start, end
 
 
@@ -156,24 +149,24 @@ def _recipients(branch, kind, start, end):
 
 @api.post("/corrections/preview")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def preview_correction():
     data = body()
-    branch = user_branch(data.get("branch"))
+    branch = chosen_branch(data)
     kind, start, end = _window(data)
     return {"kind": kind, "recipients": len(_recipients(branch, kind, start, end))}
 
 
 @api.post("/corrections")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def send_correction():
     """Send one correction to everyone who got `kind` in the window (policy still applies)."""
     data = body()
-    branch = user_branch(data.get("branch"))
+    branch = chosen_branch(data)
     kind, start, end = _window(data)
-    text = data.get("body")
-    if not isinstance(text, str) or not text.strip():
+    text = clean_text(data, "body", max_length=MAX_TEXT, multiline=True)
+    if text is None:
         raise ValidationError("Write the correction.", {"body": "required"})
     if not text.startswith(branch.sender_name):
         text = f"{branch.sender_name}: {text.strip()}"
@@ -186,6 +179,6 @@ def send_correction():
 
 @bp.get("/admin/texts")
 @login_required
-@admin_required
+@scope.require_role("manager")
 def texts_page():
     return render_template("staff/texts.html", user=current_user)

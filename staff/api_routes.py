@@ -3,12 +3,12 @@ from flask import current_app, jsonify, request
 from flask_login import current_user, login_required
 from sqlalchemy import select, text
 
-from core import clock, engine
-from core.errors import NotFound, ValidationError
+from core import clock, engine, scope
+from core.errors import NotFound, UnsupportedMediaType, ValidationError
 from core.extensions import db
 from core.models import Branch, Counter, Service, Ticket, TicketStatus
 from core.queries import counter_snapshot, queue_snapshot, ticket_summary
-from core.web import json_object
+from core.web import arg_number, clean_text, json_object, whole_number
 
 from . import api
 from .outbox import health_report
@@ -19,7 +19,7 @@ VERSION = "0.1.0"
 @api.before_request
 def require_json():
     if request.method in ("POST", "PUT") and not request.is_json:
-        return jsonify({"error": "unsupported_media_type", "detail": "Send JSON with Content-Type: application/json."}), 415
+        raise UnsupportedMediaType("Send JSON with Content-Type: application/json.", {"body": "not JSON"})
     return None
 
 
@@ -27,34 +27,20 @@ def body() -> dict:
     return json_object(empty_ok=True)
 
 
-def whole_number(data, key, default=None):
-    value = data.get(key, default)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ValidationError(f"{key} must be a whole number.", {key: "not a whole number"})
-    return value
+def chosen_branch(data: dict | None = None) -> Branch:
+    """The branch the body's "branch" names (the query's when there is no body), within reach;
+    without one, the caller's first branch."""
+    ident = arg_number("branch") if data is None else whole_number(data, "branch")
+    try:
+        return scope.branch(ident)
+    except NotFound as error:
+        raise NotFound(error.message, {"branch": "unknown"} if ident is not None else error.detail) from None
 
 
-def user_branch(branch_id=None) -> Branch:
-    """The branch a request acts on: the staff member's own, or for admins the one asked for."""
-    if current_user.branch_id is not None:
-        if branch_id not in (None, current_user.branch_id):
-            raise NotFound(f"Branch {branch_id} does not exist.")
-        branch_id = current_user.branch_id
-    branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
-    if branch is None:
-        raise NotFound(f"Branch {branch_id} does not exist." if branch_id else "No branch is set up yet.")
-    return branch
-
-
-def _owned(model, ident, what):
-    row = db.session.get(model, ident)
-    if row is None or (current_user.branch_id is not None and row.branch_id != current_user.branch_id):
-        raise NotFound(f"{what} {ident} does not exist.")
-    return row
-
-
-def service_by_code(branch: Branch, code) -> Service:
-    if not isinstance(code, str) or not code.strip():
+def service_by_code(branch: Branch, source: dict) -> Service:
+    """The active service whose code is source["service"] (a body or the query arguments)."""
+    code = clean_text(source, "service", max_length=10)
+    if code is None:
         raise ValidationError("service is required: a service code such as 'A'.", {"service": "required"})
     service = db.session.scalar(
         select(Service).where(Service.branch_id == branch.id, Service.code == code.strip().upper())
@@ -96,7 +82,7 @@ def health():
 @api.get("/queues")
 @login_required
 def queues():
-    branch = user_branch(request.args.get("branch", type=int))
+    branch = chosen_branch()
     counters = db.session.scalars(select(Counter).where(Counter.branch_id == branch.id).order_by(Counter.id))
     return jsonify(
         {
@@ -110,7 +96,7 @@ def queues():
 @api.get("/tickets")
 @login_required
 def list_tickets():
-    branch = user_branch(request.args.get("branch", type=int))
+    branch = chosen_branch()
     query = select(Ticket).where(Ticket.branch_id == branch.id)
     status = request.args.get("status")
     if status:
@@ -118,7 +104,7 @@ def list_tickets():
             raise ValidationError(f"Unknown status {status[:20]!r}.", {"status": sorted(TicketStatus)})
         query = query.where(Ticket.status == status)
     if request.args.get("service"):
-        query = query.where(Ticket.service_id == service_by_code(branch, request.args["service"]).id)
+        query = query.where(Ticket.service_id == service_by_code(branch, request.args).id)
     tickets = db.session.scalars(query.order_by(Ticket.arrived_at.desc(), Ticket.id.desc()).limit(500))
     return jsonify({"tickets": [ticket_summary(t) for t in tickets]})
 
@@ -126,7 +112,7 @@ def list_tickets():
 @api.get("/tickets/<int:ticket_id>")
 @login_required
 def get_ticket(ticket_id):
-    ticket = _owned(Ticket, ticket_id, "Ticket")
+    ticket = scope.owned(Ticket, ticket_id, "Ticket")
     result = ticket_summary(ticket)
     result["events"] = [
         {
@@ -147,13 +133,13 @@ def get_ticket(ticket_id):
 @login_required
 def issue():
     data = body()
-    branch = user_branch(whole_number(data, "branch"))
-    service = service_by_code(branch, data.get("service"))
+    branch = chosen_branch(data)
+    service = service_by_code(branch, data)
     language = data.get("language", branch.default_language)
     if language not in ("en", "ja", "ka"):
         raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
     ticket = engine.issue_ticket(
-        service.id, priority=whole_number(data, "priority", 0), language=language, source="staff", staff=current_user
+        service.id, priority=whole_number(data, "priority", 0, low=-100, high=100), language=language, source="staff", staff=current_user
     )
     return ticket_json(ticket.id, 201)
 
@@ -161,7 +147,7 @@ def issue():
 @api.get("/counters")
 @login_required
 def counters():
-    branch = user_branch(request.args.get("branch", type=int))
+    branch = chosen_branch()
     rows = db.session.scalars(select(Counter).where(Counter.branch_id == branch.id).order_by(Counter.id))
     return jsonify({"counters": [counter_snapshot(c) for c in rows]})
 
@@ -169,7 +155,7 @@ def counters():
 @api.post("/counters/<int:counter_id>/call-next")
 @login_required
 def call_next(counter_id):
-    _owned(Counter, counter_id, "Counter")
+    scope.owned(Counter, counter_id, "Counter")
     ticket = engine.call_next(counter_id, staff=current_user)
     if ticket is None:
         return jsonify({"ticket": None, "message": "Nobody is waiting for this counter's services."})
@@ -179,7 +165,7 @@ def call_next(counter_id):
 @api.post("/counters/<int:counter_id>/<any(open, close):state>")
 @login_required
 def open_or_close(counter_id, state):
-    _owned(Counter, counter_id, "Counter")
+    scope.owned(Counter, counter_id, "Counter")
     counter = engine.set_counter_open(counter_id, state == "open", staff=current_user)
     return jsonify({"counter": counter_snapshot(db.session.get(Counter, counter.id))})
 
@@ -197,19 +183,18 @@ SIMPLE_ACTIONS = {
 @api.post("/tickets/<int:ticket_id>/<action>")
 @login_required
 def ticket_action(ticket_id, action):
-    ticket = _owned(Ticket, ticket_id, "Ticket")
+    ticket = scope.owned(Ticket, ticket_id, "Ticket")
     data = body()
     if action in SIMPLE_ACTIONS:
         SIMPLE_ACTIONS[action](ticket_id, staff=current_user)
     elif action == "cancel":
-        reason = data.get("reason")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
-            raise ValidationError("reason must be text of at most 200 characters.", {"reason": "invalid"})
+        reason = clean_text(data, "reason", max_length=200)
         engine.cancel(ticket_id, staff=current_user, reason=reason)
     elif action == "late":
-        engine.running_late(ticket_id, whole_number(data, "minutes"), staff=current_user)
+        minutes = whole_number(data, "minutes", high=current_app.config["LATE_MAX_MINUTES"])
+        engine.running_late(ticket_id, minutes, staff=current_user)
     elif action == "transfer":
-        target = service_by_code(ticket.branch, data.get("service"))
+        target = service_by_code(ticket.branch, data)
         engine.transfer(ticket_id, target.id, staff=current_user)
     else:
         actions = sorted([*SIMPLE_ACTIONS, "cancel", "late", "transfer"])

@@ -5,14 +5,18 @@ from flask import request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import appointments, clock, customers
+from core import appointments, clock, customers, scope
+from core.database import write_transaction
 from core.errors import ValidationError
 from core.extensions import db
 from core.models import Appointment
+from core.web import clean_text, day, moment
 from kiosk.checkin import check_phone, clean_name
 
 from . import api
-from .api_routes import _owned, body, service_by_code, user_branch
+from .api_routes import body, chosen_branch, service_by_code
+
+MAX_CSV = 500_000  # characters: MAX_ROWS lines with room to spare
 
 
 def appointment_json(appointment: Appointment) -> dict:
@@ -28,17 +32,9 @@ def appointment_json(appointment: Appointment) -> dict:
 @login_required
 def book_appointment():
     data = body()
-    branch = user_branch(data.get("branch"))
-    service = service_by_code(branch, data.get("service"))
-    raw = data.get("starts_at")
-    try:
-        starts_at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        starts_at = None
-    if starts_at is None:
-        raise ValidationError("starts_at must be an ISO time, e.g. 2026-03-03T10:00:00+04:00.", {"starts_at": "invalid"})
-    if starts_at.tzinfo is None:
-        starts_at = starts_at.replace(tzinfo=branch.zone)  # a wall-clock time at the branch
+    branch = chosen_branch(data)
+    service = service_by_code(branch, data)
+    starts_at = moment(data.get("starts_at"), "starts_at", zone=branch.zone)  # without a zone: the branch's wall clock
     phone = check_phone(data["phone"], branch)["e164"] if data.get("phone") else None
     name = clean_name(data.get("name"))
     consent = data.get("sms_consent", False)
@@ -47,34 +43,34 @@ def book_appointment():
     language = data.get("language", branch.default_language)
     if language not in ("en", "ja", "ka"):
         raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
-    customer_id = None
+    # Booked before the customer is remembered: a slot refused (full, closed, passed) leaves no
+    # customer row or consent behind for a booking that never was.
+    appointment = appointments.book(service.id, starts_at, source="staff")
     if phone or name:
         customer_id = customers.remember(phone, name=name, language=language,
                                          consent_source="staff" if consent and phone else None,
                                          consent_text=f"Agreed with {current_user.username} when booking")
-    appointment = appointments.book(service.id, starts_at, customer_id=customer_id, source="staff")
+        with write_transaction() as session:
+            session.get(Appointment, appointment.id).customer_id = customer_id
     return {"appointment": appointment_json(db.session.get(Appointment, appointment.id))}, 201
 
 
 @api.get("/appointments")
 @login_required
 def list_appointments():
-    branch = user_branch(request.args.get("branch", type=int))
-    day = request.args.get("date") or branch.local_date(clock.now()).isoformat()
-    try:
-        first = datetime.combine(datetime.fromisoformat(day).date(), time.min, tzinfo=branch.zone)
-    except ValueError:
-        raise ValidationError("date must be YYYY-MM-DD.", {"date": "invalid"}) from None
+    branch = chosen_branch()
+    wanted = day(request.args["date"], "date") if request.args.get("date") else branch.local_date(clock.now())
+    first = datetime.combine(wanted, time.min, tzinfo=branch.zone)
     rows = db.session.scalars(select(Appointment).where(
         Appointment.branch_id == branch.id, Appointment.starts_at >= first,
         Appointment.starts_at < first + timedelta(days=1)).order_by(Appointment.starts_at)).all()
-    return {"date": day, "appointments": [appointment_json(a) for a in rows]}
+    return {"date": wanted.isoformat(), "appointments": [appointment_json(a) for a in rows]}
 
 
 @api.post("/appointments/<int:appointment_id>/cancel")
 @login_required
 def cancel_appointment(appointment_id):
-    _owned(Appointment, appointment_id, "Appointment")
+    scope.owned(Appointment, appointment_id, "Appointment")
     appointments.cancel(appointment_id)
     return {"appointment": appointment_json(db.session.get(Appointment, appointment_id))}
 
@@ -88,5 +84,5 @@ def import_appointments():
     data = body()
     if not isinstance(data.get("csv"), str):
         raise ValidationError('Send {"csv": "<the file\'s text>"}.', {"csv": "required"})
-    branch = user_branch(data.get("branch"))
-    return import_csv(branch, data["csv"]), 201
+    csv = clean_text(data, "csv", max_length=MAX_CSV, required=True, multiline=True)
+    return import_csv(chosen_branch(data), csv), 201

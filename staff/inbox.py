@@ -4,13 +4,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import case, func, or_, select
 
-from core import clock
-from core.errors import SeedError
+from core import audit, clock, privacy, scope
+from core.errors import NotFound, SeedError
 from core.extensions import db
 from core.models import Appointment, Branch, Customer, Ticket
-from messaging import outbox
+from messaging import inbox, outbox
 from messaging.models import InboxMessage, OutboxMessage
-from messaging.phones import e164
 
 from . import bp
 
@@ -18,9 +17,7 @@ MAX_REPLY = 600
 
 
 def _mine(query, model):
-    if current_user.branch_id is None:
-        return query
-    return query.where(or_(model.branch_id.is_(None), model.branch_id == current_user.branch_id))
+    return scope.scoped(query, model)
 
 
 def conversations():
@@ -48,7 +45,7 @@ def _thread(number):
     incoming = db.session.scalars(_mine(select(InboxMessage).where(InboxMessage.sender == number), InboxMessage)).all()
     outgoing = db.session.scalars(_mine(select(OutboxMessage).where(OutboxMessage.to == number), OutboxMessage)).all()
     items = [{"direction": "in", "at": m.sent_at or m.received_at, "body": m.body, "status": m.status,
-              "note": m.outcome, "id": m.id} for m in incoming]
+              "note": m.outcome, "id": m.id, "branch_id": m.branch_id} for m in incoming]
     items += [{"direction": "out", "at": m.sent_at or m.created_at, "body": m.body, "status": m.status,
                "note": m.policy_note or m.last_error, "kind": m.kind, "id": m.id} for m in outgoing]
     return sorted(items, key=lambda item: (item["at"], item["direction"] == "out"))
@@ -68,28 +65,33 @@ def conversation(number):
         message.read_at = now
     db.session.commit()
     customer = db.session.scalar(select(Customer).where(Customer.phone == number))
-    tickets = db.session.scalars(select(Ticket).where(Ticket.customer_id == customer.id)
+    tickets = db.session.scalars(_mine(select(Ticket).where(Ticket.customer_id == customer.id), Ticket)
                                  .order_by(Ticket.arrived_at.desc()).limit(3)).all() if customer else []
-    booked = db.session.scalars(select(Appointment).where(Appointment.customer_id == customer.id)
+    booked = db.session.scalars(_mine(select(Appointment).where(Appointment.customer_id == customer.id), Appointment)
                                 .order_by(Appointment.starts_at.desc()).limit(3)).all() if customer else []
+    unassigned = next((m["id"] for m in thread if m["direction"] == "in" and m["branch_id"] is None), None)
     return render_template("staff/conversation.html", number=number, thread=thread, customer=customer,
-                           tickets=tickets, appointments=booked, counter=None, max_reply=MAX_REPLY)
+                           tickets=tickets, appointments=booked, counter=None, max_reply=MAX_REPLY,
+                           unassigned=unassigned, branches=scope.branches() if unassigned else [])
 
 
 @bp.post("/inbox/<number>/reply")
 @login_required
 def reply(number):
+    latest = db.session.scalar(_mine(select(InboxMessage).where(InboxMessage.sender == number), InboxMessage)
+                               .order_by(InboxMessage.id.desc()).limit(1))
+    if latest is None:
+        raise NotFound("No conversation with this number.")
+    # the branch the customer wrote to; a text no branch knew yet: the admin's first branch
+    branch = db.session.get(Branch, latest.branch_id) if latest.branch_id else scope.branch()
     text = (request.form.get("body") or "").strip()
     try:
-        number = e164(number)
         if not text or len(text) > MAX_REPLY:
             raise SeedError(f"Write a reply of 1 to {MAX_REPLY} characters.")
-        branch_id = current_user.branch_id or db.session.scalar(select(InboxMessage.branch_id).where(
-            InboxMessage.sender == number).order_by(InboxMessage.id.desc()).limit(1))
-        branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
-        if branch is not None and not text.startswith(branch.sender_name):
+        if not text.startswith(branch.sender_name):
             text = f"{branch.sender_name}: {text}"  # every text names the business
-        outbox.enqueue(number, text, "reply", branch_id=branch.id if branch else None)
+        outbox.enqueue(number, text, "reply", branch_id=branch.id)
+        audit.record("text.sent", target=privacy.target(number), branch_id=branch.id, detail={"kind": "reply"})
         flash("Reply queued. It goes out as soon as the modem is free (the sending policy still applies).", "ok")
     except SeedError as error:
         flash(error.message, "error")
@@ -99,9 +101,21 @@ def reply(number):
 @bp.post("/inbox/message/<int:message_id>/done")
 @login_required
 def mark_done(message_id):
-    message = db.session.get(InboxMessage, message_id)
-    if message is None:
-        abort(404)
+    message = scope.owned(InboxMessage, message_id, "Message")
     message.status, message.outcome, message.handled_at = "handled", f"done by {current_user.username}"[:40], clock.now()
     db.session.commit()
+    return redirect(url_for("staff.conversation", number=message.sender))
+
+
+@bp.post("/inbox/message/<int:message_id>/assign")
+@login_required
+@scope.require_role("admin")
+def assign(message_id):
+    """A text from a number no branch knew: an admin gives it (and the rest of that number's
+    unassigned texts) to a branch, whose staff then see the conversation."""
+    message = scope.owned(InboxMessage, message_id, "Message")
+    branch = scope.owned(Branch, request.form.get("branch_id", type=int) or 0, "Branch")
+    inbox.assign(message.sender, branch.id)
+    audit.record("inbox.assigned", target=privacy.target(message.sender), branch_id=branch.id)
+    flash(f"The conversation is now {branch.name}'s.", "ok")
     return redirect(url_for("staff.conversation", number=message.sender))

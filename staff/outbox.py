@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import force_locale, gettext
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from core import clock
-from core.errors import NotFound, ValidationError
+from core import audit, clock, scope
+from core.errors import ValidationError
 from core.extensions import db
 from core.models import Branch
+from core.web import MAX_ID, arg_number
 from messaging import kinds, outbox, outbox_report
 from messaging.models import OutboxMessage, OutboxStatus
 
@@ -28,18 +28,10 @@ UTC = ZoneInfo("UTC")
 # --- who sees what, in which language ----------------------------------------------------------
 
 def visible_branch(requested: int | None) -> Branch | None:
-    """The branch whose texts the user may see; None: every branch. Staff of a branch see only
-    theirs; admins (and, as everywhere in the API, staff tied to no branch) see any or all."""
-    own = None if current_user.is_admin else current_user.branch_id
-    if own is not None and requested not in (None, own):
-        raise NotFound(f"Branch {requested} does not exist.")
-    wanted = own if own is not None else requested
-    if wanted is None:
+    """The branch whose texts the page shows; None: every branch (admins, asking for none)."""
+    if requested is None and scope.branch_ids() is None:
         return None
-    branch = db.session.get(Branch, wanted)
-    if branch is None:
-        raise NotFound(f"Branch {wanted} does not exist.")
-    return branch
+    return scope.branch(requested)
 
 
 def staff_language(branch: Branch | None = None) -> str:
@@ -54,17 +46,8 @@ def staff_language(branch: Branch | None = None) -> str:
     return request.accept_languages.best_match(languages) or (default if default in languages else languages[0])
 
 
-def _whole(args, key, low=1, high=None):
-    raw = args.get(key)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{key} must be a whole number.", {key: "not a whole number"}) from None
-    if value < low or (high is not None and value > high):
-        raise ValidationError(f"{key} must be from {low} to {high or 'up'}.", {key: "out of range"})
-    return value
+def _whole(args, key, low=1, high=MAX_ID):
+    return arg_number(key, low=low, high=high, args=args)
 
 
 def _filters(args) -> dict:
@@ -213,7 +196,8 @@ def outbox_page():
     branch = visible_branch(_whole(request.args, "branch"))
     wanted = _filters(request.args)
     now, page, found, estimate, quarantine = _report(branch, wanted, PAGE_SIZE)
-    branches = db.session.scalars(select(Branch).order_by(Branch.name)).all() if current_user.is_admin else []
+    reachable = scope.branches()
+    branches = reachable if len(reachable) > 1 else []
     language = staff_language(branch)
     zone = outbox_report.zone_of(branch)
     with force_locale(language):
@@ -228,18 +212,18 @@ def outbox_page():
 @bp.post("/outbox/<int:message_id>/<any(retry, cancel):action>")
 @login_required
 def outbox_action(message_id, action):
-    branch = visible_branch(None)
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or (branch is not None and message.branch_id != branch.id):
-        raise NotFound(f"Text {message_id} does not exist.")
+    message = scope.owned(OutboxMessage, message_id, "Text")
+    branch = db.session.get(Branch, message.branch_id) if message.branch_id else None
     with force_locale(staff_language(branch)):
         if action == "retry":
             if outbox.retry_now(message_id):
+                audit.record("text.retried", target=f"text:{message_id}", branch_id=message.branch_id)
                 flash(gettext("Text %(id)s is queued again and goes out as soon as the modem is free.", id=message_id), "ok")
             else:
                 flash(gettext("Text %(id)s is %(status)s: only a failed or cancelled text can be sent again.",
                               id=message_id, status=status_words()[message.status]), "error")
         elif outbox.cancel(message_id, reason=f"cancelled by {current_user.username}"):
+            audit.record("text.cancelled", target=f"text:{message_id}", branch_id=message.branch_id)
             flash(gettext("Text %(id)s is cancelled.", id=message_id), "ok")
         else:
             flash(gettext("Text %(id)s is %(status)s: only a text still waiting to send, or a failed one, "

@@ -1,62 +1,27 @@
-"""The staff console: log in, pick a counter, call and serve tickets. Thin: forms in, core, render."""
-from urllib.parse import urlsplit
-
+"""The staff console: pick a counter, call and serve tickets (logging in: account.py). Thin: forms in, core, render."""
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import appointments, clock, customers, engine
-from core.auth import authenticate
+from core import appointments, audit, auth, clock, customers, engine, scope
 from core.errors import NotFound, SeedError, ValidationError
 from core.extensions import db
-from core.models import Counter, Service, Ticket
+from core.models import Appointment, Counter, Service, Ticket
 from core.queries import counter_snapshot, queue_snapshot
 
 from . import bp
-from .forms import LoginForm
 from .outbox import console_texting
 
 
-def _safe_next(target):
-    # Only paths on this site: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("staff.console")
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    form = LoginForm()
-    if form.validate_on_submit():
-        user = authenticate(form.username.data, form.password.data)
-        if user is not None:
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
-        flash("Wrong username or password.", "error")
-    return render_template("staff/login.html", form=form), 200 if request.method == "GET" or form.errors == {} else 400
-
-
-@bp.post("/logout")
-@login_required
-def logout():
-    session.pop("counter_id", None)
-    logout_user()
-    flash("Logged out.", "info")
-    return redirect(url_for("staff.login"))
-
-
 def _counters():
-    query = select(Counter).order_by(Counter.branch_id, Counter.id)
-    if current_user.branch_id is not None:
-        query = query.where(Counter.branch_id == current_user.branch_id)
-    return db.session.scalars(query).all()
+    return db.session.scalars(scope.scoped(select(Counter), Counter).order_by(Counter.branch_id, Counter.id)).all()
 
 
 def _my_counter():
-    counter = db.session.get(Counter, session.get("counter_id") or 0)
-    if counter is None or (current_user.branch_id is not None and counter.branch_id != current_user.branch_id):
+    try:
+        return scope.owned(Counter, session.get("counter_id") or 0)
+    except NotFound:
         return None
-    return counter
 
 
 @bp.route("/counter", methods=["GET", "POST"])
@@ -92,8 +57,6 @@ def _console_context(counter):
 def _todays_appointments(branch):
     from datetime import datetime, time, timedelta
 
-    from core.models import Appointment
-
     start = datetime.combine(branch.local_date(clock.now()), time.min, tzinfo=branch.zone)
     rows = db.session.scalars(select(Appointment).where(
         Appointment.branch_id == branch.id, Appointment.starts_at >= start,
@@ -114,6 +77,7 @@ def console():
 
 @bp.get("/panel")
 @login_required
+@auth.background
 def panel():
     """The console's live part, re-fetched every few seconds by the page."""
     counter = _my_counter()
@@ -188,9 +152,7 @@ def ticket_action(ticket_id, action):
         raise NotFound(f"Unknown action {action[:20]!r}.")
     counter = _my_counter()
 
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None or (current_user.branch_id is not None and ticket.branch_id != current_user.branch_id):
-        raise NotFound(f"Ticket {ticket_id} does not exist.")
+    scope.owned(Ticket, ticket_id, "Ticket")
     words, run = ACTIONS[action]
     try:
         done = run(ticket_id, request.form, current_user)
@@ -238,8 +200,10 @@ def book_appointment():
 @bp.post("/appointments/<int:appointment_id>/cancel")
 @login_required
 def cancel_appointment(appointment_id):
+    appointment = scope.owned(Appointment, appointment_id, "Appointment")
     try:
         appointments.cancel(appointment_id)
+        audit.record("appointment.cancelled", target=f"appointment:{appointment_id}", branch_id=appointment.branch_id)
         flash("Appointment cancelled.", "ok")
     except SeedError as error:
         flash(error.message, "error")
@@ -252,17 +216,15 @@ def move_appointment(appointment_id):
     """Edit the time of an appointment; the new slot is checked like a new booking."""
     from datetime import datetime
 
-    from core.models import Appointment
-
-    appointment = db.session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise NotFound(f"Appointment {appointment_id} does not exist.")
+    appointment = scope.owned(Appointment, appointment_id, "Appointment")
     try:
         try:
             starts_at = datetime.fromisoformat(request.form.get("starts_at", "")).replace(tzinfo=appointment.branch.zone)
         except ValueError:
             raise ValidationError("Give the new date and time.") from None
         appointments.reschedule(appointment_id, starts_at)
+        audit.record("appointment.moved", target=f"appointment:{appointment_id}", branch_id=appointment.branch_id,
+                     detail={"to": starts_at.isoformat()})
         flash(f"Appointment {appointment.booking_code} moved to {starts_at:%Y-%m-%d %H:%M}.", "ok")
     except SeedError as error:
         flash(error.message, "error")

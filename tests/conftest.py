@@ -1,3 +1,4 @@
+import logging
 import os
 import uuid
 
@@ -12,7 +13,7 @@ from core.clock import ManualClock
 from core.database import upgrade_database
 from core.extensions import db
 
-from . import column_lengths
+from . import column_lengths, number_watch
 from .constants import START
 from .helpers import make_branch_setup
 
@@ -20,6 +21,19 @@ POSTGRES_URL = os.environ.get("SEED_TEST_POSTGRES", "postgresql+psycopg://postgr
 
 
 column_lengths.install()
+logging.getLogger().setLevel(logging.INFO)  # the app's info lines are what a branch's log holds
+NUMBER_WATCH = number_watch.install()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No phone number in any log line written during the whole suite (issue 11, item 10)."""
+    if NUMBER_WATCH.leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"{len(NUMBER_WATCH.leaks)} log line(s) hold an unmasked phone number, e.g.:", red=True)
+            for line in NUMBER_WATCH.leaks[:10]:
+                reporter.write_line(f"  {line}", red=True)
+        session.exitstatus = 1
 
 
 @pytest.fixture
@@ -58,6 +72,7 @@ class RequestIsolatedClient(FlaskClient):
 
     def open(self, *args, **kwargs):
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)  # Flask-WTF keeps the token in g too
         return super().open(*args, **kwargs)
 
 

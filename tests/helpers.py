@@ -75,3 +75,15 @@ def text(branch, kind="welcome", status="queued", to=None, **fields) -> OutboxMe
     db.session.add(message)
     db.session.commit()
     return message
+
+
+def bearer(username="alice") -> dict:
+    """Headers that call the API as an integration with this staff member's role and branches
+    (HTTP Basic is off unless API_BASIC_AUTH: integrations use tokens)."""
+    from sqlalchemy import select
+
+    from core import tokens
+
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
+    _token, secret = tokens.create(f"as {username}", user.role, user.branch_ids)
+    return {"Authorization": f"Bearer {secret}"}

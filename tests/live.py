@@ -1,5 +1,4 @@
 """Helpers for tests that run the real system: `python run.py` in a subprocess, and Chromium."""
-import base64
 import json
 import os
 import re
@@ -34,6 +33,17 @@ def chromium_path() -> str:
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+
+
+def wait_until(page, expression: str, timeout: float = 10_000) -> None:
+    """page.wait_for_function polls its predicate with eval() inside the page, which the pages'
+    Content-Security-Policy forbids (no 'unsafe-eval'); page.evaluate goes through the DevTools
+    protocol, which the policy does not govern."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout:.0f} ms: {expression}")
+        page.wait_for_timeout(50)
 
 
 def free_port() -> int:
@@ -79,16 +89,29 @@ class RunningSystem:
 
     @property
     def admin_password(self) -> str | None:
-        match = re.search(r"Admin login: admin / (\S+)", "".join(self.output))
-        return match.group(1) if match else None
+        """The first start writes it to a file in instance/ and prints only the path."""
+        match = re.search(r"Admin login: admin, password in (.+)$", "".join(self.output), re.MULTILINE)
+        return Path(match.group(1)).read_text().strip() if match else None
+
+    def api_token(self) -> str:
+        """An administrator's API token, made once with the CLI on this system's instance."""
+        if getattr(self, "_api_token", None) is None:
+            env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), **self.extra_env}
+            env.pop("DATABASE_URL", None)
+            made = subprocess.run([sys.executable, "-m", "flask", "--app", "run", "token", "create", "--name",
+                                   "live tests", "--role", "admin"], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=60, check=True)
+            self._api_token = re.search(r"Token \(shown once.*\): (\S+)", made.stdout).group(1)
+        return self._api_token
 
     def request(self, method, path, payload=None, auth=None):
+        """`auth`: call as the administrator (with an admin API token: HTTP Basic is off)."""
         data = json.dumps(payload).encode() if payload is not None else (b"{}" if method == "POST" else None)
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if method == "POST":
             request.add_header("Content-Type", "application/json")
         if auth:
-            request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+            request.add_header("Authorization", f"Bearer {self.api_token()}")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read() or b"null"), dict(response.headers)

@@ -1,5 +1,4 @@
 """Administrators edit texts (with their cost shown) and send corrections; staff may not."""
-import base64
 from datetime import timedelta
 
 import pytest
@@ -11,12 +10,12 @@ from messaging import outbox
 from messaging.models import OutboxMessage
 
 from .constants import START
-from .helpers import make_staff
+from .helpers import bearer, make_staff
 from .modem_helpers import KA
 
 
 def auth(username):
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:correct horse".encode()).decode()}
+    return bearer(username)
 
 
 @pytest.fixture

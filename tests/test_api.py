@@ -1,28 +1,23 @@
 """The JSON API: every engine action, reads, and every refusal with a clear JSON error."""
-import base64
-
 import pytest
 
 from core.extensions import db
 
-from .helpers import make_branch, make_counter, make_service, make_staff
-
-
-def basic(username="alice", password="correct horse"):
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+from .helpers import bearer, login, make_branch, make_counter, make_service, make_staff
 
 
 @pytest.fixture
 def api(client, setup):
-    """A client that sends JSON with the staff member's credentials."""
+    """A client that sends JSON in alice's session (events are recorded as hers)."""
+    login(client)
+    headers = {}
 
     class Api:
         def get(self, path, **kw):
-            return client.get(f"/api/v1{path}", headers=basic(), **kw)
+            return client.get(f"/api/v1{path}", headers=headers, **kw)
 
         def post(self, path, json=None, **kw):
-            return client.post(f"/api/v1{path}", json={} if json is None else json, headers=basic(), **kw)
+            return client.post(f"/api/v1{path}", json={} if json is None else json, headers=headers, **kw)
 
     return Api()
 
@@ -47,8 +42,9 @@ def test_anonymous_callers_get_401_json(client, setup, method, path):
     assert response.json["error"] == "unauthorized"
 
 
-def test_wrong_password_is_401(client, setup):
-    assert client.get("/api/v1/queues", headers=basic("alice", "wrong")).status_code == 401
+def test_unknown_token_is_401(client, setup):
+    response = client.get("/api/v1/queues", headers={"Authorization": "Bearer seed_not-a-token"})
+    assert response.status_code == 401 and response.json["error"] == "invalid_token"
 
 
 def test_full_ticket_journey_through_the_api(api, setup):
@@ -162,12 +158,13 @@ def test_busy_counter_refusal_names_the_ticket(api, setup):
 
 
 def test_non_json_posts_are_refused(client, setup):
-    response = client.post("/api/v1/tickets", data="service=A", headers=basic(),
+    alice = bearer("alice")
+    response = client.post("/api/v1/tickets", data="service=A", headers=alice,
                            content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
-    broken = client.post("/api/v1/tickets", data="{not json", headers=basic(), content_type="application/json")
+    broken = client.post("/api/v1/tickets", data="{not json", headers=alice, content_type="application/json")
     assert broken.status_code == 400
-    assert client.get("/api/v1/tickets", headers=basic()).json["tickets"] == []
+    assert client.get("/api/v1/tickets", headers=alice).json["tickets"] == []
 
 
 def test_staff_see_only_their_branch(client, setup):
@@ -176,11 +173,12 @@ def test_staff_see_only_their_branch(client, setup):
     make_counter(other, "1", [service])
     make_staff("bob", branch=other)
     db.session.commit()
-    ticket = client.post("/api/v1/tickets", json={"service": "A"}, headers=basic()).json["ticket"]
-    assert client.get(f"/api/v1/tickets/{ticket['id']}", headers=basic("bob")).status_code == 404
-    assert client.post(f"/api/v1/tickets/{ticket['id']}/cancel", json={}, headers=basic("bob")).status_code == 404
-    assert client.get("/api/v1/tickets", headers=basic("bob")).json["tickets"] == []
-    assert client.get(f"/api/v1/queues?branch={setup[0].id}", headers=basic("bob")).status_code == 404
+    alice, bob = bearer("alice"), bearer("bob")
+    ticket = client.post("/api/v1/tickets", json={"service": "A"}, headers=alice).json["ticket"]
+    assert client.get(f"/api/v1/tickets/{ticket['id']}", headers=bob).status_code == 404
+    assert client.post(f"/api/v1/tickets/{ticket['id']}/cancel", json={}, headers=bob).status_code == 404
+    assert client.get("/api/v1/tickets", headers=bob).json["tickets"] == []
+    assert client.get(f"/api/v1/queues?branch={setup[0].id}", headers=bob).status_code == 404
 
 
 def test_unknown_api_path_is_json_404(client):

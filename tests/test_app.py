@@ -114,7 +114,7 @@ def test_cli_user_create_and_set_password(runner, setup):
     [
         (["user", "create", "alice", "--password", "long enough pw"], "exists already"),
         (["user", "create", "<b>x</b>", "--password", "long enough pw"], "Usernames are"),
-        (["user", "create", "dave", "--password", "short"], "at least 8"),
+        (["user", "create", "dave", "--password", "short"], "at least 10"),
         (["service", "create", "AB", "Two letters"], "one letter"),
         (["service", "create", "A", "Again"], "service A already"),
         (["service", "create", "C", "Cash", "--counters", "1,9"], "Unknown counter"),

@@ -134,13 +134,11 @@ def test_keywords_without_an_appointment_go_to_staff(clinic, clock):
 
 
 def test_booking_through_the_api(client, clinic, clock):
-    import base64
-
-    from .helpers import make_staff
+    from .helpers import bearer, make_staff
 
     make_staff("desk", branch=clinic[0])
     db.session.commit()
-    headers = {"Authorization": "Basic " + base64.b64encode(b"desk:correct horse").decode()}
+    headers = bearer("desk")
     response = client.post("/api/v1/appointments", headers=headers, json={
         "service": "B", "starts_at": "2026-03-04T11:00:00", "phone": "555 22 33 44", "name": "Giorgi",
         "sms_consent": True, "language": "ka"})
@@ -243,13 +241,11 @@ Giorgi,+995555223344,b,2026-03-04 10:30
 
 
 def test_csv_import_all_or_nothing_with_a_row_report(client, clinic, runner, tmp_path):
-    import base64
-
-    from .helpers import make_staff
+    from .helpers import bearer, make_staff
 
     make_staff("desk", branch=clinic[0])
     db.session.commit()
-    headers = {"Authorization": "Basic " + base64.b64encode(b"desk:correct horse").decode()}
+    headers = bearer("desk")
     bad = CSV_OK + "Eka,12,B,2026-03-04 11:30\nLevan,555998877,Q,2026-03-04 12:00\nMari,555998866,B,tomorrow\n" \
         "Dato,555998855,B,2026-03-07 10:00\nNino,555 12 34 56,B,2026-03-04 10:00\n"
     response = client.post("/api/v1/appointments/import", json={"csv": bad}, headers=headers)

@@ -10,7 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 from core import create_app, engine
 from core.extensions import db
 
-from .live import ROOT, RunningSystem, launch_chromium
+from .live import ROOT, RunningSystem, launch_chromium, wait_until
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -44,7 +44,7 @@ def test_two_displays_show_every_call_and_announce_one_after_another(system):
         for _ in range(2):
             page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
             page.goto(system.base + "/display/1?languages=en,ja")
-            page.wait_for_function("window.seedDisplay && window.seedDisplay.snapshots > 0")
+            wait_until(page, "window.seedDisplay && window.seedDisplay.snapshots > 0")
             screens.append(page)
 
         call(system, 1)
@@ -53,7 +53,7 @@ def test_two_displays_show_every_call_and_announce_one_after_another(system):
             expect(page.locator("#now-number")).to_have_text("A002")
             expect(page.locator("#now-counter")).to_have_text("2")
             expect(page.locator("#serving li")).to_have_count(2)
-            page.wait_for_function("window.seedDisplay.announced.length === 2", timeout=20_000)
+            wait_until(page, "window.seedDisplay.announced.length === 2", timeout=20_000)
             first, second = page.evaluate("window.seedDisplay.announced")
             assert (first["number"], first["counter"], second["number"], second["counter"]) == ("A001", "1", "A002", "2")
             assert second["start"] >= first["end"], "calls are announced one after another, never over each other"
@@ -63,7 +63,7 @@ def test_two_displays_show_every_call_and_announce_one_after_another(system):
         status, body, _ = system.request("POST", f"/api/v1/tickets/{1}/recall", auth=system.admin)
         assert status == 200
         for page in screens:
-            page.wait_for_function("window.seedDisplay.announced.length === 3", timeout=20_000)
+            wait_until(page, "window.seedDisplay.announced.length === 3", timeout=20_000)
             assert page.evaluate("window.seedDisplay.announced[2].kind") == "recalled"
             expect(page.locator("#now-number")).to_have_text("A001")
         screens[0].screenshot(path=str(ARTIFACTS / "display.png"))
@@ -77,7 +77,7 @@ def test_a_display_that_lost_its_socket_shows_the_truth_on_return(system):
         browser = launch_chromium(playwright)
         page = browser.new_page()
         page.goto(system.base + "/display/1")
-        page.wait_for_function("window.seedDisplay.connected")
+        wait_until(page, "window.seedDisplay.connected")
         page.evaluate("window.seedDisplay.socket.disconnect()")  # the network is gone for a while
         expect(page.locator("#offline")).to_be_visible()
         call(system, 1)
@@ -92,7 +92,7 @@ def test_a_display_that_lost_its_socket_shows_the_truth_on_return(system):
         # A dropped transport (not a clean disconnect): the client reconnects by itself and resyncs.
         snapshots = page.evaluate("window.seedDisplay.snapshots")
         page.evaluate("window.seedDisplay.socket.io.engine.close()")
-        page.wait_for_function(f"window.seedDisplay.snapshots > {snapshots} && window.seedDisplay.connected",
+        wait_until(page, f"window.seedDisplay.snapshots > {snapshots} && window.seedDisplay.connected",
                                timeout=15_000)
         browser.close()
 

@@ -17,9 +17,10 @@ def test_conversations_unread_reply_and_done(client, setup, clock):
     branch.country, branch.sender_name = "GE", "Tbilisi Clinic"
     db.session.add(Customer(phone=KA, name="<b>Nino</b>", sms_consent=True, created_at=clock.now()))
     db.session.commit()
-    inbox.store_received(KA, "Can I bring my dog? <script>x</script>", clock.now(), gateway="g")
+    # the branch's own gateway (a gateway for every branch: see tests/test_isolation.py)
+    inbox.store_received(KA, "Can I bring my dog? <script>x</script>", clock.now(), gateway="g", branch_id=branch.id)
     clock.advance(minutes=1)
-    inbox.store_received("+819012345678", "HELP", clock.now(), gateway="g")
+    inbox.store_received("+819012345678", "HELP", clock.now(), gateway="g", branch_id=branch.id)
     assert client.get("/staff/inbox").status_code == 302  # staff only
     login(client)
     page = client.get("/staff/inbox").text

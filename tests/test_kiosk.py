@@ -105,14 +105,15 @@ def test_non_json_and_non_object_bodies(client, georgia):
     assert counts() == (0, 0)
 
 
-def test_rate_limit_per_kiosk(client, app, georgia):
+def test_rate_limit_per_address_for_unregistered_kiosks(client, app, georgia):
+    """Registered kiosks have a bucket each: tests/test_kiosk_registration.py."""
     app.config["KIOSK_RATE_LIMIT"] = "3 per minute"
-    codes = [client.post("/api/v1/checkins", json={"service": "A"}, headers={"X-Kiosk-Id": "lobby-1"}).status_code
-             for _ in range(4)]
+    codes = [client.post("/api/v1/checkins", json={"service": "A"}).status_code for _ in range(4)]
     assert codes == [201, 201, 201, 429]
-    refused = client.post("/api/v1/checkins", json={"service": "A"}, headers={"X-Kiosk-Id": "lobby-1"})
-    assert refused.json["error"] == "too_many_requests"
-    assert client.post("/api/v1/checkins", json={"service": "A"}, headers={"X-Kiosk-Id": "lobby-2"}).status_code == 201
+    refused = client.post("/api/v1/checkins", json={"service": "A"}, headers={"X-Kiosk-Id": "lobby-2"})
+    assert refused.status_code == 429 and refused.json["error"] == "too_many_requests"
+    other = client.post("/api/v1/checkins", json={"service": "A"}, environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert other.status_code == 201
     assert counts()[0] == 4
 
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from .live import ROOT, RunningSystem, launch_chromium
+from .live import ROOT, RunningSystem, launch_chromium, wait_until
 
 SHOTS = ROOT / "test-artifacts" / "kiosk"
 HEADINGS = {"en": "Welcome to Demo Branch", "ja": "Demo Branchへようこそ", "ka": "მოგესალმებათ Demo Branch"}
@@ -65,7 +65,7 @@ def test_walk_in_check_in(system, browser, language):
     shot("6-confirm")
     page.click("#get-ticket")
     expect(page.locator("#ticket-number")).to_have_text(re.compile(r"^A\d{3}$"))
-    page.wait_for_function("document.getElementById('ticket-qr').naturalWidth > 0")
+    wait_until(page, "document.getElementById('ticket-qr').naturalWidth > 0")
     shot("7-ticket")
     number = page.locator("#ticket-number").inner_text()
 

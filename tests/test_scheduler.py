@@ -17,7 +17,8 @@ from .modem_helpers import KA, wait_until
 def test_jobs_run_with_fixed_ids_and_stop(app):
     scheduler = start(app)
     try:
-        assert sorted(job.id for job in scheduler.get_jobs()) == ["appointment-reminders", "dispatch-outbox", "end-of-day",
+        assert sorted(job.id for job in scheduler.get_jobs()) == ["anonymise-old-visits", "appointment-reminders",
+                                                                  "dispatch-outbox", "end-of-day",
                                                                   "handle-unhandled-replies", "join-stale-parts"]
     finally:
         stop(app)

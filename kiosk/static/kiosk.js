@@ -110,8 +110,30 @@
     el("keypad").appendChild(button);
   });
 
+  // --- registration: an administrator's setup link (…/kiosk/1#setup=<token>) gives this screen its
+  // token; it is kept here and sent with every check-in, so the kiosk has its own rate limit. -----
+  var TOKEN_KEY = "seed.kiosk.token";
+  function adoptSetupToken() {
+    var url = new URL(window.location.href);
+    var fromHash = new URLSearchParams(url.hash.slice(1)).get("setup");
+    var token = fromHash || url.searchParams.get("setup");
+    if (!token) return;
+    try { window.localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* storage off: unregistered */ }
+    url.searchParams.delete("setup");
+    url.hash = "";
+    window.history.replaceState(null, "", url.pathname + url.search);  // the secret leaves the address bar
+  }
+  function kioskToken() {
+    try { return window.localStorage.getItem(TOKEN_KEY); } catch (e) { return null; }
+  }
+  adoptSetupToken();
+  api.registered = Boolean(kioskToken());
+
   function post(path, body) {
-    return fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+    var headers = { "Content-Type": "application/json" };
+    var token = kioskToken();
+    if (token) headers["X-Kiosk-Token"] = token;
+    return fetch(path, { method: "POST", headers: headers, body: JSON.stringify(body) })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) { return { ok: response.ok, data: data }; });
       });

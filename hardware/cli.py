@@ -35,13 +35,18 @@ def gateway_options(command):
 
 @modem_cli.command("run")
 @gateway_options
-def run_gateway(port, baudrate, pin, smsc, branch_id):
+@click.option("--rate", "rate_per_minute", type=click.IntRange(0, 600),
+              help="Text parts a minute at most for this modem (0: no limit). Default: MODEM_RATE_PER_MINUTE.")
+@click.option("--name", help="This gateway's id in the outbox (default: made from the port; keep it when the "
+                             "port changes).")
+def run_gateway(port, baudrate, pin, smsc, branch_id, rate_per_minute, name):
     """Run a gateway in the foreground until Ctrl-C (one per modem)."""
     from . import start, stop
 
     app = current_app._get_current_object()
     upgrade_database(app)
-    gateway, virtual = start(app, port=port, baudrate=baudrate, pin=pin, smsc=smsc, branch_id=branch_id)
+    gateway, virtual = start(app, port=port, baudrate=baudrate, pin=pin, smsc=smsc, branch_id=branch_id,
+                             rate_per_minute=rate_per_minute, name=name)
     click.echo(f"Gateway {gateway.name} running" + (" on the virtual modem" if virtual else "") + ". Ctrl-C stops it.")
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -194,6 +194,10 @@ class Ticket(db.Model):
     __table_args__ = (
         UniqueConstraint("branch_id", "service_day", "label"),
         Index("ix_ticket_queue", "branch_id", "status", "service_id"),
+        # The ticket a counter holds now (engine.current_ticket): a counter's years of tickets keep its id.
+        Index("ix_ticket_counter", "counter_id", "status"),
+        # A service's latest completions, newest first (wait estimates): read 10 rows, not the history.
+        Index("ix_ticket_service_finished", "service_id", "status", "finished_at"),
         Index("ix_ticket_customer", "customer_id", "id"),  # a customer's latest ticket (whose reply is this?)
         identified("ticket", "arrived_at", "customer_id IS NOT NULL"),
     )
@@ -234,6 +238,10 @@ class Ticket(db.Model):
 
 class TicketEvent(db.Model):
     """Append-only audit: one row for every change of a ticket, with who and when."""
+
+    # Today's calls of a kind (the displays' recent calls): found by moment, not by walking every
+    # event a branch's tickets ever had.
+    __table_args__ = (Index("ix_ticket_event_kind_at", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)

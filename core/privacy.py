@@ -5,9 +5,10 @@ HOLDERS below is the one table of where phone numbers, names and customers' word
 what becomes of them. After RETENTION_DAYS a finished visit keeps its figures (counts, times,
 statuses, scores, kinds of text) and loses what names a person: phone numbers and names become
 NULL, the words of texts "[removed]"; parts of long texts and unreadable texts, kept only until
-they are joined or looked at, are deleted. Erasure on request does the same at once to every row
-of that number within the requester's branches, cancels what is still to happen (queued texts,
-booked appointments, open offers) and, when no branch holds anything more, the customer record.
+they are joined or looked at, are deleted; a text still queued after all that time is cancelled.
+Erasure on request does the same at once to every row of that number within the requester's
+branches, ends what is still to happen (queued texts, booked appointments, open offers, texts the
+reply router has not read) and, when no branch holds anything more, the customer record.
 
 The tables of messaging are reached through the shared metadata, by name: core imports no other
 package of ours, and the retention rules stay readable in one place.
@@ -35,7 +36,8 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 def masked(number: str | None) -> str:
     """How a number appears where it must not be whole (logs, the audit log): enough to tell
-    numbers apart, not enough to call them (+99555****456). messaging.phones.masked is this rule."""
+    numbers apart, not enough to call them (+99555****456). The rule of messaging.phones.masked,
+    here because core imports no other package of ours: that one can become an import of this."""
     if not number:
         return "-"
     return number[:6] + "*" * max(len(number) - 9, 0) + number[-3:] if len(number) > 9 else "***"
@@ -65,7 +67,7 @@ class Holder:
     scrub: dict = field(default_factory=dict)  # column -> value once anonymised or erased
     still_used: Callable | None = None  # table -> condition of rows left alone by the retention job
     export: tuple[str, ...] = ()  # the columns a person's export shows
-    on_erase: Callable | None = None  # table -> (condition, values): what an erasure cancels first
+    ends: Callable | None = None  # table -> (condition, values): what was still to happen, ended first
     delete: bool = False  # kept only for a while anyway: deleted rather than scrubbed
     branch: Callable = lambda t: t.c  # table -> something with .branch_id, for the scope rule
 
@@ -88,18 +90,23 @@ HOLDERS = (
     Holder("appointment", "appointments", "starts_at", scrub={"customer_id": None},
            export=("id", "branch_id", "service_id", "booking_code", "status", "starts_at", "late_minutes", "source",
                    "created_at"),
-           on_erase=lambda t: (t.c.status.in_(("booked", "confirmed")), {"status": "cancelled"})),
+           ends=lambda t: (t.c.status.in_(("booked", "confirmed")) & (t.c.starts_at > clock.now()),
+                           {"status": "cancelled"})),
     Holder("outbox", "texts_sent", "created_at", phone="to", scrub={"to": None, "body": REMOVED},
-           still_used=lambda t: t.c.status.in_(("queued", "sending")),
+           still_used=lambda t: t.c.status == "sending",  # a gateway holds it: the next run takes it
            export=("id", "branch_id", "kind", "body", "status", "created_at", "sent_at", "delivered_at"),
-           # a text a gateway holds right now may still leave; its row no longer says to whom
-           on_erase=lambda t: (t.c.status.in_(("queued", "sending")),
-                               {"status": "cancelled", "policy_note": "erased on request", "lease_owner": None,
-                                "lease_until": None})),
+           # Not gone out: it never will (one queued for months is long stale). A text a gateway
+           # holds during an erasure may still leave; its row no longer says to whom.
+           ends=lambda t: (t.c.status.in_(("queued", "sending")),
+                           {"status": "cancelled", "policy_note": "personal data removed", "lease_owner": None,
+                            "lease_until": None})),
     Holder("inbox", "texts_received", "received_at", phone="sender",
            scrub={"sender": None, "body": REMOVED, "error": None},
            still_used=lambda t: t.c.status.in_(("new", "handling")),
-           export=("id", "branch_id", "body", "sent_at", "received_at", "status", "outcome")),
+           export=("id", "branch_id", "body", "sent_at", "received_at", "status", "outcome"),
+           # erased before the reply router read it: nothing is left to answer, or whom
+           ends=lambda t: (t.c.status.in_(("new", "handling")),
+                           {"status": "handled", "outcome": "personal data removed"})),
     Holder("inbox_part", "text_parts", "received_at", phone="sender", delete=True),
     Holder("inbox_quarantine", "unreadable_texts", "received_at", phone="sender", delete=True,
            export=("id", "branch_id", "received_at", "pdu")),
@@ -107,7 +114,7 @@ HOLDERS = (
            export=("id", "branch_id", "ticket_id", "score", "comment", "state", "created_at", "answered_at")),
     Holder("reschedule_offer", "reschedule_offers", "created_at", phone="phone", scrub={"phone": None},
            export=("id", "appointment_id", "status", "created_at", "expires_at"), branch=_offer_branch,
-           on_erase=lambda t: (t.c.status == "open", {"status": "expired"})),
+           ends=lambda t: (t.c.status == "open", {"status": "expired"})),
 )
 
 # Kept of a customer record whose number and name go: the consent given (yes/no, when, how, the
@@ -185,8 +192,8 @@ def erase(number, user=None) -> dict:
         customer = _customer(session, number)
         for holder in HOLDERS:
             t = _table(holder)
-            if holder.on_erase is not None:
-                condition, values = holder.on_erase(t)
+            if holder.ends is not None:
+                condition, values = holder.ends(t)
                 statement = _of_person(update(t).where(condition).values(values), holder, t, number, customer, user)
                 if statement is not None:
                     session.execute(statement)
@@ -226,13 +233,11 @@ def anonymise(*, days: int | None = None, batch: int | None = None) -> dict:
     done = {}
     for holder in HOLDERS:
         t = _table(holder)
-        candidates = select(t.c.id).where(t.c[holder.at] < cutoff)
-        if not holder.delete:  # deleted rows leave the index by themselves
-            candidates = candidates.where(t.c[holder.key].is_not(None))
-        if holder.still_used is not None:
-            candidates = candidates.where(~holder.still_used(t))
         with write_transaction() as session:
-            ids = session.scalars(candidates.order_by(t.c[holder.at]).limit(batch)).all()
+            ids = session.scalars(candidates(holder, cutoff, batch)).all()
+            if ids and holder.ends is not None:
+                condition, values = holder.ends(t)
+                session.execute(update(t).where(t.c.id.in_(ids), condition).values(values))
             if ids:
                 change = delete(t) if holder.delete else update(t).values(holder.scrub)
                 session.execute(change.where(t.c.id.in_(ids)))
@@ -242,6 +247,17 @@ def anonymise(*, days: int | None = None, batch: int | None = None) -> dict:
     if customers:
         done["customers"] = customers
     return done
+
+
+def candidates(holder: Holder, cutoff: datetime, batch: int):
+    """The ids of the next rows of `holder` to anonymise, oldest first."""
+    t = _table(holder)
+    query = select(t.c.id).where(t.c[holder.at] < cutoff)
+    if not holder.delete:  # the partial index's condition; deleted rows leave the index by themselves
+        query = query.where(t.c[holder.key].is_not(None))
+    if holder.still_used is not None:
+        query = query.where(~holder.still_used(t))
+    return query.order_by(t.c[holder.at]).limit(batch)
 
 
 def _anonymise_customers(cutoff: datetime, batch: int) -> int:
@@ -255,12 +271,12 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
             idle.append(~exists().where(t.c.customer_id == Customer.id))
         else:
             idle.append(~exists().where(t.c[holder.phone] == Customer.phone, t.c[holder.at] >= cutoff))
-    candidates = (select(Customer.id)
+    gone_quiet = (select(Customer.id)
                   .where(or_(Customer.phone.is_not(None), Customer.name.is_not(None)), Customer.created_at < cutoff,
                          *idle)
                   .order_by(Customer.created_at).limit(batch))
     with write_transaction() as session:
-        ids = session.scalars(candidates).all()
+        ids = session.scalars(gone_quiet).all()
         if ids:  # the consent record stays: see CUSTOMER_EXPORT
             session.execute(update(Customer).where(Customer.id.in_(ids)).values(phone=None, name=None))
     return len(ids)

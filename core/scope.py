@@ -19,6 +19,7 @@ from sqlalchemy import select
 from .auth import Forbidden
 from .errors import NotFound
 from .extensions import db, login_manager
+from .web import MAX_ID
 
 ROLES = ("staff", "manager", "admin")
 
@@ -61,7 +62,8 @@ def scoped(query, model, user=None):
 
 def owned(model, ident, what: str | None = None, user=None):
     """The row `ident` of `model` if it is within reach; NotFound otherwise (or if it is not there)."""
-    row = db.session.get(model, ident) if isinstance(ident, int) and 0 < ident < 2**63 else None
+    # ids are 32-bit on PostgreSQL: a larger one is simply not there (never a database error)
+    row = db.session.get(model, ident) if isinstance(ident, int) and 0 < ident <= MAX_ID else None
     # a branch's own row is the branch itself
     if row is None or not can_see(row.id if model.__tablename__ == "branch" else row.branch_id, user):
         raise NotFound(f"{what or model.__name__} {ident} does not exist.")

@@ -1,14 +1,13 @@
 """What every JSON endpoint reads from a request, and the one reading of each kind of value in it:
 the body, whole numbers, times, days and texts. Each refuses bad input with a ValidationError
-(400) that names the field and the reason, before anything is changed: a value the database
-cannot hold (an integer past 64 bits, a NUL, a lone surrogate, the year 9999 plus a day) must
-never reach it, because there it is a 500, and on PostgreSQL a different one than on SQLite."""
+(400) that names the field and the reason, before anything is changed. A value the database or
+the datetime module cannot hold (an id past PostgreSQL's INTEGER, 2**63 for SQLite, a NUL, a lone
+surrogate, the year 9999 plus a day) must never reach them: there it is a 500."""
 from __future__ import annotations
 
 import json
 import math
 import re
-import unicodedata
 from datetime import date, datetime, tzinfo
 
 from flask import request
@@ -20,6 +19,7 @@ MAX_ID = 2**31 - 1  # an INTEGER column on PostgreSQL
 MIN_YEAR, MAX_YEAR = 2000, 2100  # far enough apart for any booking, near enough that +1 day never overflows
 ALLOWED_CONTROLS = "\t\n\r"  # a CSV file or a multi-line text carries these; nothing carries the rest
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # Unicode's Cc, and surrogates (Cs)
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -47,7 +47,7 @@ def json_object(*, empty_ok=False) -> dict:
         source = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("body", "not UTF-8", "The body must be UTF-8 text.") from None
-    if _depth(source) > MAX_DEPTH:
+    if _too_deep(source):
         raise invalid("body", "nested too deeply", f"The body may nest at most {MAX_DEPTH} levels deep.")
     try:
         data = json.loads(source, parse_constant=_no_constant, parse_float=_finite_float)
@@ -60,14 +60,15 @@ def json_object(*, empty_ok=False) -> dict:
     return data
 
 
-def _depth(source: str) -> int:
-    """How deep the brackets go, outside strings; counted before parsing, because the parser
+def _too_deep(source: str) -> bool:
+    """Whether brackets outside strings nest past MAX_DEPTH. Counted before parsing: the parser
     recurses once per level and would end in a RecursionError long before any check of ours."""
-    depth = deepest = 0
+    depth = 0
     for bracket in _BRACKET.finditer(_STRING.sub('""', source)):
         depth += 1 if bracket.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
+        if depth > MAX_DEPTH:
+            return True
+    return False
 
 
 def _no_constant(name):
@@ -95,11 +96,10 @@ def _strings(value, field=None):
 
 
 def _check_characters(field: str, value: str, allowed: str = ALLOWED_CONTROLS) -> None:
-    for character in value:
-        category = unicodedata.category(character)
-        if (category == "Cc" and character not in allowed) or category == "Cs":
+    for found in _CONTROL.finditer(value):
+        if found.group() not in allowed:
             raise invalid(field[:40], "control character",
-                          f"{field[:40]} contains a control character (U+{ord(character):04X}).")
+                          f"{field[:40]!r} contains a control character (U+{ord(found.group()):04X}).")
 
 
 # --- values ------------------------------------------------------------------------------------

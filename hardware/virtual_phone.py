@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from core.auth import admin_required
 from core.errors import ValidationError
 from core.security import is_local_request
+from core.web import json_object
 from messaging.phones import e164
 
 page = Blueprint("virtual_phone", __name__, template_folder="templates", static_folder="static",
@@ -66,9 +67,7 @@ def messages():
 @api.post("/send")
 def send():
     virtual = modem()
-    data = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(data, dict):
-        raise ValidationError('Send JSON: {"from": "+995...", "text": "..."}.')
+    data = json_object()
     sender = e164(data.get("from", ""), field="from")
     text = data.get("text")
     if not isinstance(text, str) or len(text) > MAX_TEXT:

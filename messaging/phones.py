@@ -2,6 +2,7 @@
 import phonenumbers
 
 from core.errors import ValidationError
+from core.privacy import masked  # noqa: F401  (one rule for masking numbers, kept in core)
 
 
 def e164(raw, country: str | None = None, field: str = "phone") -> str:
@@ -15,10 +16,3 @@ def e164(raw, country: str | None = None, field: str = "phone") -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(f"{raw[:32]!r} is not a valid phone number.", {field: "invalid"})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def masked(number: str | None) -> str:
-    """For logs: enough to tell numbers apart, not enough to call them (+99555****456)."""
-    if not number:
-        return "-"
-    return number[:6] + "*" * max(len(number) - 9, 0) + number[-3:] if len(number) > 9 else "***"

@@ -6,7 +6,7 @@ from flask import render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import clock, scope
+from core import audit, clock, privacy, scope
 from core.errors import ValidationError
 from core.extensions import db
 from core.web import clean_text, moment
@@ -99,6 +99,7 @@ def save_template(kind, language):
     row.body, row.updated_at = text, clock.now()
     db.session.add(row)
     db.session.commit()
+    audit.record("template.saved", target=f"template:{kind}/{language}", branch_id=branch.id)
     return {"kind": kind, "language": language, "body": text, "custom": True, "preview": preview}
 
 
@@ -112,6 +113,7 @@ def revert_template(kind, language):
     if row is not None:
         db.session.delete(row)
         db.session.commit()
+        audit.record("template.reverted", target=f"template:{kind}/{language}", branch_id=branch.id)
     text = templates.template_for(branch.id, kind, language)
     return {"kind": kind, "language": language, "body": text, "custom": False, "preview": preview_of(branch, text)}
 
@@ -124,6 +126,7 @@ def test_template():
     rendered = preview_of(branch, text)["text"]
     phone = e164(data.get("phone"), branch.country, field="phone")
     message = outbox.enqueue(phone, rendered, "test", branch_id=branch.id, country=branch.country)
+    audit.record("text.sent", target=privacy.target(message.to), branch_id=branch.id, detail={"kind": "test"})
     return {"queued": message.id, "to": message.to, "text": rendered}, 202
 
 
@@ -174,6 +177,8 @@ def send_correction():
     numbers = _recipients(branch, kind, start, end)
     for number in numbers:
         outbox.enqueue(number, text, "correction", branch_id=branch.id)
+    audit.record("broadcast.sent", target=f"kind:{kind}", branch_id=branch.id,
+                 detail={"recipients": len(numbers), "from": start.isoformat(), "to": end.isoformat()})
     return {"kind": kind, "queued": len(numbers), "text": text}, 202
 
 

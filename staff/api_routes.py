@@ -138,9 +138,8 @@ def issue():
     language = data.get("language", branch.default_language)
     if language not in ("en", "ja", "ka"):
         raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
-    ticket = engine.issue_ticket(
-        service.id, priority=whole_number(data, "priority", 0, low=-100, high=100), language=language, source="staff", staff=current_user
-    )
+    priority = whole_number(data, "priority", 0, low=-100, high=100)
+    ticket = engine.issue_ticket(service.id, priority=priority, language=language, source="staff", staff=current_user)
     return ticket_json(ticket.id, 201)
 
 

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from core import appointments
 from core.errors import SeedError, ValidationError
+from core.web import MAX_YEAR, MIN_YEAR
 from kiosk.checkin import check_phone, clean_name
 
 COLUMNS = ("name", "phone", "service", "start")
@@ -35,6 +36,9 @@ def parse(branch, text: str) -> tuple[list[dict], list[dict]]:
         except ValueError:
             starts_at = None
             problems.append("start must be YYYY-MM-DD HH:MM")
+        if starts_at is not None and not MIN_YEAR <= starts_at.year <= MAX_YEAR:
+            starts_at = None  # the slot arithmetic would overflow at the ends of the calendar
+            problems.append(f"start must be within the years {MIN_YEAR} to {MAX_YEAR}")
         phone = name = None
         try:
             phone = check_phone(values["phone"], branch)["e164"] if values.get("phone") else None

@@ -5,7 +5,7 @@ from flask import request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import appointments, clock, customers, scope
+from core import appointments, audit, clock, customers, scope
 from core.database import write_transaction
 from core.errors import ValidationError
 from core.extensions import db
@@ -70,8 +70,9 @@ def list_appointments():
 @api.post("/appointments/<int:appointment_id>/cancel")
 @login_required
 def cancel_appointment(appointment_id):
-    scope.owned(Appointment, appointment_id, "Appointment")
+    appointment = scope.owned(Appointment, appointment_id, "Appointment")
     appointments.cancel(appointment_id)
+    audit.record("appointment.cancelled", target=f"appointment:{appointment_id}", branch_id=appointment.branch_id)
     return {"appointment": appointment_json(db.session.get(Appointment, appointment_id))}
 
 

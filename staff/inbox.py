@@ -24,6 +24,7 @@ def conversations():
     rows = db.session.execute(_mine(
         select(InboxMessage.sender, func.max(InboxMessage.received_at), func.count(InboxMessage.id),
                func.sum(case((InboxMessage.read_at.is_(None), 1), else_=0)))
+        .where(InboxMessage.sender.is_not(None))  # anonymised texts belong to no conversation
         .group_by(InboxMessage.sender), InboxMessage)).all()
     result = []
     for sender, last, total, unread in sorted(rows, key=lambda r: r[1], reverse=True):

@@ -50,8 +50,8 @@ def inbox_bodies():
     return sorted(m.body for m in db.session.scalars(select(InboxMessage)))
 
 
-def settled(message_id, status="delivered"):
-    return wait_until(lambda: row(message_id).status == status, message=f"outbox {message_id} {status}")
+def settled(message_id, status="delivered", timeout=10.0):
+    return wait_until(lambda: row(message_id).status == status, timeout=timeout, message=f"outbox {message_id} {status}")
 
 
 TEXTS = [
@@ -125,7 +125,7 @@ def test_silent_modem_is_reconnected_and_the_text_sent(gateway, vm):
     connections = gateway.connections
     vm.go_silent(2)
     ident = outbox.enqueue(KA, "are you there?", "test").id
-    settled(ident)
+    settled(ident, timeout=25)  # a silent modem is given up on after the library's 10 s command timeout
     assert gateway.connections > connections
     bodies = [m["body"] for m in vm.messages_for(KA)]
     assert bodies.count("are you there?") == 1

@@ -257,3 +257,22 @@ def test_a_long_text_whose_later_part_failed_is_resent_whole_and_flagged(fast, v
         assert not row(short).possible_duplicate
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("profile", ["default", "sim800"])
+def test_an_empty_slot_is_nothing_there_not_a_lost_modem(tmp_path, profile):
+    """A notification for a text the sweep already took points at an empty slot: +CMS ERROR 321
+    (or its words) means "nothing there"; reading it gives nothing, deleting it is no error."""
+    import queue
+
+    from hardware import modem as modem_io
+
+    with VirtualModem(tmp_path / "ttyVM0", latency=0, profile=profile) as vm:
+        modem = modem_io.connect(vm.port, 115200, None, queue.Queue())
+        try:
+            memory = modem.memories[0]
+            assert modem.read(42, memory) is None
+            modem.delete(42, memory)
+            assert modem.alive and modem.memories == (["SM"] if profile == "sim800" else ["SM", "ME", "SR"])
+        finally:
+            modem_io.close(modem)

@@ -229,9 +229,13 @@ def test_an_emoji_reply_gets_the_normal_answer_and_texting_goes_on(fast, setup, 
     try:
         vm.inject(KA, "😀")
         wait_until(lambda: inbox_bodies() == ["😀"], message="stored as the emoji")
-        db.session.rollback()
-        answer = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to == KA))
-        assert answer is not None and answer.kind == "unknown_ack"  # what any text staff must read gets
+
+        def answered():
+            db.session.rollback()
+            return db.session.scalar(select(OutboxMessage).where(OutboxMessage.to == KA))
+
+        answer = wait_until(answered, message="the router's answer")  # handled right after the store
+        assert answer.kind == "unknown_ack"  # what any text staff must read gets
         wait_until(lambda: row(answer.id).status == "delivered", message="the answer went out")
         db.session.rollback()
         stored = db.session.scalar(select(InboxMessage))

@@ -349,9 +349,11 @@ class Gateway:
         """Store (or apply) one stored message, then delete it from the modem. Whatever goes
         wrong with the message itself, it is quarantined and deleted: it cannot stop the loop."""
         slot = inbox.slot_key(self.name, memory, index, pdu)
+        stored = False
         try:
             decoded = modem_io.decode_received(pdu)
             if decoded.get("type") == "SMS-DELIVER":
+                stored = True
                 inbox.store_received(
                     decoded["number"], decoded.get("text", ""), decoded.get("time"),
                     concatenation=modem_io.concatenation_of(decoded), branch_id=self.branch_id, gateway=self.name,
@@ -371,7 +373,8 @@ class Gateway:
                               memory)
                 return
         self._command(lambda m: m.delete(index, memory))  # only after the inbox row is committed
-        inbox.release_slot(slot)
+        if stored:  # status reports and quarantined texts hold no slot key
+            inbox.release_slot(slot)
 
     def _report_from_pdu(self, pdu):
         try:

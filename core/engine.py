@@ -19,6 +19,7 @@ from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .events import TicketChange, counter_changed, ticket_changed
 from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence
 from .models import TicketStatus as S
+from .queries import QUEUE_ORDER
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
                 Ticket.service_id.in_(service_ids),
                 or_(Ticket.late_until.is_(None), Ticket.late_until <= now),
             )
-            .order_by(Ticket.priority.desc(), Ticket.arrived_at, Ticket.id)
+            .order_by(*QUEUE_ORDER)
             .limit(1)
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)

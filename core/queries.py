@@ -6,40 +6,38 @@ from datetime import timedelta
 from statistics import median
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from . import clock
 from .extensions import db
 from .models import Counter, Service, Ticket, counter_services
 from .models import TicketStatus as S
 
+# The one rule for who goes first within a service: higher priority, then earlier arrival, then
+# the lower id (two arrivals in the same instant). The engine calls by it, positions count by it.
+# A ticket running late keeps its place in this order; the engine only skips it until it is back.
 QUEUE_ORDER = (Ticket.priority.desc(), Ticket.arrived_at, Ticket.id)
 
 
+def _places(branch_id: int, service_id: int | None = None):
+    """(ticket id, place) of the waiting tickets, place 1 being the next to be called in its service."""
+    place = func.row_number().over(partition_by=Ticket.service_id, order_by=QUEUE_ORDER).label("place")
+    query = select(Ticket.id, place).where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING)
+    return query if service_id is None else query.where(Ticket.service_id == service_id)
+
+
+def positions(branch_id: int, service_id: int | None = None) -> dict[int, int]:
+    """{ticket id: place} for every waiting ticket of the branch (or of one of its services): one
+    query however many are waiting. The kiosk, the status page, the texts and the API count by it."""
+    return dict(db.session.execute(_places(branch_id, service_id)).all())
+
+
 def position(ticket: Ticket) -> int | None:
-    """1 for the next to be called in its service; None when the ticket is not waiting.
-    A ticket running late keeps its place in this count."""
+    """One ticket's place, by the same query, only its row coming back; None when not waiting."""
     if ticket.status != S.WAITING:
         return None
-    ahead = db.session.scalar(
-        select(func.count(Ticket.id)).where(
-            Ticket.branch_id == ticket.branch_id,
-            Ticket.service_id == ticket.service_id,
-            Ticket.status == S.WAITING,
-            Ticket.id != ticket.id,
-            or_(
-                Ticket.priority > ticket.priority,
-                and_(
-                    Ticket.priority == ticket.priority,
-                    or_(
-                        Ticket.arrived_at < ticket.arrived_at,
-                        and_(Ticket.arrived_at == ticket.arrived_at, Ticket.id < ticket.id),
-                    ),
-                ),
-            ),
-        )
-    )
-    return ahead + 1
+    places = _places(ticket.branch_id, ticket.service_id).subquery()
+    return db.session.scalar(select(places.c.place).where(places.c.id == ticket.id))
 
 
 def service_minutes(service: Service) -> float:
@@ -75,8 +73,9 @@ def wait_minutes(people_ahead: int, minutes_each: float, counters: int) -> int:
     return math.ceil(people_ahead * minutes_each / max(counters, 1))
 
 
-def estimated_wait_minutes(ticket: Ticket) -> int | None:
-    place = position(ticket)
+def estimated_wait_minutes(ticket: Ticket, place: int | None = None) -> int | None:
+    """Minutes until the ticket is likely called; `place` when the caller knows it already."""
+    place = position(ticket) if place is None else place
     if place is None:
         return None
     return wait_minutes(place - 1, service_minutes(ticket.service), open_counters(ticket.service))
@@ -86,7 +85,7 @@ def ticket_summary(ticket: Ticket, place=None, wait=None) -> dict:
     now = clock.now()
     if place is None and ticket.status == S.WAITING:
         place = position(ticket)
-        wait = estimated_wait_minutes(ticket)
+        wait = estimated_wait_minutes(ticket, place)
     return {
         "id": ticket.id,
         "number": ticket.label,
@@ -111,34 +110,42 @@ def _iso(moment):
     return moment.isoformat() if moment else None
 
 
-def queue_snapshot(branch_id: int) -> list[dict]:
-    """Every active service of the branch with its waiting and held tickets, in call order."""
+def queue_snapshot(branch_id: int, first: int | None = None, after: int = 0) -> list[dict]:
+    """Every active service of the branch with its waiting and held tickets, in call order.
+    `first`: only the waiting tickets at places `after` + 1 to `after` + `first` of each service
+    (the counts stay whole), so a branch with thousands waiting answers as fast as one with ten."""
     services = db.session.scalars(
         select(Service).where(Service.branch_id == branch_id, Service.active.is_(True)).order_by(Service.code)
     ).all()
-    tickets = db.session.scalars(
-        select(Ticket)
-        .where(Ticket.branch_id == branch_id, Ticket.status.in_((S.WAITING, S.HELD)))
-        .order_by(*QUEUE_ORDER)
+    places = _places(branch_id).subquery()
+    query = select(Ticket, places.c.place).join(places, places.c.id == Ticket.id).order_by(*QUEUE_ORDER)
+    if first is not None:
+        query = query.where(places.c.place > after, places.c.place <= after + first)
+    waiting = db.session.execute(query).all()
+    held = db.session.scalars(
+        select(Ticket).where(Ticket.branch_id == branch_id, Ticket.status == S.HELD).order_by(*QUEUE_ORDER)
     ).all()
+    counts = dict(db.session.execute(
+        select(Ticket.service_id, func.count()).where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING)
+        .group_by(Ticket.service_id)
+    ).all())
     result = []
     for service in services:
         minutes, counters = service_minutes(service), open_counters(service)
-        waiting = [t for t in tickets if t.service_id == service.id and t.status == S.WAITING]
-        held = [t for t in tickets if t.service_id == service.id and t.status == S.HELD]
+        count = counts.get(service.id, 0)
         result.append(
             {
                 "code": service.code,
                 "name": service.name,
                 "id": service.id,
-                "waiting_count": len(waiting),
+                "waiting_count": count,
                 "open_counters": counters,
-                "estimated_wait_minutes": wait_minutes(len(waiting), minutes, counters),
+                "estimated_wait_minutes": wait_minutes(count, minutes, counters),
                 "waiting": [
-                    ticket_summary(t, place=i + 1, wait=wait_minutes(i, minutes, counters))
-                    for i, t in enumerate(waiting)
+                    ticket_summary(t, place=place, wait=wait_minutes(place - 1, minutes, counters))
+                    for t, place in waiting if t.service_id == service.id
                 ],
-                "held": [ticket_summary(t) for t in held],
+                "held": [ticket_summary(t) for t in held if t.service_id == service.id],
             }
         )
     return result

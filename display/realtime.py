@@ -1,8 +1,17 @@
 """The /display Socket.IO namespace: one room per branch, a full snapshot on every connect, and
-an update (the change plus a fresh snapshot) after every committed ticket change."""
-import logging
+an update (the change plus the state after it) for every committed ticket change.
 
-from flask import request
+A ticket-changing request only notes the change: the snapshot is built after the commit by one
+worker thread per process, once for all the changes of a branch that arrived while it was busy,
+and not at all while no screen of that branch is connected. Every change still goes out as its
+own update, so each call is announced, one after another."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter as Tally
+
+from flask import current_app, request
 from flask_socketio import Namespace, emit, join_room
 
 from core.extensions import db, socketio
@@ -13,10 +22,112 @@ from . import snapshot
 log = logging.getLogger(__name__)
 NAMESPACE = "/display"
 ANNOUNCED = {"called", "recalled"}
+EXTENSION = "seed.display_updates"
+IDLE_SECONDS = 60  # the worker thread ends after this long without a change; the next one starts it again
 
 
 def room(branch_id: int) -> str:
     return f"branch:{branch_id}"
+
+
+class Updates:
+    """The changes waiting to be published, the screens connected to this process, and the worker."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Condition(threading.RLock())
+        self.pending: list[tuple[int, object]] = []  # (branch id, TicketChange or None), in commit order
+        self.busy = False
+        self.worker = None
+        self.screens: dict[str, int] = {}  # Socket.IO session id -> branch id
+        self.watching = Tally()  # branch id -> screens connected here
+        self.builds = 0  # snapshots built for updates (tests and the bench read it)
+
+    def watch(self, sid: str, branch_id: int) -> None:
+        with self.lock:
+            self.forget(sid)
+            self.screens[sid] = branch_id
+            self.watching[branch_id] += 1
+
+    def forget(self, sid: str) -> None:
+        with self.lock:
+            branch_id = self.screens.pop(sid, None)
+            if branch_id is not None:
+                self.watching[branch_id] -= 1
+                if self.watching[branch_id] <= 0:
+                    del self.watching[branch_id]
+
+    def watched(self, branch_id: int) -> bool:
+        # With a message queue, screens may be connected to another process: publish always.
+        return bool(self.app.config["SOCKETIO_MESSAGE_QUEUE"]) or self.watching[branch_id] > 0
+
+    def submit(self, branch_id: int, change) -> None:
+        """Called in the request, after the commit: costs an append, never a query."""
+        with self.lock:
+            if not self.watched(branch_id):
+                return
+            self.pending.append((branch_id, change))
+            if self.worker is None:
+                self.worker = socketio.start_background_task(self._run)
+            self.lock.notify_all()
+
+    def settle(self, timeout: float = 10) -> bool:
+        """Wait until every change noted so far has been published (tests, the bench)."""
+        with self.lock:
+            return self.lock.wait_for(lambda: not self.pending and not self.busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                if not self.lock.wait_for(lambda: self.pending, IDLE_SECONDS):
+                    self.worker = None
+                    return
+                batch, self.pending, self.busy = self.pending, [], True
+            try:
+                self._publish(batch)
+            except Exception:  # noqa: BLE001  (a display problem must never stop later updates)
+                log.exception("display update failed")
+            finally:
+                with self.lock:
+                    self.busy = False
+                    self.lock.notify_all()
+
+    def _publish(self, batch) -> None:
+        branches: dict[int, list] = {}
+        for branch_id, change in batch:
+            branches.setdefault(branch_id, []).append(change)
+        with self.app.app_context():
+            try:
+                for branch_id, changes in branches.items():
+                    state = snapshot.build(branch_id)
+                    self.builds += 1
+                    if state is None:
+                        continue
+                    events = [_event(change) for change in changes if change is not None] or [None]
+                    for event in events:  # (with a message queue configured, each emit travels through Redis)
+                        socketio.emit("update", {"event": event, "snapshot": state}, to=room(branch_id),
+                                      namespace=NAMESPACE)
+            finally:
+                db.session.remove()  # no read transaction left open between batches
+
+
+def updates(app=None) -> Updates:
+    return (app or current_app).extensions[EXTENSION]
+
+
+def settle(timeout: float = 10) -> bool:
+    return updates().settle(timeout)
+
+
+def _event(change) -> dict:
+    ticket = db.session.get(Ticket, change.ticket_id)
+    counter = None
+    if change.counter_id is not None:
+        found = db.session.get(Counter, change.counter_id)
+        counter = found.name if found else None
+    return {"kind": change.kind, "number": change.label, "counter": counter, "status": change.status,
+            "service": ticket.service.code if ticket else None,
+            "announce": change.kind in ANNOUNCED and counter is not None}
 
 
 class DisplayNamespace(Namespace):
@@ -27,7 +138,11 @@ class DisplayNamespace(Namespace):
         if state is None:
             raise ConnectionRefusedError("unknown branch")
         join_room(room(state["branch"]["id"]))
+        updates().watch(request.sid, state["branch"]["id"])
         emit("snapshot", state)
+
+    def on_disconnect(self, reason=None):
+        updates().forget(request.sid)
 
     def on_resync(self, data=None):
         branch_id = (data or {}).get("branch") if isinstance(data, dict) else None
@@ -36,40 +151,18 @@ class DisplayNamespace(Namespace):
             emit("snapshot", state)
 
 
-def broadcast(branch_id: int, event: dict | None) -> None:
-    """Send one branch's displays the change and the state after it (from any process: with a
-    message queue configured, the emit travels through Redis)."""
-    state = snapshot.build(branch_id)
-    if state is None:
-        return
-    socketio.emit("update", {"event": event, "snapshot": state}, to=room(branch_id), namespace=NAMESPACE)
-
-
 def on_ticket_changed(app, change):
-    ticket = db.session.get(Ticket, change.ticket_id)
-    counter = None
-    if change.counter_id is not None:
-        found = db.session.get(Counter, change.counter_id)
-        counter = found.name if found else None
-    event = {"kind": change.kind, "number": change.label, "counter": counter, "status": change.status,
-             "service": ticket.service.code if ticket else None,
-             "announce": change.kind in ANNOUNCED and counter is not None}
-    try:
-        broadcast(change.branch_id, event)
-    except Exception:  # noqa: BLE001  (a display problem must never undo or block a ticket change)
-        log.exception("display update for branch %s failed", change.branch_id)
+    updates(app).submit(change.branch_id, change)
 
 
 def on_counter_changed(app, branch_id, **_):
-    try:
-        broadcast(branch_id, None)
-    except Exception:  # noqa: BLE001
-        log.exception("display update for branch %s failed", branch_id)
+    updates(app).submit(branch_id, None)
 
 
 def init_app(app) -> None:
     from core.events import counter_changed, ticket_changed
 
+    app.extensions[EXTENSION] = Updates(app)  # its thread starts with the first change to publish
     # socketio.init_app (create_app's init_realtime) made this app's server: register on it.
     socketio.on_namespace(DisplayNamespace(NAMESPACE))
     ticket_changed.connect(on_ticket_changed, sender=app)

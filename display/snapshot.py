@@ -1,5 +1,5 @@
 """What a waiting-room display shows, as one snapshot: a screen that reconnects needs nothing else."""
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -10,6 +10,7 @@ from core.models import TicketStatus as S
 from core.queries import open_counters, service_minutes, wait_minutes
 
 RECENT_CALLS = 8
+CALLS = ("called", "recalled")
 
 
 def _start_of_local_day(branch: Branch, now: datetime) -> datetime:
@@ -35,12 +36,16 @@ def build(branch_id: int) -> dict | None:
         .where(Ticket.branch_id == branch.id, Ticket.status.in_(OPEN_AT_COUNTER))
         .order_by(Ticket.called_at.desc(), Ticket.id.desc())
     ).all()
+    # Today's calls only, newest first, found by moment (ix_ticket_event_kind_at). The day bound on
+    # the ticket too (its unique (branch, day, label) index) keeps either join order away from the
+    # branch's years of tickets; tickets left from an earlier day are closed just after midnight.
     calls = db.session.execute(
         select(TicketEvent, Ticket, Counter)
         .join(Ticket, TicketEvent.ticket_id == Ticket.id)
         .outerjoin(Counter, TicketEvent.counter_id == Counter.id)
-        .where(Ticket.branch_id == branch.id, TicketEvent.kind.in_(("called", "recalled")), TicketEvent.at >= day_start)
-        .order_by(TicketEvent.id.desc())
+        .where(TicketEvent.kind.in_(CALLS), TicketEvent.at >= day_start,
+               Ticket.branch_id == branch.id, Ticket.service_day >= day_start.date() - timedelta(days=1))
+        .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
         .limit(RECENT_CALLS * 4)
     ).all()
     recent, seen = [], set()

@@ -111,13 +111,14 @@ def check_in(data: dict) -> dict:
 
 def ticket_result(ticket, *, sms: bool, **extra) -> dict:
     """What the kiosk (and any check-in client) is told about the ticket it just got."""
+    place = position(ticket)
     return {
         "id": ticket.id,
         "number": ticket.label,
         "service": ticket.service.code,
         "service_name": ticket.service.name,
-        "position": position(ticket),
-        "estimated_wait_minutes": estimated_wait_minutes(ticket),
+        "position": place,
+        "estimated_wait_minutes": estimated_wait_minutes(ticket, place),
         "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
         "sms": sms,
         **extra,

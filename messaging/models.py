@@ -33,6 +33,9 @@ class OutboxMessage(db.Model):
         Index("ix_outbox_branch", "branch_id", "id"),
         Index("ix_outbox_created", "created_at"),
         Index("ix_outbox_sent", "sent_at"),
+        # A gateway's latest sent texts, for each status report (outbox.apply_status_report): by
+        # status alone that was every text ever delivered, inside a write transaction.
+        Index("ix_outbox_sent_by", "sent_by", "sent_at"),
         Index("ix_outbox_to", "to", "id"),  # a number's texts: the inbox thread, the branch of a reply
         identified("outbox", "created_at", '"to" IS NOT NULL'),  # retention (core/privacy.py)
     )

@@ -13,9 +13,8 @@ from core import clock
 from core.database import write_transaction
 from core.errors import SeedError
 from core.extensions import db
-from core.models import Customer, Ticket
-from core.models import TicketStatus as S
-from core.queries import estimated_wait_minutes, position
+from core.models import Branch, Customer, Ticket
+from core.queries import estimated_wait_minutes, position, positions
 
 from . import outbox, policy, templates
 from .models import OutboxMessage, SurveyResponse, TicketNotice
@@ -32,17 +31,18 @@ def _recipient(ticket: Ticket):
     return customer
 
 
-def _values(ticket: Ticket, **extra) -> dict:
-    place = position(ticket)
+def _values(ticket: Ticket, place=None, **extra) -> dict:
+    """A text's placeholders; `place`: the ticket's position when the caller has it already."""
+    place = position(ticket) if place is None else place
     return {"ticket": ticket.label, "service": ticket.service.name,
             "name": ticket.customer.name if ticket.customer else None,
             "position": place, "ahead": None if place is None else place - 1,
-            "wait": estimated_wait_minutes(ticket),
+            "wait": None if place is None else estimated_wait_minutes(ticket, place),
             "counter": ticket.counter.name if ticket.counter else None,
             "time": ticket.branch.local(clock.now()).strftime("%H:%M"), **extra}
 
 
-def send_once(ticket: Ticket, kind: str, send_after=None, **extra) -> int | None:
+def send_once(ticket: Ticket, kind: str, send_after=None, place=None, **extra) -> int | None:
     """Queue text `kind` for this ticket unless it had it already (or nobody may be texted).
     The notice and its outbox row commit together, and the notice's key (ticket, kind) is taken
     by an insert that does nothing when it exists: two racing callers never queue it twice."""
@@ -52,7 +52,7 @@ def send_once(ticket: Ticket, kind: str, send_after=None, **extra) -> int | None
         return None
     if db.session.get(TicketNotice, (ticket.id, kind)) is not None:
         return None  # cheap early answer; the insert below is what decides
-    body = templates.render(ticket.branch, kind, ticket.language or customer.language, **_values(ticket, **extra))
+    body = templates.render(ticket.branch, kind, ticket.language or customer.language, **_values(ticket, place, **extra))
     with write_transaction() as session:
         if not _claim(session, ticket.id, kind):
             return None
@@ -73,22 +73,29 @@ def _claim(session, ticket_id: int, kind: str) -> bool:
 
 
 def _positions(branch_id: int) -> None:
-    """After the queue moved: texts to the waiting customers it brought close to their turn."""
-    # Only the waiting tickets that can be texted and have not yet been told they are next.
-    told_next = select(TicketNotice.ticket_id).where(TicketNotice.kind == "next")
-    waiting = db.session.scalars(
+    """After the queue moved: texts to the waiting customers it brought close to their turn.
+    One positions query for the whole branch, then only the few within the threshold are looked
+    at: the cost is the same with 1,000 texting customers waiting as with 10."""
+    threshold = policy.settings(db.session.get(Branch, branch_id))["position_threshold"]
+    near = {ticket_id: place for ticket_id, place in positions(branch_id).items() if place - 1 <= threshold}
+    if not near:
+        return
+    told = set(db.session.execute(select(TicketNotice.ticket_id, TicketNotice.kind).where(
+        TicketNotice.ticket_id.in_(near), TicketNotice.kind.in_(("next", "position")))).all())
+    # "next" once at the front; "nearly your turn" once within the threshold, unless "next" came first.
+    due = {ticket_id: "next" if place == 1 else "position" for ticket_id, place in near.items()
+           if (ticket_id, "next") not in told and (place == 1 or (ticket_id, "position") not in told)}
+    if not due:
+        return
+    textable = db.session.scalars(
         select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
-        .where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING, Ticket.id.not_in(told_next),
-               Customer.sms_consent.is_(True), Customer.phone.is_not(None), Customer.opted_out_at.is_(None))
+        .where(Ticket.id.in_(due), Customer.sms_consent.is_(True), Customer.phone.is_not(None),
+               Customer.opted_out_at.is_(None))
+        .order_by(Ticket.id)
     ).all()
-    for ticket in waiting:
+    for ticket in textable:
         try:
-            threshold = policy.settings(ticket.branch)["position_threshold"]
-            place = position(ticket)
-            if place == 1:
-                send_once(ticket, "next")
-            elif place is not None and place - 1 <= threshold and not db.session.get(TicketNotice, (ticket.id, "next")):
-                send_once(ticket, "position")
+            send_once(ticket, due[ticket.id], place=near[ticket.id])
         except SeedError as error:  # one customer's bad number must not cost everyone after them their text
             log.warning("position text for ticket %s not queued: %s", ticket.id, error.message)
 
@@ -112,18 +119,26 @@ def _survey(ticket: Ticket) -> None:
                                        created_at=clock.now()))
 
 
+def _welcome(ticket: Ticket) -> None:
+    if _recipient(ticket) is None:
+        return
+    place = position(ticket)
+    if send_once(ticket, "welcome", place=place):
+        # The welcome says how many are ahead: no "nearly your turn" (or "next") right after it.
+        ahead = (place or 99) - 1
+        if ahead <= policy.settings(ticket.branch)["position_threshold"]:
+            _mark(ticket, "position")
+        if ahead == 0:
+            _mark(ticket, "next")
+
+
 def on_ticket_changed(app, change) -> None:
     try:
         ticket = db.session.get(Ticket, change.ticket_id)
         if ticket is None:
             return
-        if change.kind == "issued" and send_once(ticket, "welcome"):
-            # The welcome says how many are ahead: no "nearly your turn" (or "next") right after it.
-            ahead = (position(ticket) or 99) - 1
-            if ahead <= policy.settings(ticket.branch)["position_threshold"]:
-                _mark(ticket, "position")
-            if ahead == 0:
-                _mark(ticket, "next")
+        if change.kind == "issued":
+            _welcome(ticket)
         elif change.kind == "called":
             send_once(ticket, "called")
         elif change.kind == "no_show":

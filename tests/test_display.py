@@ -7,7 +7,7 @@ import pytest
 from core import engine
 from core.extensions import db, socketio
 from core.models import Customer
-from display import snapshot
+from display import realtime, snapshot
 
 from .constants import START
 
@@ -19,6 +19,7 @@ def connect(app, branch_id):
 
 
 def received(client, name):
+    realtime.settle()  # updates are published by a worker thread, after the change
     return [m["args"][0] for m in client.get_received("/display") if m["name"] == name]
 
 
@@ -86,6 +87,50 @@ def test_other_branches_hear_nothing(app, setup):
     engine.issue_ticket(service.id)
     engine.call_next(counter.id)
     assert received(client, "update") == []
+
+
+def test_a_snapshot_is_built_only_for_watched_branches_and_calls_are_never_merged(app, setup):
+    branch, (a, _b), (c1, c2), _ = setup
+    updates = realtime.updates(app)
+    for _ in range(3):
+        engine.issue_ticket(a.id)
+    engine.call_next(c1.id)
+    realtime.settle()
+    assert updates.builds == 0  # no screen connected: no snapshot built
+
+    client = connect(app, branch.id)
+    client.get_received("/display")
+    engine.complete(engine.current_ticket(db.session, c1.id).id)
+    engine.call_next(c1.id)
+    engine.call_next(c2.id)
+    got = received(client, "update")
+    assert 1 <= updates.builds <= 3  # at most one per change, fewer when they come quickly
+    assert [(u["event"]["kind"], u["event"]["number"]) for u in got] == [("completed", "A001"), ("called", "A002"),
+                                                                         ("called", "A003")]
+    assert [s["number"] for s in got[-1]["snapshot"]["serving"]] == ["A003", "A002"]
+
+    # Two calls while the worker is still busy with earlier changes: one snapshot, both calls.
+    for counter in (c1, c2):
+        engine.complete(engine.current_ticket(db.session, counter.id).id)
+    engine.issue_ticket(a.id)
+    engine.issue_ticket(a.id)
+    realtime.settle()
+    client.get_received("/display")
+    built = updates.builds
+    with updates.lock:  # (the worker cannot take the changes until the lock is let go)
+        engine.call_next(c1.id)
+        engine.call_next(c2.id)
+    got = received(client, "update")
+    assert updates.builds == built + 1
+    assert [(u["event"]["number"], u["event"]["counter"], u["event"]["announce"]) for u in got] == [
+        ("A004", "1", True), ("A005", "2", True)]
+    assert [s["number"] for s in got[0]["snapshot"]["serving"]] == ["A005", "A004"]
+
+    client.disconnect(namespace="/display")
+    built = updates.builds
+    engine.issue_ticket(a.id)
+    realtime.settle()
+    assert updates.builds == built  # the last screen left
 
 
 def test_resync_sends_a_fresh_snapshot(app, setup):

@@ -1,5 +1,5 @@
 """indexes that keep hot requests independent of history: a counter's current ticket, a
-service's latest completions, today's calls
+service's latest completions, today's calls, a gateway's latest sent texts
 
 Revision ID: e6f2b4d8a844
 Revises: d5e1a3c7f733
@@ -20,6 +20,7 @@ INDEXES = (
     ('ix_ticket_counter', 'ticket', ['counter_id', 'status']),
     ('ix_ticket_service_finished', 'ticket', ['service_id', 'status', 'finished_at']),
     ('ix_ticket_event_kind_at', 'ticket_event', ['kind', 'at']),
+    ('ix_outbox_sent_by', 'outbox', ['sent_by', 'sent_at']),  # see messaging/models.py
 )
 
 

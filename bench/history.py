@@ -1,0 +1,321 @@
+"""Is a request as fast after years of history as on the first day? Builds a branch's history
+(bench/history_build.py), starts the real system (run.py) on it and times what staff, customers and
+screens do, over HTTP and Socket.IO. Prints p50/p99 per step and history size; asserts nothing.
+
+    .venv/bin/python -m bench.history --sizes 0,100000,1000000 --db sqlite
+    .venv/bin/python -m bench.history --sizes 0,1000000 --db postgresql://postgres@127.0.0.1:5432/test
+
+For PostgreSQL, --db names a server and a database to connect to for creating (and afterwards
+dropping) one database per size, seed_bench_<random>. The client shares the machine's cores with
+the server, as a kiosk on the same box would; the figures are for comparing sizes and versions.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+from pathlib import Path
+
+import requests
+import socketio
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from core import create_app
+from core.config import normalise_database_url
+from core.database import upgrade_database
+from core.extensions import db
+
+from .history_build import ZONE, fill, setup_branch
+
+ROOT = Path(__file__).resolve().parent.parent
+# The bench checks in hundreds of times a minute from one address; a real kiosk is held to 12.
+INSTANCE_CONFIG = 'KIOSK_RATE_LIMIT = "100000 per minute"\n'
+
+
+@contextmanager
+def database(target: str, size: int):
+    """A database with `size` past tickets; yields (url, instance folder, admin API token)."""
+    instance = Path(tempfile.mkdtemp(prefix="seed_bench_"))
+    (instance / "config.py").write_text(INSTANCE_CONFIG)
+    admin_url, name = None, None
+    if target == "sqlite":
+        url = f"sqlite:///{instance / 'seed.db'}"
+    else:
+        admin_url = make_url(normalise_database_url(target))
+        name = f"seed_bench_{uuid.uuid4().hex[:8]}"
+        with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
+        upgrade_database(app)
+        with app.app_context():
+            secret, layout = setup_branch(secrets.token_urlsafe(12))
+            started = time.perf_counter()
+            written = fill(size, layout)
+            took = time.perf_counter() - started
+            db.engine.dispose()
+        print(f"  history of {size:,} tickets built in {took:.0f} s: "
+              + ", ".join(f"{table} {count:,}" for table, count in written.items()), flush=True)
+        yield url, instance, secret, layout, app
+    finally:
+        if name:
+            with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        shutil.rmtree(instance, ignore_errors=True)
+
+
+class Server:
+    """run.py in a subprocess, its log in the instance folder (a pipe nobody reads would fill up)."""
+
+    def __init__(self, instance: Path, url: str, port: int):
+        self.instance, self.url, self.port = instance, url, port
+        self.base = f"http://127.0.0.1:{port}"
+
+    def __enter__(self):
+        env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), "DATABASE_URL": self.url,
+               "PYTHONUNBUFFERED": "1"}
+        self.log = open(self.instance / "server.log", "w")
+        self.process = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port)], cwd=ROOT, env=env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.base + "/api/v1/health", timeout=5).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError("run.py did not answer:\n" + (self.instance / "server.log").read_text()[-3000:])
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of gunicorn's one worker (the child of run.py), in MB."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        pid = children[0] if children else self.process.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+class Bench:
+    def __init__(self, server: Server, token: str, layout: dict, app):
+        self.base, self.layout, self.app = server.base, layout, app
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.http = requests.Session()
+        self.phones = iter(range(10**6))
+        self.numbers = iter(range(500, 10**5))  # direct tickets' numbers: above any the server hands out here
+        self.lock = threading.Lock()
+        self.display = socketio.Client()
+        self.snapshot_arrived = threading.Event()
+        self.display.on("snapshot", lambda _state: self.snapshot_arrived.set(), namespace="/display")
+        self.display.connect(self.base, namespaces=["/display"], auth={"branch": layout["branch"]},
+                             transports=["websocket"], wait_timeout=60)
+
+    def close(self):
+        self.display.disconnect()
+
+    def _phone(self) -> str:
+        with self.lock:
+            return f"+995577{next(self.phones):06d}"
+
+    def check_in(self, session=None, service="A") -> dict:
+        answer = (session or self.http).post(self.base + "/api/v1/checkins", json={
+            "service": service, "phone": self._phone(), "sms_consent": True, "language": "en",
+            "branch": self.layout["branch"]})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["ticket"]
+
+    def post(self, path) -> dict:
+        answer = self.http.post(self.base + "/api/v1" + path, json={}, headers=self.headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def get(self, path, **headers):
+        answer = self.http.get(self.base + path, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    def resync(self):
+        self.snapshot_arrived.clear()
+        self.display.emit("resync", {"branch": self.layout["branch"]}, namespace="/display")
+        assert self.snapshot_arrived.wait(30), "no snapshot within 30 s"
+
+    def counter(self, name):
+        return self.layout["counters"][name][0]
+
+    def waiting(self, service: str, count: int, texting: bool) -> None:
+        """`count` customers waiting for `service`, written as check-in leaves them (texting ones with
+        their welcome text and its notice), straight into the database: a thousand check-ins
+        through the old code would take most of an hour at a million past tickets."""
+        from core.models import Customer, Ticket, TicketEvent
+        from messaging.models import OutboxMessage, TicketNotice
+
+        now = datetime.now(timezone.utc)
+        today = now.astimezone(ZoneInfo(ZONE)).date()
+        with self.app.app_context():
+            for index in range(count):
+                number = next(self.numbers)
+                customer = None
+                if texting:
+                    customer = Customer(phone=self._phone(), language="en", sms_consent=True, consent_at=now,
+                                        consent_source="kiosk", consent_text="Yes, texts.", created_at=now)
+                    db.session.add(customer)
+                    db.session.flush()
+                ticket = Ticket(branch_id=self.layout["branch"], service_id=self.layout["services"][service],
+                                customer_id=customer.id if customer else None, service_day=today,
+                                number=number, label=f"{service}{number}", status="waiting",
+                                source="kiosk", arrived_at=now)
+                db.session.add(ticket)
+                db.session.flush()
+                db.session.add(TicketEvent(ticket_id=ticket.id, at=now, kind="issued", to_status="waiting",
+                                           detail={"service": service}))
+                if customer is not None:
+                    text_row = OutboxMessage(branch_id=ticket.branch_id, to=customer.phone, body="Welcome", kind="welcome",
+                                             priority=40, ticket_id=ticket.id, status="delivered", send_after=now,
+                                             created_at=now, sent_at=now)
+                    db.session.add(text_row)
+                    db.session.flush()
+                    marks = ["welcome"] + (["position"] if index <= 3 else []) + (["next"] if index == 0 else [])
+                    db.session.add_all(TicketNotice(ticket_id=ticket.id, kind=k, outbox_id=text_row.id if k == "welcome" else None)
+                                       for k in marks)
+            db.session.commit()
+            db.session.remove()
+
+    def clear(self, service: str) -> None:
+        with self.app.app_context():
+            db.session.execute(text("UPDATE ticket SET status = 'cancelled' WHERE service_id = :s AND status = 'waiting'"),
+                               {"s": self.layout["services"][service]})
+            db.session.commit()
+            db.session.remove()
+
+
+def timed(action, times: int) -> list[float]:
+    spent = []
+    for _ in range(times):
+        started = time.perf_counter()
+        action()
+        spent.append((time.perf_counter() - started) * 1000)
+    return spent
+
+
+def measure(bench: Bench, samples: int) -> dict:
+    results = {}
+    for _ in range(20):  # warm up: caches, connection pool, the modem's first texts
+        ticket = bench.check_in()
+        called = bench.post(f"/counters/{bench.counter('5')}/call-next")["ticket"]
+        bench.post(f"/tickets/{called['id']}/complete")
+    tickets = []
+    results["check-in"] = timed(lambda: tickets.append(bench.check_in()), samples)
+    tokens = [t["status_url"].rsplit("/", 1)[1] for t in tickets]
+    results["status page"] = timed(lambda: bench.get(f"/t/{secrets.choice(tokens)}"), samples)
+    results["/api/v1/queues"] = timed(lambda: bench.get(f"/api/v1/queues?branch={bench.layout['branch']}",
+                                                        **bench.headers), samples)
+    results["display snapshot"] = timed(bench.resync, samples)
+    calls, completes = [], []
+    for _ in range(samples):
+        started = time.perf_counter()
+        ticket = bench.post(f"/counters/{bench.counter('5')}/call-next")["ticket"]
+        calls.append((time.perf_counter() - started) * 1000)
+        completes.append(timed(lambda: bench.post(f"/tickets/{ticket['id']}/complete"), 1)[0])
+    results["call next"], results["complete"] = calls, completes
+    for count in (0, 100, 1000):
+        # Counter 3 serves A and B; A's queue is empty now, B holds `count` texting customers
+        # (or, for none, 60 walk-ins without a phone).
+        bench.waiting("B", count or 60, texting=bool(count))
+        spent = []
+        for _ in range(min(50, samples)):
+            started = time.perf_counter()
+            ticket = bench.post(f"/counters/{bench.counter('3')}/call-next")["ticket"]
+            spent.append((time.perf_counter() - started) * 1000)
+            bench.post(f"/tickets/{ticket['id']}/complete")
+        results[f"call next, {count:,} texting waiting"] = spent
+        bench.clear("B")
+    results["check-in, 32 at once"], results["32 at once: check-ins/s"] = concurrent(bench, 32, max(samples // 20, 5))
+    return results
+
+
+def concurrent(bench: Bench, clients: int, each: int):
+    """`clients` kiosks checking in back to back; a refused or failed check-in counts as an error."""
+    spent, errors, barrier = [], [], threading.Barrier(clients)
+
+    def kiosk():
+        session = requests.Session()
+        barrier.wait()
+        for _ in range(each):
+            started = time.perf_counter()
+            try:
+                bench.check_in(session)
+            except (AssertionError, requests.RequestException) as error:
+                errors.append(error)
+            spent.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=kiosk) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rate = (clients * each - len(errors)) / (time.perf_counter() - started)
+    return spent, f"{rate:.0f}" + (f" ({len(errors)} failed)" if errors else "")
+
+
+def cell(values) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"{statistics.median(ordered):.1f} / {p99:.0f}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="0,100000,1000000", help="past tickets, comma-separated")
+    parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL (see above)")
+    parser.add_argument("--port", type=int, default=5500)
+    parser.add_argument("--samples", type=int, default=200, help="requests timed per step")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+    table = {}
+    for size in sizes:
+        with database(args.db, size) as (url, instance, token, layout, app), Server(instance, url, args.port) as server:
+            idle = server.worker_rss_mb()
+            bench = Bench(server, token, layout, app)
+            try:
+                table[size] = measure(bench, args.samples)
+            finally:
+                bench.close()
+            table[size]["server RSS MB, idle → after"] = f"{idle:.0f} → {server.worker_rss_mb():.0f}"
+            with app.app_context():
+                db.engine.dispose()
+    label = "SQLite" if args.db == "sqlite" else "PostgreSQL"
+    print(f"\n{label}, p50 / p99 ms ({args.samples} samples a step; {os.cpu_count()} cores, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()})")
+    steps = list(next(iter(table.values())))
+    print(f"| step | " + " | ".join(f"{size:,} past tickets" for size in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for step in steps:
+        print(f"| {step} | " + " | ".join(v if isinstance(v := table[s][step], str) else cell(v) for s in sizes) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Positions of a whole branch from one query (core.queries.positions), by the same rule the engine
+calls by, and position texts whose cost does not grow with the number of texting customers."""
+import threading
+
+from sqlalchemy import event, func, select
+
+from core import engine
+from core.extensions import db
+from core.models import Customer
+from core.queries import position, positions
+from messaging.models import OutboxMessage
+
+from .helpers import make_branch, make_counter, make_service
+
+
+def one_at_a_time(tickets):
+    """The rule, written out: within a service, higher priority first, then arrival, then id."""
+    places = {}
+    for service_id in {t.service_id for t in tickets}:
+        queue = sorted((t for t in tickets if t.service_id == service_id), key=lambda t: (-t.priority, t.arrived_at, t.id))
+        places.update({t.id: place for place, t in enumerate(queue, 1)})
+    return places
+
+
+def test_positions_follow_the_rule_for_priorities_ties_late_tickets_and_services(any_db_app, clock):
+    branch = make_branch()
+    a, b = make_service(branch, "A"), make_service(branch, "B")
+    only_a = make_counter(branch, "1", [a])
+    db.session.commit()
+    issued = []
+    for n, (service, priority, tie) in enumerate([(a, 0, False), (a, 0, True), (b, 0, False), (a, 10, False),
+                                                  (b, 5, True), (a, -1, False), (a, 0, True), (b, 0, False),
+                                                  (a, 10, True), (a, 10, False)]):
+        issued.append(engine.issue_ticket(service.id, priority=priority).id)
+        if not tie:  # a tie: the next one arrives in the same instant
+            clock.advance(seconds=20)
+    late = issued[1]
+    engine.running_late(late, 10)  # keeps its place: counted, only skipped by call next
+    engine.hold(issued[6])  # on hold: no position until it is back
+    engine.transfer(issued[7], a.id)  # keeps its arrival time in the new queue
+    db.session.expire_all()
+
+    from core.models import Ticket
+
+    waiting = db.session.scalars(select(Ticket).where(Ticket.status == "waiting")).all()
+    expected = one_at_a_time(waiting)
+    assert positions(branch.id) == expected
+    assert positions(branch.id, a.id) == {i: p for i, p in expected.items() if db.session.get(Ticket, i).service_id == a.id}
+    assert all(position(db.session.get(Ticket, i)) == p for i, p in expected.items())
+    assert position(db.session.get(Ticket, issued[6])) is None and issued[6] not in positions(branch.id)
+    # Priority 10 (the last two arrived together: by id), then by arrival; the late ticket keeps its
+    # place and the transferred one its arrival time; priority -1 last.
+    assert sorted((i for i in expected if i not in (issued[2], issued[4])), key=expected.get) == [
+        issued[i] for i in (3, 8, 9, 0, 1, 7, 5)]
+    assert (expected[issued[4]], expected[issued[2]]) == (1, 2)  # B: priority 5 before the earlier arrival
+
+    # The engine calls by the same rule: the queue of A, front first, skipping only the late ticket.
+    queue_a = sorted((i for i in expected if db.session.get(Ticket, i).service_id == a.id), key=expected.get)
+    called = []
+    while (ticket := engine.call_next(only_a.id)) is not None:
+        called.append(ticket.id)
+        engine.complete(ticket.id)
+    assert called == [i for i in queue_a if i != late]
+
+
+def count_statements(action) -> int:
+    seen, lock = [], threading.Lock()
+
+    def note(*_args):
+        with lock:
+            seen.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    return len(seen)
+
+
+def queue_of_texting_customers(count, clock):
+    branch = make_branch(country="GE")
+    service = make_service(branch, "A")
+    counter = make_counter(branch, "1", [service])
+    db.session.commit()
+    known = db.session.scalar(select(func.count(Customer.id)))
+    for n in range(known, known + count):
+        customer = Customer(phone=f"+99555520{n:04d}", sms_consent=True, created_at=clock.now())
+        db.session.add(customer)
+        db.session.commit()
+        engine.issue_ticket(service.id, customer_id=customer.id)
+        clock.advance(seconds=5)
+    return branch, counter
+
+
+def texts_of(kind):
+    db.session.rollback()
+    return db.session.scalars(select(OutboxMessage.ticket_id).where(OutboxMessage.kind == kind)).all()
+
+
+def test_position_texts_cost_the_same_with_200_texting_customers_as_with_10(any_db_app, clock):
+    costs = []
+    for count in (10, 200):
+        branch, counter = queue_of_texting_customers(count, clock)
+        first = engine.call_next(counter.id)
+        engine.complete(first.id)
+        before = {kind: len(texts_of(kind)) for kind in ("next", "position")}
+        costs.append(count_statements(lambda: engine.call_next(counter.id)))
+        # The call still brought one customer to the front and one within the threshold (3 ahead).
+        assert {kind: len(texts_of(kind)) - before[kind] for kind in before} == {"next": 1, "position": 1}
+    assert costs[0] == costs[1], f"statements for one call with 10 and 200 texting customers waiting: {costs}"
+
+
+def test_one_bad_stored_number_does_not_cost_the_others_their_text(any_db_app, clock):
+    branch, counter = queue_of_texting_customers(6, clock)
+    from core.models import Ticket
+
+    queue = sorted(positions(branch.id).items(), key=lambda item: item[1])
+    front, nearly = db.session.get(Ticket, queue[1][0]), db.session.get(Ticket, queue[4][0])
+    front.customer.phone = "+9955"  # stored before numbers were checked: no text can reach it
+    db.session.commit()
+    engine.call_next(counter.id)  # front is now first, nearly is now 3 ahead
+    assert front.id not in texts_of("next")
+    assert nearly.id in texts_of("position")
+
+
+def test_the_queues_by_page_keep_whole_counts_and_the_same_places(any_db_app, clock):
+    from core.queries import queue_snapshot
+
+    branch = make_branch()
+    a, b = make_service(branch, "A"), make_service(branch, "B")
+    db.session.commit()
+    for n in range(7):
+        engine.issue_ticket(a.id, priority=5 if n == 4 else 0)
+        clock.advance(seconds=10)
+    held = engine.issue_ticket(a.id)
+    engine.hold(held.id)
+    engine.issue_ticket(b.id)
+    whole = {s["code"]: s for s in queue_snapshot(branch.id)}
+    page = {s["code"]: s for s in queue_snapshot(branch.id, first=3, after=2)}
+    assert [s["waiting_count"] for s in whole.values()] == [s["waiting_count"] for s in page.values()] == [7, 1]
+    assert [t["position"] for t in whole["A"]["waiting"]] == list(range(1, 8))
+    assert page["A"]["waiting"] == whole["A"]["waiting"][2:5] and page["B"]["waiting"] == []
+    assert whole["A"]["waiting"][0]["number"] == "A005"  # priority first
+    assert [t["number"] for t in page["A"]["held"]] == ["A008"]

@@ -50,6 +50,9 @@ def init_database(app) -> None:
 
 
 def init_realtime(app) -> None:
+    # Flask-SocketIO keeps the message-queue manager of an earlier init_app on the extension: an
+    # app built after one with Redis would publish there too. Each app chooses its own.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(app, async_mode="threading", message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
                       channel=app.config["SOCKETIO_CHANNEL"])
 

@@ -120,14 +120,17 @@ def postgres_database():
     admin.dispose()
 
 
+def database_url(request, tmp_path) -> str:
+    """For a fixture parametrised over "sqlite" and "postgresql": the database of this run."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'seed.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db_app(request, tmp_path, clock):
     """The app on a file SQLite database and on PostgreSQL: for promises both must keep."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'seed.db'}"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    app = build_app(url, clock, tmp_path)
+    app = build_app(database_url(request, tmp_path), clock, tmp_path)
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -20,7 +20,7 @@ from display import realtime
 from messaging import outbox
 from scheduler import jobs
 
-from .conftest import build_app
+from .conftest import build_app, database_url
 from .helpers import bearer, make_branch_setup
 
 # Tables that grow with every visit. A plan may look rows up in them, never walk them.
@@ -38,11 +38,7 @@ PHONES = [f"+99555512{n:04d}" for n in range(12)]
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migrated_app(request, tmp_path, clock):
     """The app on a database built by the migrations (their indexes are what production has)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'seed.db'}"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    app = build_app(url, clock, tmp_path)
+    app = build_app(database_url(request, tmp_path), clock, tmp_path)
     with app.app_context():
         db.drop_all()
         with db.engine.begin() as conn:

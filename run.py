@@ -12,7 +12,7 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from core import create_app  # noqa: F401  (flask --app run finds the factory here)
+from app import create_app  # noqa: F401  (flask --app run finds the factory here)
 from core.database import upgrade_database
 from core.extensions import db
 from core.security import install_log_masking

@@ -12,7 +12,8 @@ import uuid
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from core import create_app, engine
+from app import create_app
+from core import engine
 from core.database import upgrade_database
 from core.extensions import db
 from core.models import Branch, Counter, Service

@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import func, select
 
-from core import create_app
+from app import create_app
 from core.database import upgrade_database
 from core import clock
 from core.extensions import db

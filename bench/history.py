@@ -33,7 +33,7 @@ import socketio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from core import create_app
+from app import create_app
 from core.config import normalise_database_url
 from core.database import upgrade_database
 from core.extensions import db

@@ -41,6 +41,12 @@ class Branch(db.Model):
     default_language: Mapped[str] = mapped_column(String(5), default="en")
     # {"mon": [["09:00", "17:00"]], ...}; a missing day is closed.
     opening_hours: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The languages the kiosk and the self-booking page offer, the default language first or among them.
+    languages: Mapped[list] = mapped_column(JSON, default=lambda: ["en", "ja", "ka"],
+                                            server_default='["en", "ja", "ka"]')
+    # {"logo": file name in the instance's branding folder, "primary": "#1d4ed8", "accent": "#f59e0b"}:
+    # shown on the kiosk, the display, the status page and the printed ticket.
+    branding: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     show_names: Mapped[bool] = mapped_column(default=False)
     # Which texts this branch sends and when: see MESSAGING_DEFAULTS in core/config.py.
     messaging: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
@@ -48,6 +54,8 @@ class Branch(db.Model):
 
     services: Mapped[list[Service]] = relationship(back_populates="branch", order_by="Service.code")
     counters: Mapped[list[Counter]] = relationship(back_populates="branch", order_by="Counter.id")
+    closures: Mapped[list[Closure]] = relationship(back_populates="branch", order_by="Closure.first_day",
+                                                   cascade="all, delete-orphan")
 
     @property
     def zone(self) -> ZoneInfo:
@@ -58,6 +66,22 @@ class Branch(db.Model):
 
     def local_date(self, moment: datetime) -> date:
         return self.local(moment).date()
+
+
+class Closure(db.Model):
+    """A holiday or closure: the branch is closed from first_day to last_day (branch-local days,
+    both included). The kiosk shows the message; no bookings or reminders fall on these days."""
+
+    __table_args__ = (Index("ix_closure_branch_days", "branch_id", "last_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id", ondelete="CASCADE"))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    message: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    branch: Mapped[Branch] = relationship(back_populates="closures")
 
 
 counter_services = Table(
@@ -75,15 +99,29 @@ class Service(db.Model):
     branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id"))
     # One capital letter: the ticket prefix (A001) and the code the API and kiosk use.
     code: Mapped[str] = mapped_column(String(1))
+    # The name in the branch's default language (and the fallback); names holds it per language,
+    # {"en": "General", "ja": "総合窓口", "ka": "ზოგადი"}: name_in() picks.
     name: Mapped[str] = mapped_column(String(80))
+    names: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     avg_service_minutes: Mapped[int] = mapped_column(default=5)
+    # False: paused; the kiosk shows it as paused and takes no tickets for it.
     active: Mapped[bool] = mapped_column(default=True)
+    # The wait the branch aims for (reports: service level = share called within it).
+    target_wait_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
+    # Tickets of this service start with this priority (higher goes first).
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Place on the kiosk, smallest first (then the code).
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
     # Appointments: the length of a slot and how many people one slot takes.
     slot_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
     slot_capacity: Mapped[int] = mapped_column(default=1, server_default="1")
 
     branch: Mapped[Branch] = relationship(back_populates="services")
     counters: Mapped[list[Counter]] = relationship(secondary=counter_services, back_populates="services")
+
+    def name_in(self, language: str | None) -> str:
+        """The name in a language, else the default name."""
+        return (self.names or {}).get(language or "") or self.name
 
 
 class Counter(db.Model):
@@ -145,6 +183,8 @@ class StaffUser(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(10), default="staff")  # staff, manager or admin (core/scope.py)
     active: Mapped[bool] = mapped_column(default=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))  # home branch: the console's first
+    # The language of the staff pages for this person (None: the browser's).
+    language: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Part of every session's user id (get_id): a new one at logout or password change ends every
     # session of this person, on every device (core/auth.py).
@@ -286,3 +326,15 @@ class Appointment(db.Model):
     service: Mapped[Service] = relationship()
     customer: Mapped[Customer | None] = relationship()
     branch: Mapped[Branch] = relationship()
+
+
+class ModemSetting(db.Model):
+    """A branch's modem as set from the web: where it is plugged in (a device, a by-id path or
+    imei:<IMEI>) and the SIM's PIN. The gateway of the branch restarts when it changes
+    (version goes up)."""
+
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branch.id", ondelete="CASCADE"), primary_key=True)
+    port: Mapped[str | None] = mapped_column(Text)
+    pin: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

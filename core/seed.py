@@ -31,8 +31,10 @@ def seed_demo() -> str | None:
         opening_hours={day: [["09:00", "17:00"]] for day in WEEKDAYS[:5]},
         created_at=now,
     )
-    general = Service(branch=branch, code="A", name="General", avg_service_minutes=5)
-    appointments = Service(branch=branch, code="B", name="Appointments", avg_service_minutes=10)
+    general = Service(branch=branch, code="A", name="General", avg_service_minutes=5, position=1,
+                      names={"en": "General", "ja": "総合窓口", "ka": "ზოგადი მომსახურება"})
+    appointments = Service(branch=branch, code="B", name="Appointments", avg_service_minutes=10, position=2,
+                           names={"en": "Appointments", "ja": "予約の方", "ka": "ჩაწერილი ვიზიტები"})
     counters = [
         Counter(branch=branch, name="1", services=[general, appointments]),
         Counter(branch=branch, name="2", services=[general, appointments]),

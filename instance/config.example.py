@@ -6,7 +6,7 @@
 
 # The demo branch created on first start of an empty database.
 # DEFAULT_BRANCH_NAME = "City Office"
-# DEFAULT_TIMEZONE = "Europe/Tbilisi"
+# DEFAULT_TIMEZONE = "Asia/Tbilisi"
 # DEFAULT_COUNTRY = "GE"        # phone numbers typed without +code are read as this country's
 # DEFAULT_LANGUAGE = "ka"       # en, ja or ka
 

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from core import create_app
+from app import create_app
 from core.clock import ManualClock
 from core.database import upgrade_database
 from core.extensions import db

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from core import create_app
+from app import create_app
 from core.config import normalise_database_url
 from core.database import upgrade_database
 from core.extensions import db

@@ -7,7 +7,8 @@ import pytest
 import socketio as socketio_client
 from playwright.sync_api import expect, sync_playwright
 
-from core import create_app, engine
+from app import create_app
+from core import engine
 from core.extensions import db
 
 from .live import ROOT, RunningSystem, launch_chromium, wait_until

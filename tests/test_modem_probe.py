@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from core import create_app
+from app import create_app
 from hardware.probe import ATLink, probe
 from hardware.virtual_modem import PROFILES, VirtualModem
 

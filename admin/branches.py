@@ -1,0 +1,1 @@
+"""Settings: branches (placeholder: being written)."""

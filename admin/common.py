@@ -1,0 +1,68 @@
+"""What every settings page and its JSON twin share: JSON bodies, the branch a page is about,
+and the round trip of a form whose fields the service layer refused."""
+from flask import current_app, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from core import scope
+from core.errors import UnsupportedMediaType, ValidationError
+from core.web import arg_number, json_object
+
+from . import api, bp
+
+
+@api.before_request
+def require_json():
+    if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+        raise UnsupportedMediaType("Send JSON (Content-Type: application/json).")
+
+
+def body() -> dict:
+    """The request's JSON object (core/web.py's rules: size, depth, characters)."""
+    return json_object()
+
+
+def page_branch(data: dict | None = None):
+    """The branch a page or call is about: ?branch= (or "branch" in the body) if within reach,
+    else the person's first branch. Another branch's id answers 404 (the scope rule)."""
+    wanted = None
+    if data is not None and data.get("branch") is not None:
+        wanted = data.get("branch")
+    else:
+        wanted = arg_number("branch")
+    return scope.branch(wanted)
+
+
+def form_data() -> dict:
+    """A submitted form as a dict: one value per field, lists for fields given several times."""
+    data = {}
+    for key in request.form:
+        if key == "csrf_token":
+            continue
+        values = request.form.getlist(key)
+        data[key] = values if len(values) > 1 or key.endswith("[]") else values[0]
+    return {key.removesuffix("[]"): value for key, value in data.items()}
+
+
+def render_form(template: str, *, errors: dict | None = None, status: int = 200, **context):
+    """A settings page; with errors, the field errors beside each field and the submitted values kept."""
+    return render_template(template, errors=errors or {}, **context), status
+
+
+def refused(template: str, error: ValidationError, **context):
+    return render_form(template, errors=error.detail if isinstance(error.detail, dict) else {}, status=400,
+                       message=error.message, **context)
+
+
+@bp.get("/")
+@login_required
+@scope.require_role("manager")
+def index():
+    for section in ("branches", "services", "counters", "users", "texts", "screens", "modem"):
+        if f"admin.{section}_page" in current_app.view_functions:
+            return redirect(url_for(f"admin.{section}_page"))
+    return redirect(url_for("staff.console"))
+
+
+@bp.app_context_processor
+def settings_context():
+    return {"admin_endpoints": set(current_app.view_functions)}

@@ -1,0 +1,1 @@
+"""Settings: counters (placeholder: being written)."""

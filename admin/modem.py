@@ -1,0 +1,1 @@
+"""Settings: modem (placeholder: being written)."""

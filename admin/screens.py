@@ -1,0 +1,1 @@
+"""Settings: screens (placeholder: being written)."""

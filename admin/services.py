@@ -1,0 +1,1 @@
+"""Settings: services (placeholder: being written)."""

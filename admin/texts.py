@@ -1,0 +1,1 @@
+"""Settings: texts (placeholder: being written)."""

@@ -1,0 +1,1 @@
+"""Settings: users (placeholder: being written)."""

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, select, text
 
 from core import engine, tokens
 from core.extensions import db
-from core.models import Appointment, Customer, StaffUser
+from core.models import Appointment, Closure, Customer, StaffUser
 from messaging import inbox
 from messaging.models import InboxMessage, InboxQuarantine, OutboxMessage
 
@@ -18,9 +18,9 @@ from .constants import START
 from .helpers import csrf_token, login, make_branch, make_counter, make_service, make_staff
 
 SECRET_NAME = "Nino Secretova"
-SECRET_NUMBER = "+995555123456"
+SECRET_NUMBER = "+995577246813"
 SECRET_WORDS = "SECRET-B1"
-LEAKS = (SECRET_NAME, SECRET_WORDS, "5123456", "555 12 34 56")
+LEAKS = (SECRET_NAME, SECRET_WORDS, "7246813", "577 24 68 13")
 
 # Routes anyone may open, and why. Walked too: they must not show branch 1's private data.
 PUBLIC = {
@@ -56,7 +56,14 @@ def branches(app, clock):
     db.session.add(failed)
     db.session.commit()
     kiosk, _secret = tokens.create_kiosk(one.id, "Entrance")
-    return {"kiosk": kiosk.id, "one": one, "two": two, "ticket": ticket, "appointment": appointment, "inbox": reply_id,
+    closure = Closure(branch_id=one.id, first_day=START.date() + timedelta(days=30),
+                      last_day=START.date() + timedelta(days=31), message="Holiday", created_at=START)
+    db.session.add(closure)
+    db.session.commit()
+    alice = db.session.scalar(select(StaffUser).where(StaffUser.username == "alice"))
+    alice.display_name = f"Alice {SECRET_WORDS}"  # branch 1's people are branch 1's business
+    db.session.commit()
+    return {"kiosk": kiosk.id, "closure": closure.id, "service1": service1, "alice": alice.id, "one": one, "two": two, "ticket": ticket, "appointment": appointment, "inbox": reply_id,
             "outbox": failed.id, "counter1": counter1, "counter2": counter2}
 
 
@@ -67,6 +74,7 @@ def values_for(rule, data) -> dict:
         "counter_id": data["counter1"].id, "message_id": data["inbox"], "number": SECRET_NUMBER,
         "branch_id": data["one"].id, "token": data["ticket"].access_token, "kind": "welcome", "language": "en",
         "action": "cancel", "state": "close", "token_id": data["kiosk"],
+        "service_id": data["service1"].id, "user_id": data["alice"], "closure_id": data["closure"],
     }
     if rule.endpoint == "staff.outbox_action":
         per_argument["message_id"] = data["outbox"]
@@ -144,6 +152,16 @@ def test_staff_of_another_branch_can_neither_see_nor_change_anything(client, app
     client.post("/staff/counter", data={"counter_id": branches["counter2"].id, "csrf_token": csrf_token(page.text)})
     checked = walk(client, app, branches, expect_refusal=True)
     assert len(checked) > 40  # every route, every method
+
+
+def test_a_manager_of_another_branch_can_neither_see_nor_change_anything(client, app, branches):
+    """The settings pages and /api/v1/admin are a manager's: walk them as branch 2's manager."""
+    bob = db.session.scalar(select(StaffUser).where(StaffUser.username == "bob"))
+    bob.role = "manager"
+    db.session.commit()
+    login(client, "bob")
+    checked = walk(client, app, branches, expect_refusal=True)
+    assert any("/admin/" in where for where in checked)
 
 
 def test_the_walk_covers_the_virtual_phone_too(client, app, branches, vm):

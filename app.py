@@ -4,7 +4,7 @@ import os
 
 from flask import Flask, render_template
 
-from core import auth, cli
+from core import auth, cli, language
 from core.clock import SystemClock
 from core.config import load_config
 from core.database import MIGRATIONS, configure_engine
@@ -25,7 +25,7 @@ def create_app(config=None) -> Flask:
     init_database(app)
     auth.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app)
+    babel.init_app(app, locale_selector=language.chosen_language, timezone_selector=language.chosen_zone)
     init_realtime(app)
     init_blueprints(app)
     init_security(app)  # after Socket.IO, so ProxyFix wraps it too

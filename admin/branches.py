@@ -1,1 +1,238 @@
-"""Settings: branches (placeholder: being written)."""
+"""Settings: branches. The list, a new branch (admins), the edit page (name, zone, country,
+languages, opening hours, branding) with its closures, the same as JSON, and the public route that
+serves a branch's logo to the kiosk, the display and the status page."""
+from babel import Locale
+from flask import Blueprint, flash, redirect, request, send_from_directory, url_for
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound as NoSuchFile
+
+from core import clock, scope, zones
+from core.auth import Forbidden
+from core.errors import ValidationError
+from core.extensions import db
+from core.models import Counter
+from core.seed import WEEKDAYS
+from core.settings import branches as settings
+from core.settings import branding
+from core.web import arg_number
+
+from . import api, bp
+from .common import body, form_data, refused, render_form
+
+LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "ka": "ქართული"}  # each in itself: whoever reads finds theirs
+RANGES_ON_PAGE = 2  # a day's rows on the page: the opening and, say, after a lunch break
+DEFAULT_COLOURS = {"primary": "#0b3d6e", "accent": "#ffd166"}  # what screens without branding show
+
+# /branding/<filename>: outside /admin, as kiosks and displays load it without signing in.
+public = Blueprint("branding", __name__)
+bp.record_once(lambda state: state.app.register_blueprint(public))
+
+
+@public.get("/branding/<filename>")
+def logo(filename):
+    """A branch's logo. Public: it is on the kiosk anyway. Its name changes with its content."""
+    if not branding.NAME.fullmatch(filename):
+        raise NoSuchFile()
+    return send_from_directory(branding.folder(), filename, max_age=365 * 24 * 3600)
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+@bp.get("/branches")
+@login_required
+@scope.require_role("manager")
+def branches_page():
+    rows = scope.branches()
+    counters = _counter_counts([b.id for b in rows])
+    now = clock.now()
+    listed = [{"branch": b, "local_now": format_datetime(b.local(now), "short", rebase=False),
+               "counters": counters.get(b.id, 0)} for b in rows]
+    return render_form("admin/branches.html", section="branches", settings_branch=_nav_branch(rows), rows=listed,
+                       can_create=scope.has_role("admin"), language_names=LANGUAGE_NAMES)
+
+
+@bp.route("/branches/new", methods=["GET", "POST"])
+@login_required
+@scope.require_role("admin")
+def branch_new_page():
+    if request.method == "GET":
+        values = _values_of(None)
+        return render_form("admin/branch.html", **_page(None, values))
+    values = _values_from_form()
+    try:
+        branch = settings.create(_service_data(values))
+    except ValidationError as error:
+        return refused("admin/branch.html", error, **_page(None, values))
+    flash(_("Branch %(name)s was created.", name=branch.name), "ok")
+    return redirect(url_for("admin.branch_page", branch_id=branch.id))
+
+
+@bp.route("/branches/<int:branch_id>", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def branch_page(branch_id):
+    branch = scope.branch(branch_id)
+    if request.method == "GET":
+        return render_form("admin/branch.html", **_page(branch, _values_of(branch)))
+    values = _values_from_form()
+    try:
+        settings.update(branch, _service_data(values))
+    except ValidationError as error:
+        return refused("admin/branch.html", error, **_page(branch, values))
+    flash(_("The settings of %(name)s are saved.", name=branch.name), "ok")
+    return redirect(url_for("admin.branch_page", branch_id=branch.id))
+
+
+@bp.post("/branches/<int:branch_id>/closures")
+@login_required
+@scope.require_role("manager")
+def branch_closure_add(branch_id):
+    branch = scope.branch(branch_id)
+    data = form_data()
+    try:
+        closure = settings.add_closure(branch, data.get("first_day"), data.get("last_day"), data.get("message", ""))
+    except ValidationError as error:
+        return refused("admin/branch.html", error, **_page(branch, _values_of(branch), closure_values=data))
+    flash(_("%(name)s is closed from %(first)s to %(last)s.", name=branch.name, first=format_date(closure.first_day),
+            last=format_date(closure.last_day)), "ok")
+    return redirect(url_for("admin.branch_page", branch_id=branch.id, _anchor="closures"))
+
+
+@bp.post("/branches/<int:branch_id>/closures/<int:closure_id>/delete")
+@login_required
+@scope.require_role("manager")
+def branch_closure_delete(branch_id, closure_id):
+    branch = scope.branch(branch_id)
+    settings.remove_closure(branch, closure_id)
+    flash(_("The closure was removed."), "ok")
+    return redirect(url_for("admin.branch_page", branch_id=branch.id, _anchor="closures"))
+
+
+def _counter_counts(branch_ids) -> dict:
+    """{branch id: number of counters}, one query for the whole list."""
+    return dict(db.session.execute(select(Counter.branch_id, func.count(Counter.id))
+                                   .where(Counter.branch_id.in_(branch_ids)).group_by(Counter.branch_id)).all())
+
+
+def _nav_branch(rows):
+    """The branch the sub-nav's other sections open: ?branch= if within reach, else the first."""
+    wanted = arg_number("branch")
+    return scope.branch(wanted) if wanted is not None else (rows[0] if rows else None)
+
+
+def _page(branch, values, closure_values=None) -> dict:
+    """What branch.html needs, for a new branch (branch None) or an existing one."""
+    locale = get_locale() or Locale("en")
+    countries = sorted(((code, f"{locale.territories.get(code, code)} ({code})") for code in settings.COUNTRIES),
+                       key=lambda pair: pair[1])
+    zone_groups = list(zones.grouped())
+    if values["timezone"] and not any(values["timezone"] in group for _region, group in zone_groups):
+        zone_groups.append((_("Other"), (values["timezone"],)))  # an older alias stays chosen, not replaced
+    return {"section": "branches", "settings_branch": branch, "branch": branch, "values": values,
+            "weekdays": [(day, locale.days["format"]["wide"][index]) for index, day in enumerate(WEEKDAYS)],
+            "ranges_on_page": RANGES_ON_PAGE, "zone_groups": zone_groups, "countries": countries,
+            "language_names": LANGUAGE_NAMES, "closures": settings.closures(branch) if branch else [],
+            "closure_values": closure_values or {}, "logo_url": _logo_url(branch)}
+
+
+def _logo_url(branch):
+    name = (branch.branding or {}).get("logo") if branch else None
+    return url_for("branding.logo", filename=name) if name else None
+
+
+def _values_of(branch) -> dict:
+    """The form's values from a branch (or the defaults of a new one)."""
+    if branch is None:
+        new = settings.defaults()
+        hours = _hour_rows(new.pop("opening_hours"))
+        return {"name": "", "sender_name": "", **new, **DEFAULT_COLOURS, "hours": hours}
+    look = branch.branding or {}
+    return {"name": branch.name, "sender_name": branch.sender_name, "timezone": branch.timezone,
+            "country": branch.country, "language": branch.default_language, "languages": list(branch.languages or []),
+            "show_names": branch.show_names, "primary": look.get("primary", DEFAULT_COLOURS["primary"]),
+            "accent": look.get("accent", DEFAULT_COLOURS["accent"]), "hours": _hour_rows(branch.opening_hours or {})}
+
+
+def _hour_rows(hours: dict) -> dict:
+    """{day: {"closed": bool, "ranges": [[open, close], ...RANGES_ON_PAGE]}} for the hours table."""
+    rows = {}
+    for day in WEEKDAYS:
+        ranges = [list(r) for r in hours.get(day, [])]
+        rows[day] = {"closed": not ranges, "ranges": ranges + [["", ""]] * max(0, RANGES_ON_PAGE - len(ranges))}
+    return rows
+
+
+def _values_from_form() -> dict:
+    """The submitted form as the page shows it again (on an error, nothing typed is lost)."""
+    form = form_data()
+    chosen = form.get("languages", [])
+    values = {key: form.get(key, "") for key in ("name", "sender_name", "timezone", "country", "language",
+                                                 "primary", "accent")}
+    values["languages"] = [chosen] if isinstance(chosen, str) else chosen
+    values["show_names"] = "show_names" in form
+    values["hours"] = {day: {"closed": f"hours-{day}-closed" in form,
+                             "ranges": [[form.get(f"hours-{day}-open-{n}", ""), form.get(f"hours-{day}-close-{n}", "")]
+                                        for n in range(1, RANGES_ON_PAGE + 1)]} for day in WEEKDAYS}
+    upload = request.files.get("logo")
+    if upload is not None and upload.filename:
+        values["logo"] = upload.read(branding.MAX_BYTES + 1)  # one byte more tells "too big"
+    elif "remove_logo" in form:
+        values["logo"] = None
+    return values
+
+
+def _service_data(values: dict) -> dict:
+    """The page's values as the service layer takes them: rows left empty are no opening."""
+    data = {key: values[key] for key in ("name", "sender_name", "timezone", "country", "language", "languages",
+                                         "show_names", "primary", "accent")}
+    data["opening_hours"] = {day: [] if row["closed"] else [r for r in row["ranges"] if any(r)]
+                             for day, row in values["hours"].items()}
+    if "logo" in values:
+        data["logo"] = values["logo"]
+    return data
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+@api.route("/branches", methods=["GET", "POST"], endpoint="branches")
+@login_required
+@scope.require_role("manager")
+def json_branches():
+    if request.method == "GET":
+        return {"branches": [settings.as_dict(b) for b in scope.branches()]}
+    if not scope.has_role("admin"):
+        raise Forbidden(_("Only administrators create branches."))
+    return settings.as_dict(settings.create(body())), 201
+
+
+@api.route("/branches/<int:branch_id>", methods=["GET", "PUT"], endpoint="branch")
+@login_required
+@scope.require_role("manager")
+def json_branch(branch_id):
+    found = scope.branch(branch_id)
+    if request.method != "GET":
+        settings.update(found, body())
+    return settings.as_dict(found)
+
+
+@api.route("/branches/<int:branch_id>/closures", methods=["GET", "POST"], endpoint="branch_closures")
+@login_required
+@scope.require_role("manager")
+def json_closures(branch_id):
+    found = scope.branch(branch_id)
+    if request.method == "GET":
+        return {"closures": [settings.closure_dict(c) for c in settings.closures(found)]}
+    data = body()
+    closure = settings.add_closure(found, data.get("first_day"), data.get("last_day"), data.get("message", ""))
+    return settings.closure_dict(closure), 201
+
+
+@api.delete("/branches/<int:branch_id>/closures/<int:closure_id>", endpoint="branch_closure")
+@login_required
+@scope.require_role("manager")
+def json_closure(branch_id, closure_id):
+    settings.remove_closure(scope.branch(branch_id), closure_id)
+    return "", 204

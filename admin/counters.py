@@ -1,1 +1,139 @@
-"""Settings: counters (placeholder: being written)."""
+"""Settings: a branch's counters, as pages and as JSON. The rules are in core/settings/counters.py.
+
+Pages: admin.counters_page (GET ?branch=), admin.counter_new (GET, POST ?branch=), admin.counter_edit
+(GET, POST /counters/<counter_id>), admin.counter_delete (POST /counters/<counter_id>/delete).
+JSON: GET/POST /api/v1/admin/counters?branch=<id>, GET/PUT/DELETE /api/v1/admin/counters/<counter_id>."""
+from flask import flash, redirect, request, url_for
+from flask_babel import get_locale, gettext
+from flask_login import login_required
+
+from core import scope
+from core.errors import Conflict, ValidationError
+from core.models import Counter
+from core.settings import counters as settings
+from core.settings import services as service_settings
+
+from . import api, bp
+from .common import body, page_branch, render_form
+
+LIST, FORM = "admin/counters.html", "admin/counter.html"
+
+
+def _from_form(form) -> dict:
+    """The form as create() and update() take it: no ticked service means none."""
+    return {"name": form.get("name", ""), "services": form.getlist("services[]")}
+
+
+def _form_page(branch, counter=None, values=None, refusal=None, status=400):
+    """The new or edit page; after a refusal, each field's error beside it and the values kept."""
+    context = {"section": "counters", "settings_branch": branch, "branch": branch, "counter": counter,
+               "values": values if values is not None else (settings.describe(counter) if counter else
+                                                             {"name": "", "services": []}),
+               "services": service_settings.in_kiosk_order(branch),
+               "deletable": counter is not None and not counter.is_open and not settings.has_served(counter),
+               "page_language": str(get_locale() or "en")}
+    if refusal is None:
+        return render_form(FORM, **context)
+    message = (gettext("Nothing was saved: please correct the marked fields.")
+               if isinstance(refusal, ValidationError) else refusal.message)
+    return render_form(FORM, errors=refusal.detail if isinstance(refusal, ValidationError) else {}, status=status,
+                       message=message, **context)
+
+
+def _to_list(branch_id, message):
+    flash(message, "ok")
+    return redirect(url_for("admin.counters_page", branch=branch_id))
+
+
+@bp.get("/counters")
+@login_required
+@scope.require_role("manager")
+def counters_page():
+    branch = page_branch()
+    return render_form(LIST, section="counters", settings_branch=branch, branch=branch, branches=scope.branches(),
+                       counters=settings.in_order(branch), page_language=str(get_locale() or "en"))
+
+
+@bp.route("/counters/new", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def counter_new():
+    branch = page_branch()
+    if request.method == "GET":
+        return _form_page(branch)
+    submitted = _from_form(request.form)
+    try:
+        counter = settings.create(branch, submitted)
+    except ValidationError as error:
+        return _form_page(branch, values=submitted, refusal=error)
+    return _to_list(branch.id, gettext("Counter %(name)s is saved.", name=counter.name))
+
+
+@bp.route("/counters/<int:counter_id>", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def counter_edit(counter_id):
+    counter = scope.owned(Counter, counter_id, "Counter")
+    if request.method == "GET":
+        return _form_page(counter.branch, counter)
+    submitted = _from_form(request.form)
+    try:
+        counter = settings.update(counter, submitted)
+    except ValidationError as error:
+        return _form_page(counter.branch, counter, values={**settings.describe(counter), **submitted}, refusal=error)
+    return _to_list(counter.branch_id, gettext("Counter %(name)s is saved.", name=counter.name))
+
+
+@bp.post("/counters/<int:counter_id>/delete")
+@login_required
+@scope.require_role("manager")
+def counter_delete(counter_id):
+    counter = scope.owned(Counter, counter_id, "Counter")
+    branch_id, name = counter.branch_id, counter.name
+    try:
+        settings.delete(counter)
+    except Conflict as refusal:
+        return _form_page(counter.branch, counter, refusal=refusal, status=refusal.status)
+    return _to_list(branch_id, gettext("Counter %(name)s is deleted.", name=name))
+
+
+@api.get("/counters")
+@login_required
+@scope.require_role("manager")
+def counters():
+    branch = page_branch()
+    return {"branch": branch.id, "counters": [settings.describe(c) for c in settings.in_order(branch)]}
+
+
+@api.post("/counters")
+@login_required
+@scope.require_role("manager")
+def counter_create():
+    """{"name": "3", "services": [1, 2]}: 201."""
+    data = body()
+    branch = page_branch(data)
+    return settings.describe(settings.create(branch, data)), 201
+
+
+@api.get("/counters/<int:counter_id>")
+@login_required
+@scope.require_role("manager")
+def counter(counter_id):
+    return settings.describe(scope.owned(Counter, counter_id, "Counter"))
+
+
+@api.put("/counters/<int:counter_id>")
+@login_required
+@scope.require_role("manager")
+def counter_update(counter_id):
+    """The fields given change; "id", "branch" and "is_open" are not read."""
+    return settings.describe(settings.update(scope.owned(Counter, counter_id, "Counter"), body()))
+
+
+@api.delete("/counters/<int:counter_id>")
+@login_required
+@scope.require_role("manager")
+def counter_remove(counter_id):
+    """204; 409 for a counter that served tickets (rename it instead) or is open."""
+    settings.delete(scope.owned(Counter, counter_id, "Counter"))
+    return "", 204

@@ -1,1 +1,140 @@
-"""Settings: services (placeholder: being written)."""
+"""Settings: a branch's services, as pages and as JSON. The rules are in core/settings/services.py.
+
+Pages: admin.services_page (GET ?branch=: the list in kiosk order), admin.service_new (GET, POST
+?branch=), admin.service_edit (GET, POST /services/<service_id>), admin.service_move (POST
+/services/<service_id>/move, direction=up|down).
+JSON: GET/POST /api/v1/admin/services?branch=<id>, GET/PUT /api/v1/admin/services/<service_id>."""
+from flask import flash, redirect, request, url_for
+from flask_babel import get_locale, gettext
+from flask_login import login_required
+
+from core import scope
+from core.errors import ValidationError
+from core.models import Service
+from core.settings import counters as counter_settings
+from core.settings import services as settings
+from core.storefront import LANGUAGE_NAMES
+
+from . import api, bp
+from .common import body, page_branch, render_form
+
+LIST, FORM = "admin/services.html", "admin/service.html"
+
+
+def _from_form(form, branch) -> dict:
+    """The form as create() and update() take it: an unticked box is not sent, so it means off
+    (paused) or no counter; a name left empty removes that language's name."""
+    data = {key: form.get(key, "") for key in ("code", *settings.NUMBERS)}
+    data["names"] = {language: form.get(f"names.{language}", "") for language in settings.name_languages(branch)}
+    data["active"] = "active" in form
+    data["counters"] = form.getlist("counters[]")
+    return data
+
+
+def _form_page(branch, service=None, values=None, refusal: ValidationError | None = None):
+    """The new or edit page; after a refusal, status 400 with each field's error and the values kept."""
+    shown = values if values is not None else (settings.describe(service) if service else _new_values(branch))
+    context = {"section": "services", "settings_branch": branch, "branch": branch, "service": service,
+               "values": shown, "languages": settings.name_languages(branch), "language_names": LANGUAGE_NAMES,
+               "counters": counter_settings.in_order(branch), "limits": settings.NUMBERS,
+               "code_locked": service is not None and settings.code_locked(service),
+               "page_language": str(get_locale() or "en")}
+    if refusal is None:
+        return render_form(FORM, **context)
+    return render_form(FORM, errors=refusal.detail if isinstance(refusal.detail, dict) else {}, status=400,
+                       message=gettext("Nothing was saved: please correct the marked fields."), **context)
+
+
+def _new_values(branch) -> dict:
+    return {**settings.DEFAULTS, "code": "", "names": {}, "counters": [], "position": ""}
+
+
+def _saved(service):
+    flash(gettext("Service %(code)s is saved.", code=service.code), "ok")
+    return redirect(url_for("admin.services_page", branch=service.branch_id))
+
+
+@bp.get("/services")
+@login_required
+@scope.require_role("manager")
+def services_page():
+    branch = page_branch()
+    return render_form(LIST, section="services", settings_branch=branch, branch=branch, branches=scope.branches(),
+                       services=settings.in_kiosk_order(branch), languages=settings.name_languages(branch),
+                       language_names=LANGUAGE_NAMES, page_language=str(get_locale() or "en"))
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def service_new():
+    branch = page_branch()
+    if request.method == "GET":
+        return _form_page(branch)
+    submitted = _from_form(request.form, branch)
+    data = {key: value for key, value in submitted.items() if key != "position" or value.strip()}  # empty: last
+    try:
+        service = settings.create(branch, data)
+    except ValidationError as error:
+        return _form_page(branch, values=submitted, refusal=error)
+    return _saved(service)
+
+
+@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def service_edit(service_id):
+    service = scope.owned(Service, service_id, "Service")
+    if request.method == "GET":
+        return _form_page(service.branch, service)
+    submitted = _from_form(request.form, service.branch)
+    try:
+        service = settings.update(service, submitted)
+    except ValidationError as error:
+        return _form_page(service.branch, service, values={**settings.describe(service), **submitted}, refusal=error)
+    return _saved(service)
+
+
+@bp.post("/services/<int:service_id>/move")
+@login_required
+@scope.require_role("manager")
+def service_move(service_id):
+    service = scope.owned(Service, service_id, "Service")
+    step = {"up": -1, "down": 1}.get(request.form.get("direction"))
+    if step is not None:
+        settings.move(service, step)
+    return redirect(url_for("admin.services_page", branch=service.branch_id, _anchor=f"service-{service.id}"))
+
+
+@api.get("/services")
+@login_required
+@scope.require_role("manager")
+def services():
+    branch = page_branch()
+    return {"branch": branch.id, "services": [settings.describe(s) for s in settings.in_kiosk_order(branch)]}
+
+
+@api.post("/services")
+@login_required
+@scope.require_role("manager")
+def service_create():
+    """{"code": "C", "names": {"en": "Cash desk", "ja": "会計"}, "avg_service_minutes": 3, ...}: 201."""
+    data = body()
+    branch = page_branch(data)
+    return settings.describe(settings.create(branch, data)), 201
+
+
+@api.get("/services/<int:service_id>")
+@login_required
+@scope.require_role("manager")
+def service(service_id):
+    return settings.describe(scope.owned(Service, service_id, "Service"))
+
+
+@api.put("/services/<int:service_id>")
+@login_required
+@scope.require_role("manager")
+def service_update(service_id):
+    """The fields given change; "id" and "branch" are the service's own and are not read."""
+    found = scope.owned(Service, service_id, "Service")
+    return settings.describe(settings.update(found, body()))

@@ -1,1 +1,205 @@
-"""Settings: users (placeholder: being written)."""
+"""Settings: staff accounts. Pages under /admin/users and the same as JSON under
+/api/v1/admin/users. Thin: the rules are in core/settings/users.py, which the CLI calls too.
+A generated password is shown once, on the answer to its creation or reset, never stored."""
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext
+from flask_login import current_user, login_required
+
+from core import auth, scope
+from core.errors import ValidationError
+from core.settings import users
+from core.web import arg_number
+
+from . import api, bp
+from .common import body, render_form
+
+NO_STORE = {"Cache-Control": "no-store"}  # an answer carrying a password is kept by no browser or proxy
+FORM_FIELDS = ("username", "display_name", "role", "language")
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _role_names() -> dict:
+    return {"staff": gettext("Staff"), "manager": gettext("Manager"), "admin": gettext("Administrator")}
+
+
+def _page(template: str, *, status: int = 200, headers=None, **context):
+    body_, status = render_form(template, status=status, counter=None, section="users", role_names=_role_names(),
+                                **context)
+    return body_, status, headers or {}
+
+
+def _user_page(user=None, *, values=None, status=200, headers=None, **context):
+    """The form of one account (a new one when user is None), with the choices the actor has."""
+    actor = _actor()
+    names, branches = _role_names(), scope.branches()
+    roles = [(role, names[role]) for role in users.ROLES if role != "admin" or actor.role == "admin"]
+    return _page("admin/user.html", status=status, headers=headers, user=user, role_options=roles,
+                 values=values or _values(user), branches=branches, languages=users.language_choices(),
+                 branch_options=[(b.id, b.name) for b in branches],
+                 editable=user is None or users.editable(user, actor),
+                 shown_branches=users.shown_branch_ids(user, actor) if user else [], **context)
+
+
+def _values(user) -> dict:
+    if user is None:
+        return {"username": "", "display_name": "", "role": "staff", "branches": [], "language": ""}
+    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+            "branches": user.branch_ids, "language": user.language or ""}
+
+
+def _submitted() -> dict:
+    """The form as the service layer reads JSON: the home branch first, then the further ones."""
+    data = {field: request.form.get(field, "") for field in FORM_FIELDS}
+    data["branches"] = [request.form.get("home_branch", ""), *request.form.getlist("branches")]
+    return data
+
+
+def _refused(user, error: ValidationError, values=None):
+    errors = error.detail if isinstance(error.detail, dict) else {}
+    message = gettext("Nothing was changed: please correct the fields marked.") if errors else error.message
+    return _user_page(user, values=values, status=400, errors=errors, message=message)
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+@bp.get("/users")
+@login_required
+@scope.require_role("manager")
+def users_page():
+    actor = _actor()
+    branch_id = arg_number("branch")
+    branch = scope.branch(branch_id) if branch_id is not None else None
+    people = users.listing(actor, branch.id if branch else None)
+    by_id = {b.id: b for b in scope.branches()}
+    shown = {user.id: [by_id[i] for i in users.shown_branch_ids(user, actor)] for user in people}
+    return _page("admin/users.html", people=people, shown=shown, branches=by_id.values(),
+                 changed=users.last_changes(people), settings_branch=branch, chosen=branch.id if branch else None)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def new_user():
+    if request.method == "GET":
+        return _user_page()
+    data = _submitted()
+    try:
+        user, password = users.create(data, _actor())
+    except ValidationError as error:
+        return _refused(None, error, data)
+    return _user_page(user, status=201, headers=NO_STORE, password=password, created=True)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def user_page(user_id):
+    user = users.get(user_id, _actor())
+    if request.method == "GET":
+        return _user_page(user)
+    data = _submitted()
+    try:
+        users.update(user, data, _actor())
+    except ValidationError as error:
+        return _refused(user, error, data)
+    flash(gettext("The account of %(name)s is saved.", name=user.username), "ok")
+    return redirect(url_for("admin.user_page", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def deactivate_user(user_id):
+    """GET asks to confirm; POST does it, and every session of the person ends at once."""
+    user = users.get(user_id, _actor())
+    users.require_editable(user, _actor())
+    if request.method == "GET":
+        return _user_page(user, confirm="deactivate")
+    try:
+        users.deactivate(user, _actor())
+    except ValidationError as error:
+        return _refused(user, error)
+    flash(gettext("%(name)s is deactivated: they are signed out everywhere and cannot sign in.",
+                  name=user.username), "ok")
+    return redirect(url_for("admin.user_page", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@login_required
+@scope.require_role("manager")
+def reactivate_user(user_id):
+    user = users.get(user_id, _actor())
+    users.reactivate(user, _actor())
+    flash(gettext("%(name)s is active again and can sign in.", name=user.username), "ok")
+    return redirect(url_for("admin.user_page", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["GET", "POST"])
+@login_required
+@scope.require_role("manager")
+def reset_user_password(user_id):
+    """GET asks to confirm; POST sets a generated password, shown this once."""
+    actor = _actor()
+    user = users.get(user_id, actor)
+    users.require_editable(user, actor)
+    if request.method == "GET":
+        return _user_page(user, confirm="reset")
+    password = users.reset_password(user, actor)
+    if user.id == actor.id:
+        auth.start_session(user)  # one's own reset ends the other sessions, not this one
+    return _user_page(user, headers=NO_STORE, password=password)
+
+
+# --- JSON --------------------------------------------------------------------------------------
+
+@api.get("/users")
+@login_required
+@scope.require_role("manager")
+def list_users():
+    actor = _actor()
+    branch_id = arg_number("branch")
+    if branch_id is not None:
+        scope.branch(branch_id)
+    return {"users": [users.as_json(user, actor) for user in users.listing(actor, branch_id)]}
+
+
+@api.post("/users")
+@login_required
+@scope.require_role("manager")
+def create_user():
+    actor, data = _actor(), body()
+    user, password = users.create(data, actor)
+    answer = {"user": users.as_json(user, actor)}
+    if data.get("password") in (None, ""):
+        answer["password"] = password  # generated: shown this once
+    return answer, 201, NO_STORE
+
+
+@api.get("/users/<int:user_id>")
+@login_required
+@scope.require_role("manager")
+def get_user(user_id):
+    actor = _actor()
+    return {"user": users.as_json(users.get(user_id, actor), actor)}
+
+
+@api.put("/users/<int:user_id>")
+@login_required
+@scope.require_role("manager")
+def update_user(user_id):
+    actor = _actor()
+    user = users.update(users.get(user_id, actor), body(), actor)
+    return {"user": users.as_json(user, actor)}
+
+
+@api.post("/users/<int:user_id>/reset-password", endpoint="reset_user_password")
+@login_required
+@scope.require_role("manager")
+def reset_password_json(user_id):
+    actor = _actor()
+    user = users.get(user_id, actor)
+    password = users.reset_password(user, actor)
+    return {"user": users.as_json(user, actor), "password": password}, 200, NO_STORE

@@ -1,5 +1,6 @@
-"""Appointments: booking within opening hours and slot capacity, confirming, cancelling,
-rescheduling to a slot that is re-checked at the moment of booking, and finding free slots."""
+"""Appointments: booking within opening hours, never on a closed day, within slot capacity;
+confirming, cancelling, rescheduling to a slot that is re-checked at the moment of booking, and
+finding free slots."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -10,6 +11,7 @@ from . import clock
 from .database import write_transaction
 from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .models import Appointment, Branch, Service
+from .settings.branches import closed_days, is_closed
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ACTIVE = ("booked", "confirmed")
@@ -55,6 +57,11 @@ def _check_slot(session, service: Service, starts_at: datetime, exclude=None):
         raise ValidationError("Appointment times need a time zone.", {"starts_at": "no zone"})
     if starts_at <= clock.now():
         raise ValidationError("That time has passed.", {"starts_at": "in the past"})
+    closure = is_closed(branch, branch.local_date(starts_at))
+    if closure is not None:
+        reason = f": {closure.message}" if closure.message else "."
+        raise ValidationError(f"{branch.name} is closed on {branch.local(starts_at):%Y-%m-%d}{reason}",
+                              {"starts_at": "closed"})
     if not fits_opening_hours(branch, service, starts_at) or not on_the_grid(branch, service, starts_at):
         raise ValidationError(f"{branch.local(starts_at):%a %H:%M} is not a {service.name} slot within opening hours.",
                               {"starts_at": "not a slot"})
@@ -114,8 +121,11 @@ def free_slots(service: Service, after: datetime, count=3, days=14) -> list[date
 
     branch, found = service.branch, []
     local_day = branch.local(after).date()
+    closed = closed_days(branch, local_day, local_day + timedelta(days=days - 1))
     for offset in range(days):
         day = local_day + timedelta(days=offset)
+        if day in closed:
+            continue
         for opens, closes in branch.opening_hours.get(WEEKDAYS[day.weekday()], []):
             moment = datetime.combine(day, _hm(opens), tzinfo=branch.zone)
             closing = datetime.combine(day, time(23, 59, 59) if closes == "24:00" else _hm(closes), tzinfo=branch.zone)
@@ -162,7 +172,7 @@ def check_in(appointment_id, *, language=None):
     grace = appointment.starts_at + timedelta(minutes=config["APPOINTMENT_LATE_GRACE_MINUTES"])
     very_late = clock.now() > grace and config["APPOINTMENT_LATE_POLICY"] == "walk_in"
     ticket = engine.issue_ticket(appointment.service_id, customer_id=appointment.customer_id,
-                                 priority=0 if very_late else config["APPOINTMENT_PRIORITY"],
+                                 priority=None if very_late else config["APPOINTMENT_PRIORITY"],
                                  language=language or (appointment.customer.language if appointment.customer else None),
                                  source="appointment", not_before=appointment.starts_at)
 

@@ -4,6 +4,8 @@ import os
 import secrets
 from pathlib import Path
 
+from . import zones
+
 
 class Defaults:
     # Filled in by load_config when still None: sqlite in the instance folder.
@@ -158,6 +160,25 @@ def load_config(app, overrides=None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(instance)
+    check_timezone(app.config["DEFAULT_TIMEZONE"])
+
+
+class ConfigError(SystemExit):
+    """A setting the system cannot start with. A SystemExit: run.py, `flask` and a WSGI server
+    stop with this message and nothing else, instead of starting and failing later (an unknown
+    zone made every check-in a 500)."""
+
+    def __init__(self, message: str):
+        super().__init__(f"Seed cannot start: {message}")
+
+
+def check_timezone(name) -> None:
+    """DEFAULT_TIMEZONE (SEED_TIMEZONE in the environment) names a real zone, or the start stops."""
+    if zones.is_zone(name):
+        return
+    close = zones.suggestions(str(name))
+    hint = f" Did you mean {' or '.join(close)}?" if close else " Use an IANA name like Asia/Tbilisi or Asia/Tokyo."
+    raise ConfigError(f"SEED_TIMEZONE (DEFAULT_TIMEZONE) is {name!r}, which is not a time zone.{hint}")
 
 
 def _instance_secret_key(instance: Path) -> str:

@@ -112,11 +112,13 @@ def _next_number(session, service_id: int, day) -> int:
     return session.execute(statement).scalar_one()
 
 
-def issue_ticket(service_id, *, customer_id=None, priority=0, language=None, source="staff", staff=None,
+def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, source="staff", staff=None,
                  not_before=None) -> Ticket:
     """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...).
+    `priority`: the service's own unless given (staff may choose another).
     `not_before`: not called until then (an appointment's time), keeping its place after it."""
-    if not isinstance(priority, int) or isinstance(priority, bool) or not -100 <= priority <= 100:
+    if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
+                                 or not -100 <= priority <= 100):
         raise ValidationError("Priority must be a whole number from -100 to 100.", {"priority": "out of range"})
     with write_transaction() as session:
         service = session.get(Service, service_id)
@@ -134,7 +136,7 @@ def issue_ticket(service_id, *, customer_id=None, priority=0, language=None, sou
             number=number,
             label=f"{service.code}{number:03d}",
             status=S.WAITING,
-            priority=priority,
+            priority=service.priority if priority is None else priority,
             language=language or branch.default_language,
             source=source,
             arrived_at=now,

@@ -115,7 +115,7 @@ def queue_snapshot(branch_id: int, first: int | None = None, after: int = 0) -> 
     `first`: only the waiting tickets at places `after` + 1 to `after` + `first` of each service
     (the counts stay whole), so a branch with thousands waiting answers as fast as one with ten."""
     services = db.session.scalars(
-        select(Service).where(Service.branch_id == branch_id, Service.active.is_(True)).order_by(Service.code)
+        select(Service).where(Service.branch_id == branch_id, Service.active.is_(True)).order_by(Service.position, Service.code)
     ).all()
     places = _places(branch_id).subquery()
     query = select(Ticket, places.c.place).join(places, places.c.id == Ticket.id).order_by(*QUEUE_ORDER)

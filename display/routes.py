@@ -6,13 +6,15 @@ from flask import abort, render_template, request
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
+from core import storefront
+from core.security import embeddable
 from core.errors import ValidationError
 from core.extensions import db
 from core.models import Branch
 
 from . import bp
 
-LANGUAGES = ("en", "ja", "ka")
+LANGUAGES = storefront.LANGUAGES
 LAYOUTS = ("split", "full")
 
 
@@ -40,9 +42,12 @@ def _options(branch: Branch) -> dict:
     unknown = [c for c in services if c not in codes]
     if unknown:
         raise ValidationError(f"Unknown service(s) at {branch.name}: {', '.join(unknown)[:40]}")
-    languages = [l.strip() for l in args.get("languages", branch.default_language).split(",") if l.strip()]
+    languages = [l.strip() for l in args.get("languages", storefront.start_language(branch)).split(",") if l.strip()]
     if not languages or any(l not in LANGUAGES for l in languages):
         raise ValidationError("languages must be a list of en, ja, ka.")
+    # Only what the branch offers now: a bookmark made before it stopped offering one keeps working.
+    offered = storefront.offered_languages(branch)
+    languages = [l for l in dict.fromkeys(languages) if l in offered] or [storefront.start_language(branch)]
     rotate = args.get("rotate", "12")
     if not rotate.isdigit() or not 3 <= int(rotate) <= 600:
         raise ValidationError("rotate is the seconds each language stays on screen, 3 to 600.")
@@ -61,10 +66,12 @@ def index():
 
 
 @bp.get("/<int:branch_id>")
+@embeddable  # the Screens settings page previews it in a frame; CSP_EMBED_ANCESTORS says who else may
 def screen(branch_id):
     branch = db.session.get(Branch, branch_id)
     if branch is None:
         abort(404, f"Branch {branch_id} does not exist.")
     options = _options(branch)
     strings = {language: _strings(language) for language in options["languages"]}
-    return render_template("display/screen.html", branch=branch, options=options, strings=strings)
+    return render_template("display/screen.html", branch=branch, options=options, strings=strings,
+                           brand=storefront.branding(branch))

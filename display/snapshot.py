@@ -3,7 +3,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from core import clock
+from core import clock, storefront
 from core.extensions import db
 from core.models import OPEN_AT_COUNTER, Branch, Counter, Ticket, TicketEvent
 from core.models import TicketStatus as S
@@ -62,12 +62,15 @@ def build(branch_id: int) -> dict | None:
         .group_by(Ticket.service_id)
     ).all()
     counts = dict(waiting)
+    languages = storefront.offered_languages(branch)
     services = []
-    for service in branch.services:
+    for service in storefront.kiosk_services(branch):
         if not service.active:
             continue
         count = counts.get(service.id, 0)
-        services.append({"code": service.code, "name": service.name, "waiting": count,
+        # Every offered language's name: each screen picks the one it is showing as it rotates.
+        services.append({"code": service.code, "name": service.name,
+                         "names": {language: service.name_in(language) for language in languages}, "waiting": count,
                          "estimated_wait_minutes": wait_minutes(count, service_minutes(service), open_counters(service))})
     return {
         "branch": {"id": branch.id, "name": branch.name, "timezone": branch.timezone},

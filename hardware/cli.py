@@ -106,6 +106,35 @@ def test_text(number, text, wait_seconds, queue_only, port, baudrate, pin, smsc,
     click.echo("Done.")
 
 
+@modem_cli.command("settings")
+@click.argument("branch_id", type=int)
+@click.option("--port", help="Where the branch's modem is: a device, a /dev/serial/by-id path or imei:<IMEI>; "
+                             "'' for the gateway's own configuration.")
+@click.option("--pin", "ask_pin", is_flag=True, help="Ask for the SIM's PIN (not shown as typed) and save it.")
+@click.option("--no-pin", is_flag=True, help="Remove the saved PIN.")
+def modem_settings(branch_id, port, ask_pin, no_pin):
+    """Show or change the modem of branch BRANCH_ID, as its settings page does: the branch's
+    gateway connects again with them within seconds. The PIN is never shown."""
+    from core.errors import ValidationError
+    from core.models import Branch
+    from core.settings import modem as settings
+
+    branch = db.session.get(Branch, branch_id)
+    if branch is None:
+        raise click.ClickException(f"No branch {branch_id}.")
+    data = {} if port is None else {"port": port}
+    if ask_pin:
+        data["pin"] = click.prompt("SIM PIN", hide_input=True)
+    elif no_pin:
+        data["pin"] = None
+    try:
+        shown = settings.update(branch, data) if data else settings.get(branch)
+    except ValidationError as error:
+        raise click.ClickException(" ".join(str(reason) for reason in (error.detail or {}).values()) or error.message)
+    click.echo(f"Branch {branch.id} ({branch.name}): port {shown['port'] or 'from the gateway configuration'}, "
+               f"PIN {'set' if shown['pin_set'] else 'not set'}, version {shown['version']}.")
+
+
 @modem_cli.command("probe")
 @click.argument("port", required=False)
 @click.option("--baudrate", type=int, help="Default: MODEM_BAUDRATE (115200).")

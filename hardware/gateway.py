@@ -8,6 +8,9 @@ when the port fails, finding the modem again by its IMEI when it comes back on a
 Nothing received can stop it: a text that cannot be decoded, stored or handled is quarantined,
 raw, and deleted from the modem. A SIM that refused the PIN is never offered it again. A modem
 that fails three sends in a row is set aside for a while, so that other gateways take over.
+
+The port and the PIN follow the branch's modem settings when its manager set them in the browser
+(gateway_settings.py): a change makes the gateway close the port and connect again.
 """
 from __future__ import annotations
 
@@ -24,12 +27,14 @@ from core.database import write_transaction
 from core.extensions import db
 from messaging import inbox, outbox
 from messaging.models import ModemStatus
+from messaging.modem_report import SIM_PROBLEMS
 from messaging.phones import masked
 from messaging.signals import outbox_queued
 
 from . import modem as modem_io
 from . import ports
 from .errors import ModemUnavailable, SendRejected, SimProblem
+from .gateway_settings import LIBRARY_LOGS, NO_PIN, FollowsSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +50,14 @@ def gateway_id(port: str, branch_id=None) -> str:
     return f"gw-{branch_id or 'all'}-{hashlib.sha1(str(port).encode()).hexdigest()[:10]}"
 
 
-class Gateway:
+class Gateway(FollowsSettings):
     def __init__(self, app, *, port: str, baudrate=115200, pin=None, smsc=None, branch_id=None, name=None,
                  rate_per_minute=None):
         self.app = app
-        self.configured_port = port  # a device path, a /dev/serial/by-id path, or "imei:<IMEI>"
-        self.expected_imei = port[5:] if str(port).startswith("imei:") else None
-        self.port = None if self.expected_imei else port
-        self.baudrate, self.pin, self.smsc = baudrate, pin, smsc
+        self.baudrate, self.smsc = baudrate, smsc
+        self._init_settings(port, pin)  # sets configured_port, port, expected_imei, pin
         self.branch_id = branch_id
-        self.name = name or gateway_id(port, branch_id)
+        self.name = name or gateway_id(port, branch_id)  # kept when the settings move the port
         config = app.config
         self.sweep_seconds = config["MODEM_SWEEP_SECONDS"]
         self.health_seconds = config["MODEM_HEALTH_SECONDS"]
@@ -72,7 +75,7 @@ class Gateway:
         self.thread: threading.Thread | None = None
         self.state = "disconnected"
         self.signal = self.network = self.last_error = None
-        self.imei = self.imsi = self.refused_pin = None
+        self.imei = self.imsi = None
         self.memories: list[str] = []
         self.sent_total = 0
         self.connections = 0
@@ -86,6 +89,8 @@ class Gateway:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Gateway:
+        for name in LIBRARY_LOGS:
+            logging.getLogger(name).addFilter(NO_PIN)  # once: a filter already there is not added again
         outbox_queued.connect(self._on_queued, sender=self.app, weak=False)
         self.thread = threading.Thread(target=self.run, name=self.name, daemon=True)
         self.thread.start()
@@ -111,10 +116,11 @@ class Gateway:
                 log.warning("%s: %d text(s) in flight when the last run stopped are queued again", self.name, released)
             delay = 1.0
             while not self.stopping.is_set():
+                if self._follow_settings():
+                    delay = 1.0  # new settings are tried at once
                 if self.modem is None:
                     if not self._connect():
-                        self._wait(delay)
-                        delay = min(delay * 2, self.backoff_max)
+                        delay = 1.0 if self._pause(delay) else min(delay * 2, self.backoff_max)
                         continue
                     delay = 1.0
                 try:
@@ -126,24 +132,40 @@ class Gateway:
                     self._disconnect(f"{type(error).__name__}: {error}")
             self._disconnect("stopped", state="stopped")
 
-    def _wait(self, seconds):
-        self.wake.wait(seconds)
+    def _wait(self, seconds) -> bool:
+        """Sleep, unless a text is queued meanwhile; whether one was."""
+        woken = self.wake.wait(seconds)
         self.wake.clear()
+        return woken
+
+    def _pause(self, seconds) -> bool:
+        """Wait before connecting again, but no longer than until a text is queued or the
+        branch's settings change (a new PIN is tried at once). Whether the settings changed."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._wait(min(left, self.settings_seconds)):
+                return False
+            if self._follow_settings():
+                return True
+        return False
 
     # --- connection ---------------------------------------------------------------------------
 
     def _remember(self):
-        """What an earlier run learnt: the modem's IMEI (to find it again) and a refused PIN."""
+        """What an earlier run learnt: the modem's IMEI (to find it again) and the PINs the SIM refused."""
         try:
             row = db.session.get(ModemStatus, self.name)
             if row is not None:
-                self.imei, self.imsi, self.refused_pin = row.imei, row.imsi, row.refused_pin
+                self.imei, self.imsi = row.imei, row.imsi
+                self._refused_from(row.refused_pin)
             db.session.rollback()
         except Exception:  # noqa: BLE001  (advisory: a gateway without its memory still works)
             log.exception("%s: could not read its last status", self.name)
 
     def _connect(self) -> bool:
-        self._publish("connecting")
+        if self.state not in SIM_PROBLEMS:  # a SIM that stops us stays said until it no longer does
+            self._publish("connecting")
         port = self._find_port()
         if port is None:
             self.last_error = (f"No modem with IMEI {self.expected_imei or self.imei} on any serial port."
@@ -152,13 +174,15 @@ class Gateway:
             self._publish("disconnected")
             return False
         try:
-            modem = modem_io.connect(port, self.baudrate, self.pin, self.notifications, self.refused_pin)
+            # the modem layer refuses to send a PIN whose fingerprint it is given
+            refused = modem_io.pin_fingerprint(self.pin) if self._was_refused(self.pin) else None
+            modem = modem_io.connect(port, self.baudrate, self.pin, self.notifications, refused)
             if self.smsc:
                 modem.smsc = self.smsc
         except SimProblem as problem:
             self.last_error = problem.reason
             if problem.state == "pin_rejected" and self.pin:
-                self.refused_pin = modem_io.pin_fingerprint(self.pin)
+                self._refused(self.pin)
             log.error("%s: %s", self.name, problem.reason)
             self._publish(problem.state)
             return False
@@ -426,7 +450,8 @@ class Gateway:
                 row.sent_total, row.updated_at = self.sent_total, now
                 row.failed_in_a_row, row.cooling_until = self.failed_in_a_row, cooling_until
                 row.reconnects = len([t for t in self.losses if t > time.monotonic() - 3600])
-                row.imei, row.imsi, row.refused_pin = self.imei, self.imsi, self.refused_pin
+                row.imei, row.imsi = self.imei, self.imsi
+                row.refused_pin = self._refused_to_store()
                 session.add(row)
         except Exception:  # noqa: BLE001  (status is advisory; never stop the gateway for it)
             log.exception("%s: could not record modem status", self.name)

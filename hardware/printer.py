@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 FONTS = Path(__file__).resolve().parent.parent / "display" / "static" / "fonts"
 FONT_FILES = {"ja": "noto-sans-jp-japanese-{weight}-normal.woff2", "ka": "noto-sans-georgian-georgian-{weight}-normal.woff2"}
 PAPER_DOTS = 512  # 80 mm paper at 203 dpi; 58 mm printers take 384
+LOGO_DOTS = (384, 160)  # the most a logo takes: fits 58 mm paper, and keeps the ticket short
 
 
 class PrintFailed(Exception):
@@ -74,11 +75,34 @@ def render_image(lines: list[tuple[str, int, bool]], language: str, width=PAPER_
     return image
 
 
-def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, when_local: str) -> None:
-    """Print one ticket, or raise PrintFailed with the reason."""
+def logo_image(path: Path | None) -> Image.Image | None:
+    """The branch's logo as the printer wants it: at most LOGO_DOTS, transparency on white, black
+    and white, centred on the paper's width (as render_image draws text). None when there is none
+    or it cannot be read: a logo never stops a ticket."""
+    if path is None:
+        return None
+    try:
+        with Image.open(path) as image:
+            image.thumbnail(LOGO_DOTS)
+            flat = Image.new("RGBA", image.size, "white")
+            flat.alpha_composite(image.convert("RGBA"))
+            paper = Image.new("1", (PAPER_DOTS, flat.height), 1)
+            paper.paste(flat.convert("L").convert("1"), ((PAPER_DOTS - flat.width) // 2, 0))
+            return paper
+    except Exception as error:  # noqa: BLE001  (a broken or hostile file: print without it)
+        log.warning("logo %s not printed: %s: %s", path.name, type(error).__name__, error)
+        return None
+
+
+def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, when_local: str,
+                 logo: Path | None = None) -> None:
+    """Print one ticket, or raise PrintFailed with the reason. `logo`: the branch's logo file, printed above."""
     words = ticket["print_words"]
+    logo = logo_image(logo)
     try:
         device = _device(settings)
+        if logo is not None:
+            device.image(logo)
         if language in FONT_FILES:
             device.image(render_image([
                 (branch_name, 28, True), (words["your_ticket"], 26, False), (ticket["number"], 96, True),

@@ -11,13 +11,13 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from core import customers, engine
-from core.errors import NotFound, ValidationError
+from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
 from core.web import whole_number
 from core.models import Branch, Service
 from core.queries import estimated_wait_minutes, position
+from core.storefront import LANGUAGES, closure_today, offered_languages, start_language
 
-LANGUAGES = ("en", "ja", "ka")
 MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 MAX_NAME = 60
 
@@ -83,17 +83,11 @@ def check_in(data: dict) -> dict:
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))[:80]}", {f: "unknown" for f in unknown})
     branch = branch_or_default(data.get("branch"))
+    refuse_when_closed(branch)
     if data.get("booking_code") or (data.get("phone") and not data.get("service")):
         return _appointment_check_in(branch, data)
-    code = data.get("service")
-    if not isinstance(code, str) or not code.strip():
-        raise ValidationError(gettext("Choose a service."), {"service": "required"})
-    service = db.session.scalar(select(Service).where(Service.branch_id == branch.id, Service.code == code.strip().upper()))
-    if service is None or not service.active:
-        raise ValidationError(f"Unknown service {code[:10]!r}.", {"service": "unknown"})
-    language = data.get("language", branch.default_language)
-    if language not in LANGUAGES:
-        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+    language = language_for(branch, data)
+    service = _open_service(branch, data.get("service"), language)
     consent = data.get("sms_consent", False)
     if not isinstance(consent, bool):
         raise ValidationError("sms_consent must be true or false.", {"sms_consent": "not a boolean"})
@@ -109,6 +103,41 @@ def check_in(data: dict) -> dict:
     return ticket_result(ticket, sms=bool(consent))
 
 
+def refuse_when_closed(branch: Branch) -> None:
+    """No check-in on a day the branch is closed (a holiday or closure, on its own calendar)."""
+    closure = closure_today(branch)
+    if closure is None:
+        return
+    if closure.message.strip():
+        message = gettext("We are closed today: %(reason)s", reason=closure.message.strip())
+    else:
+        message = gettext("We are closed today. Please come back another day.")
+    raise Conflict(message, {"branch": "closed"})
+
+
+def language_for(branch: Branch, data: dict) -> str:
+    """The customer's language: one of ours and one this branch offers; its start language when not said."""
+    language = data.get("language", start_language(branch))
+    if language not in LANGUAGES:
+        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+    if language not in offered_languages(branch):
+        raise ValidationError(gettext("This kiosk does not offer that language."), {"language": "not offered"})
+    return language
+
+
+def _open_service(branch: Branch, code, language: str) -> Service:
+    """The service asked for by its code; a paused one is refused by name, in the customer's language."""
+    if not isinstance(code, str) or not code.strip():
+        raise ValidationError(gettext("Choose a service."), {"service": "required"})
+    service = db.session.scalar(select(Service).where(Service.branch_id == branch.id, Service.code == code.strip().upper()))
+    if service is None:
+        raise ValidationError(f"Unknown service {code[:10]!r}.", {"service": "unknown"})
+    if not service.active:
+        raise ValidationError(gettext("%(service)s is paused: please ask at the desk.", service=service.name_in(language)),
+                              {"service": "paused"})
+    return service
+
+
 def ticket_result(ticket, *, sms: bool, **extra) -> dict:
     """What the kiosk (and any check-in client) is told about the ticket it just got."""
     place = position(ticket)
@@ -116,7 +145,7 @@ def ticket_result(ticket, *, sms: bool, **extra) -> dict:
         "id": ticket.id,
         "number": ticket.label,
         "service": ticket.service.code,
-        "service_name": ticket.service.name,
+        "service_name": ticket.service.name_in(ticket.language),
         "position": place,
         "estimated_wait_minutes": estimated_wait_minutes(ticket, place),
         "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
@@ -135,9 +164,7 @@ def _appointment_check_in(branch: Branch, data: dict) -> dict:
     """"I have an appointment": found by booking code or phone, queued at its time."""
     from core import appointments
 
-    language = data.get("language", branch.default_language)
-    if language not in LANGUAGES:
-        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+    language = language_for(branch, data)
     code = data.get("booking_code")
     if code is not None and (not isinstance(code, str) or not re.fullmatch(r"\s*[A-Za-z0-9]{4,8}\s*", code)):
         raise ValidationError(gettext("Booking codes are 6 letters and digits."), {"booking_code": "invalid"})

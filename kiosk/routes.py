@@ -7,7 +7,7 @@ from flask import abort, current_app, jsonify, redirect, render_template, reques
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
-from core import tokens
+from core import storefront, tokens
 from core.auth import client_address
 from core.extensions import db, limiter
 from core.models import Branch, Ticket
@@ -66,7 +66,8 @@ def _print(ticket: dict, language: str) -> dict:
     }
     when = branch.local(db.session.get(Ticket, ticket["id"]).arrived_at).strftime("%Y-%m-%d %H:%M")
     try:
-        print_ticket(settings, {**ticket, "print_words": words}, branch.name, language, when)
+        print_ticket(settings, {**ticket, "print_words": words}, branch.name, language, when,
+                     logo=storefront.branch_logo(branch))
     except PrintFailed:
         return {"status": "failed",
                 "message": gettext("The printer did not print your ticket. Your place is kept: please note your number, %(number)s.",
@@ -121,6 +122,9 @@ def _strings(branch, language):
             "have_appointment": gettext("I have an appointment"),
             "appointment_label": gettext("Your booking code or mobile number"),
             "check_in": gettext("Check in"),
+            "paused": gettext("Paused — please ask at the desk"),
+            "closed_title": gettext("Closed today"),
+            "closed_body": gettext("We are closed today. Please come back another day."),
         }
 
 
@@ -137,14 +141,20 @@ def screen(branch_id):
     branch = db.session.get(Branch, branch_id)
     if branch is None:
         abort(404, f"Branch {branch_id} does not exist.")
-    services = [{"code": s.code, "name": s.name} for s in branch.services if s.active]
-    config = {"branch": branch.id, "services": services, "languages": list(LANGUAGES),
-              "default_language": branch.default_language,
+    languages = storefront.offered_languages(branch)
+    closure = storefront.closure_today(branch)
+    # Closed today: the closure instead of the services, and nothing to choose.
+    services = [] if closure else [
+        {"code": s.code, "name": s.name, "names": {l: s.name_in(l) for l in languages}, "paused": not s.active}
+        for s in storefront.kiosk_services(branch)]
+    config = {"branch": branch.id, "services": services, "languages": languages,
+              "default_language": storefront.start_language(branch), "closed": closure is not None,
               "idle_seconds": current_app.config["KIOSK_IDLE_SECONDS"],
               "warning_seconds": current_app.config["KIOSK_IDLE_WARNING_SECONDS"],
               "ticket_seconds": current_app.config["KIOSK_TICKET_SECONDS"]}
-    strings = {language: _strings(branch, language) for language in LANGUAGES}
-    return render_template("kiosk/kiosk.html", branch=branch, config=config, strings=strings)
+    strings = {language: _strings(branch, language) for language in languages}
+    return render_template("kiosk/kiosk.html", branch=branch, config=config, strings=strings, closure=closure,
+                           brand=storefront.branding(branch), language_names=storefront.LANGUAGE_NAMES)
 
 
 def _ticket_by_token(token) -> Ticket:
@@ -157,7 +167,7 @@ def _ticket_by_token(token) -> Ticket:
 
 def status_of(ticket: Ticket) -> dict:
     place = position(ticket)
-    return {"number": ticket.label, "service": ticket.service.name, "status": str(ticket.status),
+    return {"number": ticket.label, "service": ticket.service.name_in(ticket.language), "status": str(ticket.status),
             "position": place, "ahead": None if place is None else place - 1,
             "estimated_wait_minutes": estimated_wait_minutes(ticket),
             "counter": ticket.counter.name if ticket.counter and ticket.status in ("called", "serving") else None}
@@ -179,7 +189,7 @@ def status(token):
             "offline": gettext("No connection. Retrying…"),
         }
         return render_template("kiosk/status.html", ticket=ticket, status=status_of(ticket), words=words,
-                               language=ticket.language)
+                               language=ticket.language, brand=storefront.branding(ticket.branch))
 
 
 @bp.get("/t/<token>.json")

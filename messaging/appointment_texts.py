@@ -13,6 +13,7 @@ from core.database import write_transaction
 from core.errors import Conflict, SeedError
 from core.extensions import db
 from core.models import Appointment, Customer
+from core.settings import branches as branch_settings
 
 from . import outbox, policy, templates
 from .models import RescheduleOffer
@@ -28,7 +29,7 @@ def _text(appointment: Appointment, kind: str, **values) -> int | None:
     customer = appointment.customer
     if customer is None or not customer.phone:
         return None
-    body = templates.render(appointment.branch, kind, customer.language, service=appointment.service.name,
+    body = templates.render(appointment.branch, kind, customer.language, service=appointment.service.name_in(customer.language),
                             time=_when(appointment), code=appointment.booking_code, **values)
     return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id).id
 
@@ -39,6 +40,8 @@ def send_reminders() -> int:
     upcoming = db.session.scalars(select(Appointment).where(
         Appointment.status.in_(appointments.ACTIVE), Appointment.starts_at > now)).all()
     for appointment in upcoming:
+        if branch_settings.is_closed(appointment.branch, appointment.branch.local_date(appointment.starts_at)):
+            continue  # the branch closed that day after the booking: no reminder for a visit that cannot happen
         leads = policy.settings(appointment.branch)["reminder_lead_minutes"]
         for lead in sorted(leads, reverse=True):
             due = appointment.starts_at - timedelta(minutes=lead)

@@ -31,10 +31,11 @@ def _recipient(ticket: Ticket):
     return customer
 
 
-def _values(ticket: Ticket, place=None, **extra) -> dict:
-    """A text's placeholders; `place`: the ticket's position when the caller has it already."""
+def _values(ticket: Ticket, language: str, place=None, **extra) -> dict:
+    """A text's placeholders, the service named in the text's `language`; `place`: the ticket's
+    position when the caller has it already."""
     place = position(ticket) if place is None else place
-    return {"ticket": ticket.label, "service": ticket.service.name,
+    return {"ticket": ticket.label, "service": ticket.service.name_in(language),
             "name": ticket.customer.name if ticket.customer else None,
             "position": place, "ahead": None if place is None else place - 1,
             "wait": None if place is None else estimated_wait_minutes(ticket, place),
@@ -52,7 +53,8 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, **extra) -
         return None
     if db.session.get(TicketNotice, (ticket.id, kind)) is not None:
         return None  # cheap early answer; the insert below is what decides
-    body = templates.render(ticket.branch, kind, ticket.language or customer.language, **_values(ticket, place, **extra))
+    language = ticket.language or customer.language
+    body = templates.render(ticket.branch, kind, language, **_values(ticket, language, place, **extra))
     with write_transaction() as session:
         if not _claim(session, ticket.id, kind):
             return None

@@ -1,12 +1,15 @@
-"""Logging in and out, and changing one's own password. Thin: the rules are in core.auth."""
+"""Logging in and out, and one's own account: password and language. Thin: the rules are in
+core.auth and core.settings.users."""
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, gettext, refresh
 from flask_login import current_user, login_required
 
 from core import audit, auth
 from core.errors import ValidationError
+from core.language import LANGUAGE_KEY
+from core.settings import users
 
 from . import bp
 from .forms import LoginForm
@@ -73,27 +76,46 @@ PASSWORD_PROBLEMS = {
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    language = staff_language()
-    status = 200
-    with force_locale(language):
-        if request.method == "POST":
-            form = request.form
-            try:
-                auth.change_password(current_user._get_current_object(), form.get("current_password", ""),
-                                     form.get("new_password", ""), form.get("repeat_password", ""),
-                                     auth.client_address())
-            except auth.TooManyAttempts as refused:
-                flash(_locked_words(refused), "error")
-                status = 429
-            except ValidationError as error:
-                for problem in (error.detail or {}).items():
-                    flash(PASSWORD_PROBLEMS[problem](), "error")
-                status = 400
-            else:
-                audit.record("user.password_changed", target=f"user:{current_user.username}",
-                             branch_id=current_user.branch_id)
-                flash(gettext("Your password is changed. Every other session of your account has ended; "
-                              "this one goes on."), "ok")
-                return redirect(url_for("staff.change_password"))
-        return render_template("staff/password.html", page_language=language, counter=None,
-                               min_length=auth.MIN_PASSWORD_LENGTH), status
+    """My account: one's own password and language. Speaks the person's language (core/language.py)."""
+    if request.method == "GET":
+        return _account_page()
+    form = request.form
+    try:
+        auth.change_password(current_user._get_current_object(), form.get("current_password", ""),
+                             form.get("new_password", ""), form.get("repeat_password", ""), auth.client_address())
+    except auth.TooManyAttempts as refused:
+        flash(_locked_words(refused), "error")
+        return _account_page(429)
+    except ValidationError as error:
+        for problem in (error.detail or {}).items():
+            flash(PASSWORD_PROBLEMS[problem](), "error")
+        return _account_page(400)
+    audit.record("user.password_changed", target=f"user:{current_user.username}", branch_id=current_user.branch_id)
+    flash(gettext("Your password is changed. Every other session of your account has ended; this one goes on."), "ok")
+    return redirect(url_for("staff.change_password"))
+
+
+def _account_page(status=200, errors=None):
+    return render_template("staff/password.html", counter=None, languages=users.language_choices(),
+                           chosen_language=current_user.language or "", min_length=auth.MIN_PASSWORD_LENGTH,
+                           errors=errors or {}), status
+
+
+@bp.post("/language")
+@login_required
+def change_language():
+    """One's own language for the staff pages, kept with the account (None: the browser's). The
+    session remembers it too, so the login page speaks it after logging out."""
+    if "language" not in request.form:
+        return _account_page(400, {"language": gettext("Choose a language.")})
+    try:
+        user = users.set_language(current_user._get_current_object(), request.form["language"])
+    except ValidationError as error:
+        return _account_page(400, error.detail)
+    if user.language:
+        session[LANGUAGE_KEY] = user.language
+    else:
+        session.pop(LANGUAGE_KEY, None)
+    refresh()  # this answer's words already follow the new choice
+    flash(gettext("Your language is saved."), "ok")
+    return redirect(url_for("staff.change_password"))

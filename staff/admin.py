@@ -1,8 +1,8 @@
-"""Administrators: the wording of texts (with a live preview of their cost) and correction
-broadcasts. JSON under /api/v1, a page at /staff/admin/texts."""
+"""Managers: the wording of texts (with a live preview of their cost) and correction broadcasts.
+JSON under /api/v1, a page at /staff/admin/texts?branch= (the editor the texts settings link to)."""
 import re
 
-from flask import render_template
+from flask import render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -19,7 +19,7 @@ from . import api, bp
 from .api_routes import body, chosen_branch
 
 SAMPLE = {"name": "Nino", "ticket": "A012", "position": 4, "ahead": 3, "wait": 12, "counter": "3",
-          "service": "General", "time": "10:45"}
+          "service": "General", "time": "10:45", "code": "K7Q2", "choices": "1) 10:30 2) 11:00 3) 11:30"}
 LANGUAGES = ("en", "ja", "ka")
 MAX_SEGMENTS = 4
 MAX_TEXT = 1000  # characters; far past MAX_SEGMENTS parts, so the parts are what refuses a long text
@@ -186,4 +186,8 @@ def send_correction():
 @login_required
 @scope.require_role("manager")
 def texts_page():
-    return render_template("staff/texts.html", user=current_user)
+    """?branch= picks the branch; ?kind= and ?language= the text shown first (links from the texts settings)."""
+    branch = chosen_branch()
+    return render_template("staff/texts.html", user=current_user, branch=branch, settings_branch=branch,
+                           section="texts", errors={}, languages=LANGUAGES,
+                           first={"kind": request.args.get("kind"), "language": request.args.get("language")})

@@ -4,14 +4,13 @@ reading is core.audit's."""
 import json
 
 from flask import Response, render_template, request
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from flask_login import login_required
 
 from core import audit, clock, scope
 from core.web import arg_number, day, invalid
 
 from . import bp
-from .outbox import staff_language
 
 # The subscriber that records ticket cancellations is wired when the staff side is, once per app.
 bp.record_once(lambda state: audit.init_app(state.app))
@@ -47,7 +46,7 @@ def _filters(args) -> dict:
     """The reader's filters, checked; a branch out of reach is not found (core/scope.py)."""
     action = args.get("action") or None
     if action is not None and action not in audit.ACTIONS:
-        raise invalid("action", "unknown", f"Unknown action {action[:40]!r}.")
+        raise invalid("action", "unknown", gettext("There is no action %(action)s.", action=action[:40]))
     branch = arg_number("branch", args=args)
     return {"since": day(args["from"], "from") if args.get("from") else None,
             "until": day(args["to"], "to") if args.get("to") else None,
@@ -65,12 +64,10 @@ def audit_page():
     wanted = _filters(request.args)
     entries, older = audit.page(audit.query(**wanted), before=arg_number("before"))
     branches = scope.branches()
-    language = staff_language()
-    with force_locale(language):
-        return render_template("staff/audit.html", page_language=language, counter=None, entries=entries,
-                               older=older, wanted=wanted, kept=_kept(request.args), branches=branches,
-                               names={b.id: b.name for b in branches}, words=action_words(), csv_limit=audit.CSV_LIMIT,
-                               json=lambda detail: json.dumps(detail, ensure_ascii=False, sort_keys=True))
+    return render_template("staff/audit.html", counter=None, entries=entries, older=older, wanted=wanted,
+                           kept=_kept(request.args), branches=branches, names={b.id: b.name for b in branches},
+                           words=action_words(), csv_limit=audit.CSV_LIMIT,
+                           json=lambda detail: json.dumps(detail, ensure_ascii=False, sort_keys=True))
 
 
 @bp.get("/audit.csv")

@@ -5,13 +5,12 @@ not be read. Also the words the console panel and /api/v1/health use for the mod
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
 from flask_login import current_user, login_required
 
-from core import audit, clock, scope
+from core import audit, clock, language, scope
 from core.errors import ValidationError
-from core.extensions import db
 from core.models import Branch
 from core.web import MAX_ID, arg_number
 from messaging import kinds, outbox, outbox_report
@@ -28,22 +27,23 @@ UTC = ZoneInfo("UTC")
 # --- who sees what, in which language ----------------------------------------------------------
 
 def visible_branch(requested: int | None) -> Branch | None:
-    """The branch whose texts the page shows; None: every branch (admins, asking for none)."""
+    """The branch whose texts the API shows; None: every branch (admins, asking for none)."""
     if requested is None and scope.branch_ids() is None:
         return None
     return scope.branch(requested)
 
 
-def staff_language(branch: Branch | None = None) -> str:
-    """?lang= (remembered for the session), else the browser's choice, else the branch's language."""
-    languages = current_app.config["LANGUAGES"]
-    if request.args.get("lang") in languages:
-        session["language"] = request.args["lang"]
-    chosen = session.get("language")
-    if chosen in languages:
-        return chosen
-    default = branch.default_language if branch is not None else None
-    return request.accept_languages.best_match(languages) or (default if default in languages else languages[0])
+def page_branch(args) -> Branch | None:
+    """The page's branch: the filter's (left empty: every branch, for admins); without the filter,
+    the branch picked in the header, if one was."""
+    if "branch" not in args and language.chosen_branch() is not None:
+        return language.chosen_branch()
+    return visible_branch(_whole(args, "branch"))
+
+
+def staff_language() -> str:
+    """The staff's language for this request (core/language.py chooses it for every staff page)."""
+    return language.chosen_language() or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def _whole(args, key, low=1, high=MAX_ID):
@@ -68,10 +68,7 @@ def _kept(args) -> dict:
 # --- words -------------------------------------------------------------------------------------
 
 def _when(moment: datetime | None, zone, now: datetime) -> str:
-    if moment is None:
-        return "?"
-    local = moment.astimezone(zone)
-    return local.strftime("%H:%M") if local.date() == now.astimezone(zone).date() else local.strftime("%Y-%m-%d %H:%M")
+    return "?" if moment is None else language.local_recent(moment, zone, now)
 
 
 def state_words(modem: dict, zone, now) -> str:
@@ -154,13 +151,8 @@ def console_texting(branch: Branch) -> dict:
     Runs at every panel refresh: only the bounded verdict queries, no listing, no rate."""
     now = clock.now()
     found = outbox_report.verdict(branch.id, now, _degraded_after())
-    with force_locale(staff_language(branch)):
-        return {
-            "modems": [{**m, "words": modem_words(m, branch.zone, now)} for m in found["modems"]],
-            "texting": {"degraded": [reason_words(r, branch.zone, now) for r in found["reasons"]],
-                        "no_gateway": gettext("Modem: no gateway running"), "outbox": gettext("Outbox"),
-                        "degraded_title": gettext("Texting is degraded:")},
-        }
+    return {"modems": [{**m, "words": modem_words(m, branch.zone, now)} for m in found["modems"]],
+            "degraded": [reason_words(r, branch.zone, now) for r in found["reasons"]]}
 
 
 def _in_english(reasons, now) -> list[dict]:
@@ -193,41 +185,37 @@ def _report(branch, wanted, limit):
 @bp.get("/outbox")
 @login_required
 def outbox_page():
-    branch = visible_branch(_whole(request.args, "branch"))
+    branch = page_branch(request.args)
     wanted = _filters(request.args)
     now, page, found, estimate, quarantine = _report(branch, wanted, PAGE_SIZE)
     reachable = scope.branches()
     branches = reachable if len(reachable) > 1 else []
-    language = staff_language(branch)
     zone = outbox_report.zone_of(branch)
-    with force_locale(language):
-        return render_template(
-            "staff/outbox.html", counter=None, branch=branch, branches=branches, wanted=wanted, page=page,
-            lanes=found["lanes"], estimate=estimate, quarantine=quarantine, kept=_kept(request.args),
-            here={k: v for k, v in _kept(request.args).items() if k not in ("before", "after")},
-            degraded=[reason_words(r, zone, now) for r in found["reasons"]], lane_names=lane_words(),
-            status_names=status_words(), statuses=list(OutboxStatus), page_language=language)
+    return render_template(
+        "staff/outbox.html", counter=None, branch=branch, branches=branches, wanted=wanted, page=page,
+        lanes=found["lanes"], estimate=estimate, quarantine=quarantine, kept=_kept(request.args),
+        here={k: v for k, v in _kept(request.args).items() if k not in ("before", "after")},
+        degraded=[reason_words(r, zone, now) for r in found["reasons"]], lane_names=lane_words(),
+        status_names=status_words(), statuses=list(OutboxStatus))
 
 
 @bp.post("/outbox/<int:message_id>/<any(retry, cancel):action>")
 @login_required
 def outbox_action(message_id, action):
     message = scope.owned(OutboxMessage, message_id, "Text")
-    branch = db.session.get(Branch, message.branch_id) if message.branch_id else None
-    with force_locale(staff_language(branch)):
-        if action == "retry":
-            if outbox.retry_now(message_id):
-                audit.record("text.retried", target=f"text:{message_id}", branch_id=message.branch_id)
-                flash(gettext("Text %(id)s is queued again and goes out as soon as the modem is free.", id=message_id), "ok")
-            else:
-                flash(gettext("Text %(id)s is %(status)s: only a failed or cancelled text can be sent again.",
-                              id=message_id, status=status_words()[message.status]), "error")
-        elif outbox.cancel(message_id, reason=f"cancelled by {current_user.username}"):
-            audit.record("text.cancelled", target=f"text:{message_id}", branch_id=message.branch_id)
-            flash(gettext("Text %(id)s is cancelled.", id=message_id), "ok")
+    if action == "retry":
+        if outbox.retry_now(message_id):
+            audit.record("text.retried", target=f"text:{message_id}", branch_id=message.branch_id)
+            flash(gettext("Text %(id)s is queued again and goes out as soon as the modem is free.", id=message_id), "ok")
         else:
-            flash(gettext("Text %(id)s is %(status)s: only a text still waiting to send, or a failed one, "
-                          "can be cancelled.", id=message_id, status=status_words()[message.status]), "error")
+            flash(gettext("Text %(id)s is %(status)s: only a failed or cancelled text can be sent again.",
+                          id=message_id, status=status_words()[message.status]), "error")
+    elif outbox.cancel(message_id, reason=f"cancelled by {current_user.username}"):
+        audit.record("text.cancelled", target=f"text:{message_id}", branch_id=message.branch_id)
+        flash(gettext("Text %(id)s is cancelled.", id=message_id), "ok")
+    else:
+        flash(gettext("Text %(id)s is %(status)s: only a text still waiting to send, or a failed one, "
+                      "can be cancelled.", id=message_id, status=status_words()[message.status]), "error")
     return redirect(url_for("staff.outbox_page", **_kept(request.args)))
 
 

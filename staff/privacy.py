@@ -5,7 +5,7 @@ The number travels in the form's body, never in a URL: URLs end up in logs and b
 import json
 
 from flask import Response, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from flask_login import login_required
 
 from core import audit, clock, privacy, scope
@@ -13,7 +13,6 @@ from core.errors import NotFound, SeedError
 from messaging.phones import e164
 
 from . import bp
-from .outbox import staff_language
 
 
 def section_words() -> dict:
@@ -35,28 +34,25 @@ def _filed_under():
     return None if scope.branch_ids() is None else scope.branch().id
 
 
-def _page(language, status=200, **context):
-    with force_locale(language):
-        page = render_template("staff/privacy.html", page_language=language, counter=None, words=section_words(),
-                               **context)
+def _page(status=200, **context):
+    page = render_template("staff/privacy.html", counter=None, words=section_words(), **context)
     return page, status, {"Cache-Control": "no-store"}  # a page with someone's number is not kept
 
 
-def _refused(language, error: SeedError):
-    with force_locale(language):
-        if isinstance(error, NotFound):
-            flash(gettext("Nothing is held about this number within your branches."), "error")
-        else:
-            flash(gettext("This is not a phone number Seed can read: give it with its country code, "
-                          "e.g. +995555123456."), "error")
-    return _page(language, error.status)
+def _refused(error: SeedError):
+    if isinstance(error, NotFound):
+        flash(gettext("Nothing is held about this number within your branches."), "error")
+    else:
+        flash(gettext("This is not a phone number Seed can read: give it with its country code, "
+                      "e.g. +995555123456."), "error")
+    return _page(error.status)
 
 
 @bp.get("/privacy")
 @login_required
 @scope.require_role("manager")
 def privacy_page():
-    return _page(staff_language())
+    return _page()
 
 
 @bp.post("/privacy/export")
@@ -67,7 +63,7 @@ def privacy_export():
         number = _number()
         found = privacy.export(number)
     except SeedError as error:
-        return _refused(staff_language(), error)
+        return _refused(error)
     counts = {key: len(rows) for key, rows in found.items() if isinstance(rows, list) and rows}
     audit.record("data.exported", target=privacy.target(number), branch_id=_filed_under(), detail=counts)
     name = f"seed-export-{clock.now():%Y%m%d-%H%M%S}.json"
@@ -80,18 +76,16 @@ def privacy_export():
 @scope.require_role("manager")
 def privacy_erase():
     """Without confirm=erase: what would go, and the button that does it. With it: erase."""
-    language = staff_language()
     try:
         number = _number()
         if request.form.get("confirm") != "erase":
-            return _page(language, phone=number, masked=privacy.masked(number), held=privacy.summary(number))
+            return _page(phone=number, masked=privacy.masked(number), held=privacy.summary(number))
         erased = privacy.erase(number)
     except SeedError as error:
-        return _refused(language, error)
+        return _refused(error)
     audit.record("data.erased", target=privacy.target(number), branch_id=_filed_under(), detail=erased)
-    with force_locale(language):
-        flash(gettext("Everything held about %(number)s within your branches is erased; texts still waiting to "
-                      "go to it are cancelled.", number=privacy.masked(number)), "ok")
-        if scope.branch_ids() is not None:
-            flash(gettext("What other branches hold is erased by an administrator."), "info")
+    flash(gettext("Everything held about %(number)s within your branches is erased; texts still waiting to "
+                  "go to it are cancelled.", number=privacy.masked(number)), "ok")
+    if scope.branch_ids() is not None:
+        flash(gettext("What other branches hold is erased by an administrator."), "info")
     return redirect(url_for("staff.privacy_page"))

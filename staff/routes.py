@@ -1,9 +1,12 @@
 """The staff console: pick a counter, call and serve tickets (logging in: account.py). Thin: forms in, core, render."""
+from urllib.parse import urlsplit
+
 from flask import flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import appointments, audit, auth, clock, customers, engine, scope
+from core import appointments, audit, auth, clock, customers, engine, language, scope
 from core.errors import NotFound, SeedError, ValidationError
 from core.extensions import db
 from core.models import Appointment, Counter, Service, Ticket
@@ -17,40 +20,71 @@ def _counters():
     return db.session.scalars(scope.scoped(select(Counter), Counter).order_by(Counter.branch_id, Counter.id)).all()
 
 
+def _by_branch(counters) -> list[tuple]:
+    """(branch, its counters) for every branch within reach, by branch name."""
+    return [(branch, [c for c in counters if c.branch_id == branch.id]) for branch in scope.branches()]
+
+
 def _my_counter():
+    """The counter picked this session, while the person works in its branch (the header's
+    switcher moves them to another branch, and the console to that branch's counters)."""
     try:
-        return scope.owned(Counter, session.get("counter_id") or 0)
+        counter = scope.owned(Counter, session.get("counter_id") or 0)
     except NotFound:
         return None
+    picked = language.chosen_branch()
+    return counter if picked is None or picked.id == counter.branch_id else None
 
 
 @bp.route("/counter", methods=["GET", "POST"])
 @login_required
 def choose_counter():
+    counters = _counters()
     if request.method == "POST":
-        counter = next((c for c in _counters() if str(c.id) == request.form.get("counter_id")), None)
+        counter = next((c for c in counters if str(c.id) == request.form.get("counter_id")), None)
         if counter is None:
-            flash("Choose one of the counters listed.", "error")
-            return render_template("staff/counter.html", counters=_counters()), 400
+            flash(gettext("Choose one of the counters listed."), "error")
+            return render_template("staff/counter.html", groups=_by_branch(counters)), 400
         engine.set_counter_open(counter.id, True, staff=current_user)
         session["counter_id"] = counter.id
+        language.choose_branch(counter.branch_id)
         return redirect(url_for("staff.console"))
-    return render_template("staff/counter.html", counters=_counters())
+    return render_template("staff/counter.html", groups=_by_branch(counters))
+
+
+@bp.post("/branch")
+@login_required
+def switch_branch():
+    """The header's switcher: work in another branch within reach (404 for any other); the
+    console, the inbox and the outbox follow it."""
+    ident = request.form.get("branch", type=int)
+    if ident is None:
+        raise ValidationError(gettext("Choose one of the branches listed."), {"branch": "required"})
+    language.choose_branch(ident)
+    return redirect(_same_site(request.form.get("next")))
+
+
+def _same_site(target) -> str:
+    """A path on this site to go back to; never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("staff.console")
 
 
 def _console_context(counter):
     services = db.session.scalars(
         select(Service).where(Service.branch_id == counter.branch_id, Service.active.is_(True)).order_by(Service.code)
     ).all()
+    spoken = language.current_language()
     return {
         "counter": counter,
         "current": counter_snapshot(counter)["ticket"],
         "queues": queue_snapshot(counter.branch_id),
         "services": services,
+        "service_names": {s.code: s.name_in(spoken) for s in counter.branch.services},
         "serves": {s.id for s in counter.services},
-        **console_texting(counter.branch),  # "modems" and "texting": the modem line, "degraded", the outbox link
+        **console_texting(counter.branch),  # "modems" and "degraded": the modem line and why texting is degraded
         "appointments": _todays_appointments(counter.branch),
-        "now_local": counter.branch.local(clock.now()),
     }
 
 
@@ -61,7 +95,7 @@ def _todays_appointments(branch):
     rows = db.session.scalars(select(Appointment).where(
         Appointment.branch_id == branch.id, Appointment.starts_at >= start,
         Appointment.starts_at < start + timedelta(days=1)).order_by(Appointment.starts_at)).all()
-    return [{"id": a.id, "time": branch.local(a.starts_at).strftime("%H:%M"), "code": a.booking_code,
+    return [{"id": a.id, "time": language.local_time(a.starts_at, branch), "code": a.booking_code,
              "service": a.service.code, "status": a.status, "late": a.late_minutes,
              "name": a.customer.name if a.customer else None} for a in rows]
 
@@ -95,9 +129,9 @@ def call_next():
     try:
         ticket = engine.call_next(counter.id, staff=current_user)
         if ticket is None:
-            flash("Nobody is waiting.", "info")
+            flash(gettext("Nobody is waiting."), "info")
         else:
-            flash(f"Called {ticket.label} to counter {counter.name}.", "ok")
+            flash(gettext("Called %(ticket)s to counter %(counter)s.", ticket=ticket.label, counter=counter.name), "ok")
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console"))
@@ -111,7 +145,7 @@ def close_counter():
         try:
             engine.set_counter_open(counter.id, False, staff=current_user)
             session.pop("counter_id", None)
-            flash(f"Counter {counter.name} closed.", "ok")
+            flash(gettext("Counter %(name)s closed.", name=counter.name), "ok")
             return redirect(url_for("staff.choose_counter"))
         except SeedError as error:
             flash(error.message, "error")
@@ -119,44 +153,57 @@ def close_counter():
 
 
 ACTIONS = {
-    "recall": ("Recalled", lambda t, f, u: engine.recall(t, staff=u)),
-    "start": ("Serving", lambda t, f, u: engine.start_serving(t, staff=u)),
-    "complete": ("Completed", lambda t, f, u: engine.complete(t, staff=u)),
-    "no-show": ("No-show:", lambda t, f, u: engine.no_show(t, staff=u)),
-    "hold": ("On hold:", lambda t, f, u: engine.hold(t, staff=u)),
-    "unhold": ("Back in the queue:", lambda t, f, u: engine.unhold(t, staff=u)),
-    "cancel": ("Cancelled", lambda t, f, u: engine.cancel(t, staff=u)),
-    "late": ("Running late:", lambda t, f, u: engine.running_late(t, _minutes(f), staff=u)),
-    "transfer": ("Transferred", lambda t, f, u: engine.transfer(t, _service_id(f), staff=u)),
+    "recall": lambda t, f, u: engine.recall(t, staff=u),
+    "start": lambda t, f, u: engine.start_serving(t, staff=u),
+    "complete": lambda t, f, u: engine.complete(t, staff=u),
+    "no-show": lambda t, f, u: engine.no_show(t, staff=u),
+    "hold": lambda t, f, u: engine.hold(t, staff=u),
+    "unhold": lambda t, f, u: engine.unhold(t, staff=u),
+    "cancel": lambda t, f, u: engine.cancel(t, staff=u),
+    "late": lambda t, f, u: engine.running_late(t, _minutes(f), staff=u),
+    "transfer": lambda t, f, u: engine.transfer(t, _service_id(f), staff=u),
 }
+
+
+def _done_words(action: str, ticket: str) -> str:
+    return {
+        "recall": gettext("Recalled %(ticket)s.", ticket=ticket),
+        "start": gettext("Serving %(ticket)s.", ticket=ticket),
+        "complete": gettext("Completed %(ticket)s.", ticket=ticket),
+        "no-show": gettext("No-show: %(ticket)s.", ticket=ticket),
+        "hold": gettext("On hold: %(ticket)s.", ticket=ticket),
+        "unhold": gettext("Back in the queue: %(ticket)s.", ticket=ticket),
+        "cancel": gettext("Cancelled %(ticket)s.", ticket=ticket),
+        "late": gettext("Running late: %(ticket)s.", ticket=ticket),
+        "transfer": gettext("Transferred %(ticket)s.", ticket=ticket),
+    }[action]
 
 
 def _minutes(form):
     try:
         return int(form.get("minutes", ""))
     except ValueError:
-        raise ValidationError("Minutes late must be a whole number.") from None
+        raise ValidationError(gettext("Minutes late must be a whole number.")) from None
 
 
 def _service_id(form):
     try:
         return int(form.get("service_id", ""))
     except ValueError:
-        raise ValidationError("Choose the service to transfer to.") from None
+        raise ValidationError(gettext("Choose the service to transfer to.")) from None
 
 
 @bp.post("/tickets/<int:ticket_id>/<action>")
 @login_required
 def ticket_action(ticket_id, action):
     if action not in ACTIONS:
-        raise NotFound(f"Unknown action {action[:20]!r}.")
+        raise NotFound(gettext("There is no action %(action)s.", action=action[:20]))
     counter = _my_counter()
 
     scope.owned(Ticket, ticket_id, "Ticket")
-    words, run = ACTIONS[action]
     try:
-        done = run(ticket_id, request.form, current_user)
-        flash(f"{words} {done.label}.", "ok")
+        done = ACTIONS[action](ticket_id, request.form, current_user)
+        flash(_done_words(action, done.label), "ok")
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console") if counter else url_for("staff.choose_counter"))
@@ -178,11 +225,11 @@ def book_appointment():
     try:
         service = next((s for s in branch.services if str(s.id) == form.get("service_id")), None)
         if service is None:
-            raise ValidationError("Choose a service.")
+            raise ValidationError(gettext("Choose a service."))
         try:
             starts_at = datetime.fromisoformat(form.get("starts_at", "")).replace(tzinfo=branch.zone)
         except ValueError:
-            raise ValidationError("Give the date and time of the appointment.") from None
+            raise ValidationError(gettext("Give the date and time of the appointment.")) from None
         phone = check_phone(form["phone"], branch)["e164"] if form.get("phone") else None
         name = clean_name(form.get("name") or None)
         customer_id = None
@@ -191,7 +238,8 @@ def book_appointment():
                 phone, name=name, consent_source="staff" if phone and form.get("sms_consent") == "yes" else None,
                 consent_text=f"Agreed with {current_user.username} when booking")
         appointment = appointments.book(service.id, starts_at, customer_id=customer_id)
-        flash(f"Booked {branch.local(appointment.starts_at):%Y-%m-%d %H:%M}, code {appointment.booking_code}.", "ok")
+        flash(gettext("Booked %(when)s, code %(code)s.", when=language.local_datetime(appointment.starts_at, branch),
+                      code=appointment.booking_code), "ok")
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console"))
@@ -204,7 +252,7 @@ def cancel_appointment(appointment_id):
     try:
         appointments.cancel(appointment_id)
         audit.record("appointment.cancelled", target=f"appointment:{appointment_id}", branch_id=appointment.branch_id)
-        flash("Appointment cancelled.", "ok")
+        flash(gettext("Appointment cancelled."), "ok")
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console"))
@@ -221,11 +269,12 @@ def move_appointment(appointment_id):
         try:
             starts_at = datetime.fromisoformat(request.form.get("starts_at", "")).replace(tzinfo=appointment.branch.zone)
         except ValueError:
-            raise ValidationError("Give the new date and time.") from None
+            raise ValidationError(gettext("Give the new date and time.")) from None
         appointments.reschedule(appointment_id, starts_at)
         audit.record("appointment.moved", target=f"appointment:{appointment_id}", branch_id=appointment.branch_id,
                      detail={"to": starts_at.isoformat()})
-        flash(f"Appointment {appointment.booking_code} moved to {starts_at:%Y-%m-%d %H:%M}.", "ok")
+        flash(gettext("Appointment %(code)s moved to %(when)s.", code=appointment.booking_code,
+                      when=language.local_datetime(starts_at, appointment.branch)), "ok")
     except SeedError as error:
         flash(error.message, "error")
     return redirect(url_for("staff.console"))

@@ -2,7 +2,7 @@
 once, on the page that answers its creation, and never again. Thin: the rules are in core.tokens."""
 import segno
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -10,7 +10,6 @@ from core import audit, clock, scope, tokens
 from core.errors import ValidationError
 
 from . import bp
-from .outbox import staff_language
 
 
 def _words() -> dict:
@@ -37,9 +36,9 @@ def _problem_words(error: ValidationError) -> str:
     return " ".join(w for w in found if w) or error.message
 
 
-def _page(template, language, status=200, **context):
-    response = render_template(template, page_language=language, counter=None, now=clock.now(),
-                               branches=scope.branches(), words=_words(), **context)
+def _page(template, status=200, **context):
+    response = render_template(template, counter=None, now=clock.now(), branches=scope.branches(), words=_words(),
+                               **context)
     # A page showing a secret must not be kept by the browser or a proxy.
     return response, status, {"Cache-Control": "no-store"}
 
@@ -50,30 +49,28 @@ def _expires_days(raw):
     try:
         return int(raw)
     except ValueError:
-        raise ValidationError("expires_days must be a whole number.", {"expires_days": "range"}) from None
+        raise ValidationError(gettext("A token expires after a whole number of days."), {"expires_days": "range"}) from None
 
 
 @bp.route("/admin/tokens", methods=["GET", "POST"])
 @login_required
 @scope.require_role("admin")
 def tokens_page():
-    language = staff_language()
-    with force_locale(language):
-        created = secret = None
-        status = 200
-        if request.method == "POST":
-            form = request.form
-            try:
-                created, secret = tokens.create(form.get("name"), form.get("role"), form.getlist("branches"),
-                                                expires_days=_expires_days(form.get("expires_days")),
-                                                created_by=current_user.username)
-                audit.token("token.created", created)
-                status = 201
-            except ValidationError as error:
-                flash(_problem_words(error), "error")
-                status = 400
-        return _page("staff/tokens.html", language, status, tokens=tokens.listing(kiosks=False), created=created,
-                     secret=secret, roles=tokens.ROLES)
+    created = secret = None
+    status = 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            created, secret = tokens.create(form.get("name"), form.get("role"), form.getlist("branches"),
+                                            expires_days=_expires_days(form.get("expires_days")),
+                                            created_by=current_user.username)
+            audit.token("token.created", created)
+            status = 201
+        except ValidationError as error:
+            flash(_problem_words(error), "error")
+            status = 400
+    return _page("staff/tokens.html", status, tokens=tokens.listing(kiosks=False), created=created, secret=secret,
+                 roles=tokens.ROLES)
 
 
 @bp.post("/admin/tokens/<int:token_id>/revoke")
@@ -82,8 +79,7 @@ def tokens_page():
 def revoke_token(token_id):
     token = tokens.revoke(token_id, kiosk=False, by=current_user.username)
     audit.token("token.revoked", token)
-    with force_locale(staff_language()):
-        flash(gettext("Token %(name)s is revoked: it no longer opens the API.", name=token.name), "ok")
+    flash(gettext("Token %(name)s is revoked: it no longer opens the API.", name=token.name), "ok")
     return redirect(url_for("staff.tokens_page"))
 
 
@@ -96,23 +92,20 @@ def setup_link(kiosk, secret) -> str:
 @login_required
 @scope.require_role("admin")
 def kiosks_page():
-    language = staff_language()
-    with force_locale(language):
-        created = link = qr = None
-        status = 200
-        if request.method == "POST":
-            try:
-                created, secret = tokens.create_kiosk(request.form.get("branch"), request.form.get("name"),
-                                                      created_by=current_user.username)
-                audit.token("kiosk.registered", created)
-                link = setup_link(created, secret)
-                qr = Markup(segno.make(link, error="m").svg_inline(scale=4, border=2))
-                status = 201
-            except ValidationError as error:
-                flash(_problem_words(error), "error")
-                status = 400
-        return _page("staff/kiosks.html", language, status, kiosks=tokens.listing(kiosks=True), created=created,
-                     link=link, qr=qr)
+    created = link = qr = None
+    status = 200
+    if request.method == "POST":
+        try:
+            created, secret = tokens.create_kiosk(request.form.get("branch"), request.form.get("name"),
+                                                  created_by=current_user.username)
+            audit.token("kiosk.registered", created)
+            link = setup_link(created, secret)
+            qr = Markup(segno.make(link, error="m").svg_inline(scale=4, border=2))
+            status = 201
+        except ValidationError as error:
+            flash(_problem_words(error), "error")
+            status = 400
+    return _page("staff/kiosks.html", status, kiosks=tokens.listing(kiosks=True), created=created, link=link, qr=qr)
 
 
 @bp.post("/admin/kiosks/<int:token_id>/revoke")
@@ -121,7 +114,6 @@ def kiosks_page():
 def revoke_kiosk(token_id):
     kiosk = tokens.revoke(token_id, kiosk=True, by=current_user.username)
     audit.token("kiosk.revoked", kiosk)
-    with force_locale(staff_language()):
-        flash(gettext("Kiosk %(name)s is revoked: its check-ins now share the limit of its network address.",
-                      name=kiosk.name), "ok")
+    flash(gettext("Kiosk %(name)s is revoked: its check-ins now share the limit of its network address.",
+                  name=kiosk.name), "ok")
     return redirect(url_for("staff.kiosks_page"))

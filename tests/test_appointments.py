@@ -8,6 +8,7 @@ from core import appointments
 from core.errors import Conflict, ValidationError
 from core.extensions import db
 from core.models import Appointment, Customer
+from core.settings import branches as branch_settings
 from messaging import inbox
 from messaging.appointment_texts import send_reminders
 from messaging.models import InboxMessage, OutboxMessage, RescheduleOffer
@@ -60,6 +61,15 @@ def test_booking_rules(clinic):
             book(clinic, refused)
     slots = appointments.free_slots(clinic[1], at(4, 9, 0) - timedelta(minutes=1))
     assert slots == [at(4, 9), at(4, 9, 30), at(4, 10, 30)]
+
+
+def test_no_reminder_for_a_visit_on_a_day_the_branch_closed_after_the_booking(clinic, clock):
+    booked = book(clinic, at(4, 10))
+    closure = branch_settings.add_closure(clinic[0], "2026-03-04", message="Water pipes under repair")
+    clock.set(at(3, 10, 1))
+    assert send_reminders() == 0 and "reminder" not in kinds()
+    branch_settings.remove_closure(clinic[0], closure.id)
+    assert send_reminders() == 1 and booked  # the day is open again: the reminder goes
 
 
 def test_reminders_at_each_lead_time_once_and_not_inside_the_lead(clinic, clock):

@@ -183,7 +183,7 @@ def test_the_command_line_records_what_it_changes(runner, people, args, action, 
     if action == "settings.changed" and "texts" in args:
         assert entry.detail == {"texts": {"survey": False}}
     elif action == "settings.changed":
-        assert entry.detail["fields"] in (["timezone"], ["minutes"])
+        assert entry.detail["fields"] in (["timezone"], ["avg_service_minutes"])
 
 
 def test_the_command_line_records_a_password_it_sets(runner, people):

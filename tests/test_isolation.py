@@ -30,7 +30,7 @@ PUBLIC = {
     "kiosk_api.checkins": "check-in at a kiosk", "kiosk_api.phone_check": "kiosk phone check",
     "display.index": "display chooser", "display.screen": "waiting-room display: ticket numbers only",
     "kiosk.status": "customer's own status page, by unguessable token", "kiosk.status_json": "same, JSON",
-    "kiosk.status_qr": "same, its QR code",
+    "kiosk.status_qr": "same, its QR code", "branding.logo": "a branch's logo (on its kiosk anyway)",
 }
 
 
@@ -74,7 +74,7 @@ def values_for(rule, data) -> dict:
         "counter_id": data["counter1"].id, "message_id": data["inbox"], "number": SECRET_NUMBER,
         "branch_id": data["one"].id, "token": data["ticket"].access_token, "kind": "welcome", "language": "en",
         "action": "cancel", "state": "close", "token_id": data["kiosk"],
-        "service_id": data["service1"].id, "user_id": data["alice"], "closure_id": data["closure"],
+        "filename": "branch-1-00000000.png", "service_id": data["service1"].id, "user_id": data["alice"], "closure_id": data["closure"],
     }
     if rule.endpoint == "staff.outbox_action":
         per_argument["message_id"] = data["outbox"]

@@ -1,87 +1,129 @@
-"""Services and counters."""
-import re
-
+"""Services and counters: the same service layer as the settings pages (core/settings)."""
 import click
 
-from .. import audit
-from ..extensions import db
-from ..models import Counter, Service
-from . import _branch, _given, _ready, _services, counter_cli, service_cli
+from ..errors import Conflict, ValidationError
+from ..settings import counters as counter_settings
+from ..settings import services as settings
+from . import _branch, _ready, _services, counter_cli, service_cli
+
+NUMBER_OPTIONS = {  # option -> the service's field
+    "minutes": "avg_service_minutes", "target": "target_wait_minutes", "priority": "priority",
+    "position": "position", "slot_minutes": "slot_minutes", "capacity": "slot_capacity",
+}
+
+
+def _refused(error: ValidationError) -> click.ClickException:
+    """Every field's message, one a line (the same words the settings pages show)."""
+    fields = error.detail if isinstance(error.detail, dict) else {}
+    return click.ClickException("\n".join(f"{field}: {message}" for field, message in fields.items()) or error.message)
+
+
+def _names(default_name, name_ja, name_ka, names, default_language) -> dict:
+    """NAME is in the branch's language; --name-ja, --name-ka and --names ja=... add the others."""
+    given = {}
+    for pair in names:
+        language, sep, name = pair.partition("=")
+        if not sep:
+            raise click.ClickException(f"--names takes language=name, e.g. ja=会計, not {pair!r}.")
+        given[language.strip()] = name
+    if default_name is not None:
+        given[default_language] = default_name
+    given.update({lang: name for lang, name in (("ja", name_ja), ("ka", name_ka)) if name is not None})
+    return given
+
+
+def _counter_ids(branch, names: str) -> list[int]:
+    by_name = {c.name: c for c in branch.counters}
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        raise click.ClickException(f"Unknown counter(s) at {branch.name}: {', '.join(missing)}")
+    return [by_name[n].id for n in wanted]
+
+
+def _service_fields(branch, *, name=None, name_ja=None, name_ka=None, names=(), counters=None, **numbers) -> dict:
+    data = {NUMBER_OPTIONS[option]: value for option, value in numbers.items() if value is not None}
+    given = _names(name, name_ja, name_ka, names, branch.default_language)
+    if given:
+        data["names"] = given
+    if counters is not None:
+        data["counters"] = _counter_ids(branch, counters)
+    return data
+
+
+def service_options(command):
+    """The options `service create` and `service set` share."""
+    for option in reversed((
+        click.option("--name-ja", help="The name in Japanese."),
+        click.option("--name-ka", help="The name in Georgian."),
+        click.option("--names", multiple=True, help="A name in a language, e.g. --names ja=会計 (repeatable)."),
+        click.option("--minutes", type=int, help="Average minutes per customer (1-480)."),
+        click.option("--target", type=int, help="Target wait in minutes, for reports (1-480)."),
+        click.option("--priority", type=int, help="Starting priority of its tickets (0-9, higher first)."),
+        click.option("--position", type=int, help="Place on the kiosk (0-999, smallest first)."),
+        click.option("--counters", help="Names of the counters that serve it, e.g. 1,2."),
+        click.option("--slot-minutes", type=int, help="Appointment slot length (5-480)."),
+        click.option("--capacity", type=int, help="Appointments per slot (1-100)."),
+        click.option("--branch", "branch_id", type=int),
+    )):
+        command = option(command)
+    return command
 
 
 @service_cli.command("create")
 @click.argument("code")
 @click.argument("name")
-@click.option("--minutes", type=click.IntRange(1, 480), default=5, show_default=True, help="Average service time.")
-@click.option("--counters", default="", help="Counters that serve it, e.g. 1,2.")
-@click.option("--slot-minutes", type=click.IntRange(5, 480), default=15, show_default=True, help="Appointment slot length.")
-@click.option("--capacity", type=click.IntRange(1, 100), default=1, show_default=True, help="Appointments per slot.")
-@click.option("--branch", "branch_id", type=int)
-def create_service(code, name, minutes, counters, slot_minutes, capacity, branch_id):
-    """Create a service; CODE is the ticket prefix letter."""
+@service_options
+@click.option("--paused", is_flag=True, help="Shown as paused on the kiosk; takes no tickets yet.")
+def create_service(code, name, branch_id, paused, **options):
+    """Create a service; CODE is the ticket prefix letter, NAME its name in the branch's language."""
     _ready()
-    code = code.upper()
-    if not re.fullmatch(r"[A-Z]", code):
-        raise click.ClickException("The code is one letter A-Z: it prefixes the ticket numbers.")
-    if not 1 <= len(name.strip()) <= 80:
-        raise click.ClickException("The name needs 1-80 characters.")
     branch = _branch(branch_id)
-    if any(s.code == code for s in branch.services):
-        raise click.ClickException(f"{branch.name} has a service {code} already.")
-    by_name = {c.name: c for c in branch.counters}
-    wanted = [n.strip() for n in counters.split(",") if n.strip()]
-    missing = [n for n in wanted if n not in by_name]
-    if missing:
-        raise click.ClickException(f"Unknown counter(s): {', '.join(missing)}")
-    service = Service(branch=branch, code=code, name=name.strip(), avg_service_minutes=minutes,
-                      slot_minutes=slot_minutes, slot_capacity=capacity)
-    db.session.add(service)
-    for counter_name in wanted:
-        by_name[counter_name].services.append(service)
-    db.session.commit()
-    audit.record("settings.changed", target=f"service:{service.id}", branch_id=branch.id, detail={"created": code})
-    click.echo(f"Created service {code} ({service.name}) at {branch.name}.")
+    data = {"code": code, "active": not paused, **_service_fields(branch, name=name, **options)}
+    try:
+        service = settings.create(branch, data)
+    except ValidationError as error:
+        raise _refused(error) from None
+    click.echo(f"Created service {service.code} ({service.name}) at {branch.name}.")
 
 
 @service_cli.command("set")
 @click.argument("code")
-@click.option("--name")
-@click.option("--minutes", type=click.IntRange(1, 480), help="Average service time.")
-@click.option("--slot-minutes", type=click.IntRange(5, 480), help="Appointment slot length.")
-@click.option("--capacity", type=click.IntRange(1, 100), help="Appointments per slot.")
-@click.option("--active/--inactive", default=None)
-@click.option("--branch", "branch_id", type=int)
-def set_service(code, name, minutes, slot_minutes, capacity, active, branch_id):
-    """Change a service."""
+@click.option("--code", "new_code", help="A new code (not on a day the service has tickets).")
+@click.option("--name", help="The name in the branch's language.")
+@service_options
+@click.option("--active/--paused", default=None, help="Taking tickets, or paused.")
+def set_service(code, new_code, name, branch_id, active, **options):
+    """Change a service: only the options given."""
     _ready()
     branch = _branch(branch_id)
     (service,) = _services(branch, code)
-    if name is not None:
-        if not 1 <= len(name.strip()) <= 80:
-            raise click.ClickException("The name needs 1-80 characters.")
-        service.name = name.strip()
-    for attr, value in (("avg_service_minutes", minutes), ("slot_minutes", slot_minutes),
-                        ("slot_capacity", capacity), ("active", active)):
-        if value is not None:
-            setattr(service, attr, value)
-    db.session.commit()
-    audit.record("settings.changed", target=f"service:{service.id}", branch_id=branch.id,
-                 detail={"fields": _given(name=name, minutes=minutes, slot_minutes=slot_minutes, capacity=capacity,
-                                          active=active)})
+    data = _service_fields(branch, name=name, **options)
+    if new_code is not None:
+        data["code"] = new_code
+    if active is not None:
+        data["active"] = active
+    try:
+        service = settings.update(service, data)
+    except ValidationError as error:
+        raise _refused(error) from None
     click.echo(f"Saved service {service.code}.")
 
 
 @service_cli.command("list")
 @click.option("--branch", "branch_id", type=int)
 def list_services(branch_id):
-    """List the branch's services and the counters serving each."""
+    """The branch's services in kiosk order, with the counters serving each."""
     _ready()
     branch = _branch(branch_id)
-    for s in branch.services:
-        state = "" if s.active else " (inactive)"
+    for s in settings.in_kiosk_order(branch):
+        state = "" if s.active else " (paused)"
         counters = ", ".join(c.name for c in s.counters) or "no counter"
+        others = "".join(f"  {lang}: {name}" for lang, name in sorted((s.names or {}).items())
+                         if lang != branch.default_language)
         click.echo(f"{s.code}  {s.name}{state}  ~{s.avg_service_minutes} min  counters: {counters}  "
-                   f"slots: {s.slot_minutes} min x {s.slot_capacity}")
+                   f"slots: {s.slot_minutes} min x {s.slot_capacity}  target: {s.target_wait_minutes} min  "
+                   f"priority: {s.priority}  position: {s.position}{others}")
 
 
 @counter_cli.command("create")
@@ -92,12 +134,50 @@ def create_counter(name, services, branch_id):
     """Create a counter."""
     _ready()
     branch = _branch(branch_id)
-    if not re.fullmatch(r"[\w .-]{1,20}", name):
-        raise click.ClickException("Counter names are 1-20 letters, digits, spaces, dots or dashes.")
-    if any(c.name == name for c in branch.counters):
-        raise click.ClickException(f"{branch.name} has a counter {name} already.")
-    counter = Counter(branch=branch, name=name, services=_services(branch, services))
-    db.session.add(counter)
-    db.session.commit()
-    audit.record("settings.changed", target=f"counter:{counter.id}", branch_id=branch.id, detail={"created": name})
-    click.echo(f"Created counter {name} at {branch.name}.")
+    data = {"name": name, "services": [s.id for s in _services(branch, services)]}
+    try:
+        counter = counter_settings.create(branch, data)
+    except ValidationError as error:
+        raise _refused(error) from None
+    click.echo(f"Created counter {counter.name} at {branch.name}.")
+
+
+@counter_cli.command("set")
+@click.argument("name")
+@click.option("--name", "new_name", help="A new name.")
+@click.option("--services", help="Service codes it serves, e.g. A,B (replaces the list).")
+@click.option("--branch", "branch_id", type=int)
+def set_counter(name, new_name, services, branch_id):
+    """Rename a counter or change the services it serves."""
+    _ready()
+    branch = _branch(branch_id)
+    counter = next((c for c in branch.counters if c.name == name), None)
+    if counter is None:
+        raise click.ClickException(f"Unknown counter at {branch.name}: {name}")
+    data = {}
+    if new_name is not None:
+        data["name"] = new_name
+    if services is not None:
+        data["services"] = [s.id for s in _services(branch, services)]
+    try:
+        counter = counter_settings.update(counter, data)
+    except ValidationError as error:
+        raise _refused(error) from None
+    click.echo(f"Saved counter {counter.name}.")
+
+
+@counter_cli.command("delete")
+@click.argument("name")
+@click.option("--branch", "branch_id", type=int)
+def delete_counter(name, branch_id):
+    """Delete a counter that never served a ticket (one that did stays: rename it)."""
+    _ready()
+    branch = _branch(branch_id)
+    counter = next((c for c in branch.counters if c.name == name), None)
+    if counter is None:
+        raise click.ClickException(f"Unknown counter at {branch.name}: {name}")
+    try:
+        counter_settings.delete(counter)
+    except Conflict as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Deleted counter {name} at {branch.name}.")

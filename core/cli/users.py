@@ -1,14 +1,23 @@
-"""Staff accounts."""
-import re
-import secrets
-
+"""Staff accounts, through the same service layer as the settings pages (core/settings/users.py).
+The command line may do anything an administrator may."""
 import click
-from sqlalchemy import select
 
-from .. import audit, auth, clock
-from ..extensions import db
+from ..errors import ValidationError
 from ..models import StaffUser
+from ..settings import users
 from . import _branch, _ready, user_cli
+
+
+def _refused(error: ValidationError) -> click.ClickException:
+    problems = error.detail if isinstance(error.detail, dict) else {}
+    return click.ClickException(" ".join(str(message) for message in problems.values()) or error.message)
+
+
+def _user(username: str) -> StaffUser:
+    user = users.find(username)
+    if user is None:
+        raise click.ClickException(f"No user {username}.")
+    return user
 
 
 @user_cli.command("create")
@@ -17,46 +26,65 @@ from . import _branch, _ready, user_cli
 @click.option("--role", type=click.Choice(StaffUser.ROLES), default="staff", show_default=True)
 @click.option("--password", help="Leave out to have one generated and printed once.")
 @click.option("--branch", "branch_ids", type=int, multiple=True,
-              help="Branch id; repeat for someone working in several (default: the first branch). "
-                   "Admins reach every branch.")
+              help="Branch id, the home branch first; repeat for someone working in several "
+                   "(default: the first branch). Admins reach every branch.")
 def create_user(username, display_name, role, password, branch_ids):
     """Create a staff account."""
     _ready()
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{2,40}", username):
-        raise click.ClickException("Usernames are 2-40 letters, digits, dots, dashes or underscores.")
-    if db.session.scalar(select(StaffUser).where(StaffUser.username == username)):
-        raise click.ClickException(f"User {username} exists already.")
-    if password is not None and len(password) < auth.MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"Passwords need at least {auth.MIN_PASSWORD_LENGTH} characters.")
-    generated = password is None
-    password = password or secrets.token_urlsafe(12)
-    user = StaffUser(
-        username=username,
-        display_name=display_name or username,
-        role=role,
-        branch_id=_branch(branch_ids[0] if branch_ids else None).id if role != "admin" or branch_ids else None,
-        created_at=clock.now(),
-    )
-    user.other_branches = [_branch(extra) for extra in branch_ids[1:]]
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
-    audit.record("user.created", target=f"user:{username}", branch_id=user.branch_id,
-                 detail={"role": role, "branches": user.branch_ids})
-    click.echo(f"Created {role} {username}." + (f" Password (shown once): {password}" if generated else ""))
+    if not branch_ids and role != "admin":
+        branch_ids = (_branch(None).id,)
+    data = {"username": username, "display_name": display_name or username, "role": role,
+            "branches": list(branch_ids), "password": password}
+    try:
+        _user_made, shown = users.create(data)
+    except ValidationError as error:
+        raise _refused(error) from None
+    click.echo(f"Created {role} {username}." + (f" Password (shown once): {shown}" if password is None else ""))
 
 
 @user_cli.command("set-password")
 @click.argument("username")
 @click.password_option()
 def set_password(username, password):
-    """Set a staff account's password."""
+    """Set a staff account's password; every session of the account ends."""
     _ready()
-    user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
-    if user is None:
-        raise click.ClickException(f"No user {username}.")
-    if len(password) < auth.MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"Passwords need at least {auth.MIN_PASSWORD_LENGTH} characters.")
-    auth.set_password(user, password)  # whoever was logged in as this user logs in again
-    audit.record("user.password_set", target=f"user:{username}", branch_id=user.branch_id)
-    click.echo(f"Password of {username} changed; every session of {username} has ended.")
+    user = _user(username)
+    try:
+        users.reset_password(user, password=password)
+    except ValidationError as error:
+        raise _refused(error) from None
+    click.echo(f"Password of {user.username} changed; every session of {user.username} has ended.")
+
+
+@user_cli.command("set")
+@click.argument("username")
+@click.option("--name", "display_name", help="Name shown in the console.")
+@click.option("--role", type=click.Choice(StaffUser.ROLES))
+@click.option("--branch", "branch_ids", type=int, multiple=True,
+              help="Branch id, the home branch first; repeat for several. Replaces the branches.")
+@click.option("--language", type=click.Choice(["en", "ja", "ka", "browser"]),
+              help="Language of the staff pages; 'browser': the browser's.")
+@click.option("--active/--inactive", default=None, help="--inactive signs the person out everywhere at once.")
+def set_user(username, display_name, role, branch_ids, language, active):
+    """Change a staff account's name, role, branches, language or whether it may sign in."""
+    _ready()
+    user = _user(username)
+    data = {"display_name": display_name, "role": role, "branches": list(branch_ids) or None,
+            "language": "" if language == "browser" else language, "active": active}
+    try:
+        users.update(user, {field: value for field, value in data.items() if value is not None})
+    except ValidationError as error:
+        raise _refused(error) from None
+    click.echo(f"{user.username}: {user.role}, branches {', '.join(map(str, user.branch_ids)) or 'none'}, "
+               f"{'active' if user.active else 'deactivated'}.")
+
+
+@user_cli.command("list")
+def list_users():
+    """List staff accounts."""
+    _ready()
+    for user in users.listing():
+        branches = ",".join(map(str, user.branch_ids)) or "-"
+        state = "" if user.active else "  (deactivated)"
+        click.echo(f"{user.id}  {user.username}  {user.display_name!r}  {user.role}  branches={branches}"
+                   f"  language={user.language or 'browser'}{state}")

@@ -62,7 +62,7 @@
       var li = item("");
       li.dataset.service = s.code;
       var name = document.createElement("span"), count = document.createElement("span");
-      name.textContent = s.code + " · " + s.name;
+      name.textContent = s.code + " · " + ((s.names && s.names[language]) || s.name);
       count.textContent = s.waiting + " " + t("people") + " · " + format(t("minutes"), { minutes: s.estimated_wait_minutes });
       li.appendChild(name); li.appendChild(count);
       services.appendChild(li);

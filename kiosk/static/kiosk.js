@@ -6,7 +6,10 @@
   var config = read("kiosk-config"), strings = read("kiosk-strings");
   var el = function (id) { return document.getElementById(id); };
   var state, idleTimer = null, countdownTimer = null, ticketTimer = null, remaining = 0;
-  var api = window.seedKiosk = { resets: 0, step: "language" };
+  // Where the kiosk rests: the closure on a closed day, else the language choice (none to make
+  // when the branch offers one language).
+  var home = config.closed ? "closed" : config.languages.length > 1 ? "language" : "start";
+  var api = window.seedKiosk = { resets: 0, step: home };
 
   function t(key, values) {
     var text = strings[state.language][key] || "";
@@ -18,12 +21,16 @@
              e164: "", consent: false };
   }
 
+  function serviceName(service) { return service.names[state.language] || service.name; }
+
   function labels() {
     document.documentElement.lang = state.language;
     document.querySelectorAll("[data-label]").forEach(function (node) { node.textContent = t(node.dataset.label); });
     document.querySelectorAll("[data-language]").forEach(function (button) {
       button.setAttribute("aria-pressed", String(button.dataset.language === state.language));
     });
+    serviceButtons.forEach(labelService);
+    if (api.step === "confirm" && state.service) el("confirm-service").textContent = state.service.code + " · " + serviceName(state.service);
     if (api.step === "ticket" && api.ticket) showTicket(api.ticket);
   }
 
@@ -38,7 +45,7 @@
   // --- idle: warn, count down (extendable), then start over with nothing left behind ------------
   function armIdle() {
     clearTimeout(idleTimer);
-    if (api.step === "language" || api.step === "start") return;
+    if (api.step === home || api.step === "language" || api.step === "start") return;
     idleTimer = setTimeout(warn, config.idle_seconds * 1000);
   }
   function warn() {
@@ -65,7 +72,7 @@
     api.ticket = null;
     api.resets += 1;
     labels();
-    show("language");
+    show(home);
   }
   el("idle-more").addEventListener("click", function () { stopWarning(); armIdle(); });
   ["pointerdown", "keydown", "input"].forEach(function (type) {
@@ -86,15 +93,30 @@
 
   // --- service -------------------------------------------------------------------------------
   el("walk-in").addEventListener("click", function () { show("service"); });
-  config.services.forEach(function (service) {
-    var button = document.createElement("button");
+  // A paused service stays in its place, greyed and saying so, and cannot be chosen.
+  var serviceButtons = config.services.map(function (service) {
+    var button = document.createElement("button"), name = document.createElement("span");
     button.type = "button";
-    button.className = "big";
+    button.className = service.paused ? "big paused" : "big";
     button.dataset.service = service.code;
-    button.textContent = service.code + " · " + service.name;
-    button.addEventListener("click", function () { state.service = service; show("phone"); });
+    name.className = "service-name";
+    button.appendChild(name);
+    if (service.paused) {
+      var note = document.createElement("span");
+      note.className = "service-note";
+      button.appendChild(note);
+      button.disabled = true;
+    } else {
+      button.addEventListener("click", function () { state.service = service; show("phone"); });
+    }
     el("services").appendChild(button);
+    return { button: button, service: service };
   });
+  function labelService(entry) {
+    entry.button.querySelector(".service-name").textContent = entry.service.code + " · " + serviceName(entry.service);
+    var note = entry.button.querySelector(".service-note");
+    if (note) note.textContent = t("paused");
+  }
 
   // --- phone ---------------------------------------------------------------------------------
   ["1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0", "⌫"].forEach(function (key) {
@@ -172,7 +194,7 @@
 
   // --- confirm and ticket ----------------------------------------------------------------------
   function confirm() {
-    el("confirm-service").textContent = state.service.code + " · " + state.service.name;
+    el("confirm-service").textContent = state.service.code + " · " + serviceName(state.service);
     el("confirm-texts").textContent = state.consent ? t("texts_to", { number: state.phoneDisplay }) : t("texts_none");
     el("confirm-error").textContent = "";
     show("confirm");
@@ -202,7 +224,8 @@
 
   function showTicket(ticket) {
     el("ticket-number").textContent = ticket.number;
-    el("ticket-service").textContent = ticket.service + " · " + ticket.service_name;
+    var known = config.services.filter(function (s) { return s.code === ticket.service; })[0];
+    el("ticket-service").textContent = ticket.service + " · " + (known ? serviceName(known) : ticket.service_name);
     el("ticket-ahead").textContent = t("ahead", { count: Math.max(0, (ticket.position || 1) - 1) });
     el("ticket-wait").textContent = t("wait", { minutes: ticket.estimated_wait_minutes });
     el("ticket-texts").hidden = !ticket.sms;

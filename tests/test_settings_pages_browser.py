@@ -1,0 +1,119 @@
+"""Every settings and staff page in Chromium, in English, Japanese and Georgian: a screenshot of
+each lands in test-artifacts/settings/, and the boxes are measured: no label, button, heading or
+table cell overflows its box, and no page scrolls sideways at a laptop's width."""
+import pytest
+from playwright.sync_api import sync_playwright
+
+from .live import ROOT, RunningSystem, launch_chromium
+
+SHOTS = ROOT / "test-artifacts" / "settings"
+LANGUAGES = {"en": "en-GB", "ja": "ja-JP", "ka": "ka-GE"}
+
+# Every settings page (admin/) and the staff pages, as an administrator of the demo branch (id 1).
+PAGES = {
+    "branches": "/admin/branches",
+    "branch-new": "/admin/branches/new",
+    "branch": "/admin/branches/1",
+    "services": "/admin/services?branch=1",
+    "service-new": "/admin/services/new?branch=1",
+    "service": "/admin/services/1",
+    "counters": "/admin/counters?branch=1",
+    "counter-new": "/admin/counters/new?branch=1",
+    "counter": "/admin/counters/1",
+    "users": "/admin/users",
+    "user-new": "/admin/users/new",
+    "user": "/admin/users/1",
+    "texts": "/admin/texts?branch=1",
+    "screens": "/admin/screens?branch=1",
+    "modem": "/admin/modem?branch=1",
+    "console": "/staff/",
+    "counter-chooser": "/staff/counter",
+    "inbox": "/staff/inbox",
+    "outbox": "/staff/outbox",
+    "audit": "/staff/audit",
+    "privacy": "/staff/privacy",
+    "templates": "/staff/admin/texts",
+    "tokens": "/staff/admin/tokens",
+    "kiosks": "/staff/admin/kiosks",
+    "account": "/staff/password",
+}
+
+# The boxes that hold words: each must hold all of its own (scrollWidth within clientWidth).
+OVERFLOWS = """() => {
+  const found = [];
+  const words = 'label, button, th, td, h1, h2, h3, legend, .field-error, .hint, nav a, .flash, select, summary';
+  for (const el of document.querySelectorAll(words)) {
+    const style = getComputedStyle(el);
+    if (style.display === 'inline' || style.display === 'none' || el.offsetParent === null) continue;
+    if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1 && style.overflowY !== 'visible') {
+      found.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} "${el.textContent.trim().slice(0, 40)}" ` +
+                 `${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`);
+    }
+  }
+  const sideways = document.documentElement.scrollWidth - window.innerWidth;
+  if (sideways > 1) found.push(`the page scrolls sideways by ${sideways}px`);
+  return found;
+}"""
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("settings") / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text('DEFAULT_COUNTRY = "GE"\nDEFAULT_TIMEZONE = "Asia/Tbilisi"\n')
+    running = RunningSystem(instance).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def signed_in(browser, system, locale):
+    context = browser.new_context(locale=locale, viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.goto(system.base + "/staff/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", system.admin_password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+    return context, page
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_every_settings_page_in_each_language_fits_its_boxes(system, browser, language):
+    (SHOTS / language).mkdir(parents=True, exist_ok=True)
+    context, page = signed_in(browser, system, LANGUAGES[language])
+    problems = {}
+    try:
+        for name, path in PAGES.items():
+            response = page.goto(system.base + path)
+            assert response.status == 200, f"{path} -> {response.status}"
+            assert page.locator("html").get_attribute("lang") == language, f"{path} is not in {language}"
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(SHOTS / language / f"{name}.png"), full_page=True)
+            overflowing = page.evaluate(OVERFLOWS)
+            if overflowing:
+                problems[path] = overflowing
+    finally:
+        context.close()
+    assert problems == {}
+
+
+def test_the_overflow_check_finds_a_label_too_small_for_its_words(system, browser):
+    """The measurement above can fail: a label squeezed into 30 px is reported."""
+    context, page = signed_in(browser, system, "en-GB")
+    try:
+        page.goto(system.base + "/admin/branches/1")
+        page.evaluate("""() => { const label = document.querySelector('label');
+                                 label.style.display = 'block'; label.style.width = '30px';
+                                 label.style.overflow = 'hidden'; label.style.whiteSpace = 'nowrap';
+                                 label.textContent = 'A label with far too many words for thirty pixels'; }""")
+        assert any("far too many words" in problem for problem in page.evaluate(OVERFLOWS))
+    finally:
+        context.close()

@@ -63,11 +63,13 @@ def init_blueprints(app) -> None:
     import hardware
     import kiosk
     import messaging
+    import reports
     import scheduler
     import staff
 
     staff.init_app(app)
     admin.init_app(app)
+    reports.init_app(app)
     hardware.init_app(app)
     display.init_app(app)
     kiosk.init_app(app)

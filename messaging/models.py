@@ -32,6 +32,7 @@ class OutboxMessage(db.Model):
         # the outbox page (one branch, newest first), "today", health's counts and the send rate
         Index("ix_outbox_branch", "branch_id", "id"),
         Index("ix_outbox_created", "created_at"),
+        Index("ix_outbox_branch_created", "branch_id", "created_at"),  # a branch's texts of a period (reports)
         Index("ix_outbox_sent", "sent_at"),
         # A gateway's latest sent texts, for each status report (outbox.apply_status_report): by
         # status alone that was every text ever delivered, inside a write transaction.
@@ -78,6 +79,7 @@ class InboxMessage(db.Model):
     __tablename__ = "inbox"
     __table_args__ = (
         Index("ix_inbox_sender", "sender", "id"),  # a number's texts: its conversation, its export or erasure
+        Index("ix_inbox_branch_received", "branch_id", "received_at"),  # a branch's replies of a period (reports)
         identified("inbox", "received_at", "sender IS NOT NULL"),  # retention (core/privacy.py)
     )
 
@@ -198,7 +200,11 @@ class SurveyResponse(db.Model):
     """One post-visit survey: asked, rated (1-5), perhaps a comment after a low score."""
 
     __tablename__ = "survey_response"
-    __table_args__ = (identified("survey_response", "created_at", "phone IS NOT NULL"),)  # retention
+    __table_args__ = (
+        identified("survey_response", "created_at", "phone IS NOT NULL"),  # retention
+        Index("ix_survey_response_branch_created", "branch_id", "created_at"),  # a period's surveys (reports)
+        Index("ix_survey_response_ticket", "ticket_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -79,6 +80,10 @@ class RunningSystem:
             self.output.append(line)
             if "Booting worker" in line:
                 break
+        # Keep reading what the server prints: a pipe nobody empties fills up (64 KiB of access log
+        # lines) and the server then blocks on its next log line, every thread of it.
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         while time.monotonic() < deadline:
             try:
                 if self.request("GET", "/api/v1/health")[0] == 200:
@@ -86,6 +91,10 @@ class RunningSystem:
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
         raise RuntimeError("run.py did not answer in time:\n" + "".join(self.output))
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self.output.append(line)
 
     @property
     def admin_password(self) -> str | None:
@@ -126,5 +135,7 @@ class RunningSystem:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process and self.process.stdout:
+        if getattr(self, "_drainer", None) is not None:
+            self._drainer.join(5)  # it reads to the end of the output
+        elif self.process and self.process.stdout:
             self.output.append(self.process.stdout.read())

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 
 from core import engine
 from core.extensions import db, limiter
-from core.models import Appointment
+from core.models import Appointment, Closure
 from messaging.models import OutboxMessage
 
 from .constants import START
@@ -42,12 +42,15 @@ def world(app, client, setup, vm, monkeypatch):
                               created_at=START)
     sent = OutboxMessage(branch_id=branch.id, to=PHONE, body="Test Branch: hello", kind="welcome", status="sent",
                          send_after=START, created_at=START, sent_at=START)
-    db.session.add_all([appointment, sent])
+    closure = Closure(branch_id=branch.id, first_day=START.date() + timedelta(days=60),
+                      last_day=START.date() + timedelta(days=61), message="Holiday", created_at=START)
+    db.session.add_all([appointment, sent, closure])
     db.session.commit()
     headers = bearer("root")
     client.get("/api/v1/queues", headers=headers)  # the token's first use is written once: not a change to catch later
     return {"headers": headers, "ticket_id": ticket.id, "counter_id": counters[0].id,
-            "appointment_id": appointment.id, "message_id": sent.id}
+            "appointment_id": appointment.id, "message_id": sent.id, "closure_id": closure.id,
+            "service_id": services[0].id, "user_id": _alice.id}
 
 
 def fingerprint() -> str:
@@ -283,6 +286,8 @@ def path_values(rule, world):
     per_argument = {
         "ticket_id": ids(world["ticket_id"]), "counter_id": ids(world["counter_id"]),
         "appointment_id": ids(world["appointment_id"]), "message_id": ids(world["message_id"]),
+        "closure_id": ids(world["closure_id"]), "service_id": ids(world["service_id"]),
+        "user_id": ids(world["user_id"]), "filename": st.sampled_from(["branch-1-00000000.png", "../x", "x" * 300]),
         "branch_id": ids(1), "token_id": ids(1), "kind": st.sampled_from(["welcome", "called", "nope", "x" * 300]),
         "language": st.sampled_from(["en", "ka", "xx"]),
         "action": st.sampled_from(["recall", "start", "complete", "no-show", "hold", "unhold", "cancel", "late",

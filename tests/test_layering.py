@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("admin", "core", "display", "hardware", "kiosk", "messaging", "scheduler", "staff")
+PACKAGES = ("admin", "core", "display", "hardware", "kiosk", "messaging", "reports", "scheduler", "staff")
 
 
 def imported_top_levels(path: Path) -> set[tuple[str, int]]:

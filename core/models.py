@@ -263,6 +263,8 @@ class Ticket(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     late_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recall_count: Mapped[int] = mapped_column(default=0)
+    # The wait we told the customer at check-in (minutes): reports set it against the real one.
+    quoted_wait_minutes: Mapped[int | None]
 
     branch: Mapped[Branch] = relationship()
     service: Mapped[Service] = relationship()

@@ -79,15 +79,27 @@ def health():
     return jsonify(payload), 200
 
 
+QUEUE_PAGE = 50  # waiting tickets per service in one answer of /queues; ?after= asks for the next
+
+
 @api.get("/queues")
 @login_required
 def queues():
+    """Each service's counts and the first page of its waiting tickets: a console or a script
+    gets the same answer, as fast, with 5,000 waiting as with 50. `?first=` (1-500) and
+    `?after=` (a place) page on; `more` says whether a service has tickets past the page."""
     branch = chosen_branch()
+    first = arg_number("first", low=1, high=500) or QUEUE_PAGE
+    after = arg_number("after", low=0) or 0
     counters = db.session.scalars(select(Counter).where(Counter.branch_id == branch.id).order_by(Counter.id))
+    services = queue_snapshot(branch.id, first=first, after=after)
+    for service in services:
+        service["more"] = service["waiting_count"] > after + first
     return jsonify(
         {
             "branch": {"id": branch.id, "name": branch.name, "timezone": branch.timezone},
-            "services": queue_snapshot(branch.id),
+            "page": {"first": first, "after": after},
+            "services": services,
             "counters": [counter_snapshot(c) for c in counters],
         }
     )

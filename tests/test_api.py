@@ -110,6 +110,18 @@ def test_queues_snapshot(api, setup):
     assert counters["2"]["ticket"] is None
 
 
+def test_queues_answer_a_page_of_each_queue_with_whole_counts(api, setup):
+    for _ in range(7):
+        api.post("/tickets", {"service": "A"})
+    first = {s["code"]: s for s in api.get("/queues?first=3").json["services"]}
+    assert first["A"]["waiting_count"] == 7 and first["A"]["more"] is True
+    assert [t["number"] for t in first["A"]["waiting"]] == ["A001", "A002", "A003"]
+    last = {s["code"]: s for s in api.get("/queues?first=3&after=6").json["services"]}
+    assert [(t["number"], t["position"]) for t in last["A"]["waiting"]] == [("A007", 7)] and last["A"]["more"] is False
+    assert len(api.get("/queues").json["services"][0]["waiting"]) == 7  # a page holds 50 unless asked otherwise
+    assert api.get("/queues?first=501").status_code == 400
+
+
 def test_ticket_list_filters(api, setup):
     for code in "AAB":
         api.post("/tickets", {"service": code})

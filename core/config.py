@@ -73,8 +73,8 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"  # redis://... when several web processes share the limits
     RATELIMIT_HEADERS_ENABLED = True
     KIOSK_IDLE_SECONDS = 30  # no touch for this long on any screen but the first: warn
-    KIOSK_IDLE_WARNING_SECONDS = 10  # then count down this long, extendable, before starting over
-    KIOSK_TICKET_SECONDS = 25  # the ticket screen returns to the start by itself
+    KIOSK_IDLE_WARNING_SECONDS = 20  # then count down this long, extendable, before starting over (WCAG 2.2.1: >= 20 s)
+    KIOSK_TICKET_SECONDS = 25  # the ticket screen asks "still there?" after this long, then returns to the start
 
     # Texts each branch sends, and the policy they obey; a branch's `messaging` settings override.
     MESSAGING_DEFAULTS = {

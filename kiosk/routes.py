@@ -124,6 +124,9 @@ def _strings(branch, language):
             "check_in": gettext("Check in"),
             "paused": gettext("Paused — please ask at the desk"),
             "closed_title": gettext("Closed today"),
+            "language_nav": gettext("Language"),
+            "key_delete": gettext("Delete the last digit"),
+            "qr_alt": gettext("QR code: opens your ticket's page with your place in the queue"),
             "closed_body": gettext("We are closed today. Please come back another day."),
         }
 

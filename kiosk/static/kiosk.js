@@ -5,7 +5,7 @@
   var read = function (id) { return JSON.parse(document.getElementById(id).textContent); };
   var config = read("kiosk-config"), strings = read("kiosk-strings");
   var el = function (id) { return document.getElementById(id); };
-  var state, idleTimer = null, countdownTimer = null, ticketTimer = null, remaining = 0;
+  var state, idleTimer = null, countdownTimer = null, remaining = 0;
   // Where the kiosk rests: the closure on a closed day, else the language choice (none to make
   // when the branch offers one language).
   var home = config.closed ? "closed" : config.languages.length > 1 ? "language" : "start";
@@ -26,6 +26,9 @@
   function labels() {
     document.documentElement.lang = state.language;
     document.querySelectorAll("[data-label]").forEach(function (node) { node.textContent = t(node.dataset.label); });
+    document.querySelectorAll("[data-aria-label]").forEach(function (node) {
+      node.setAttribute("aria-label", t(node.dataset.ariaLabel));
+    });
     document.querySelectorAll("[data-language]").forEach(function (button) {
       button.setAttribute("aria-pressed", String(button.dataset.language === state.language));
     });
@@ -43,13 +46,17 @@
   }
 
   // --- idle: warn, count down (extendable), then start over with nothing left behind ------------
+  // The ticket screen waits ticket_seconds before it asks, the others idle_seconds.
+  var focusBeforeWarning = null;
   function armIdle() {
     clearTimeout(idleTimer);
     if (api.step === home || api.step === "language" || api.step === "start") return;
-    idleTimer = setTimeout(warn, config.idle_seconds * 1000);
+    var seconds = api.step === "ticket" ? config.ticket_seconds : config.idle_seconds;
+    idleTimer = setTimeout(warn, seconds * 1000);
   }
   function warn() {
     remaining = config.warning_seconds;
+    focusBeforeWarning = document.activeElement;
     el("idle").hidden = false;
     el("idle-more").focus();
     tickCountdown();
@@ -60,10 +67,27 @@
     if (remaining <= 0) { reset(); return; }
     remaining -= 1;
   }
-  function stopWarning() { clearInterval(countdownTimer); el("idle").hidden = true; }
+  function stopWarning() {
+    clearInterval(countdownTimer);
+    if (el("idle").hidden) return;
+    el("idle").hidden = true;
+    if (focusBeforeWarning && document.contains(focusBeforeWarning)) focusBeforeWarning.focus();
+    focusBeforeWarning = null;
+  }
+  // While the warning is up, Tab and Shift+Tab stay among its controls (it is a modal dialog).
+  el("idle").addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var controls = el("idle").querySelectorAll("button, [href], input, [tabindex]:not([tabindex='-1'])");
+    var first = controls[0], last = controls[controls.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+  });
+  document.addEventListener("focusin", function (event) {
+    if (!el("idle").hidden && !el("idle").contains(event.target)) el("idle-more").focus();
+  });
   function reset() {
     stopWarning();
-    clearTimeout(ticketTimer);
+    focusBeforeWarning = null;
     state = fresh();
     state.language = config.default_language;
     el("phone").value = "";
@@ -124,13 +148,20 @@
     button.type = "button";
     button.textContent = key;
     button.dataset.key = key;
-    button.setAttribute("aria-label", key === "⌫" ? "delete" : key);
+    if (key === "⌫") button.dataset.ariaLabel = "key_delete";  // an icon: named in words; digits and + by themselves
     button.addEventListener("click", function () {
       var input = el("phone");
       input.value = key === "⌫" ? input.value.slice(0, -1) : (input.value + key).slice(0, 20);
     });
     el("keypad").appendChild(button);
   });
+  var clear = document.createElement("button");
+  clear.type = "button";
+  clear.className = "keypad-clear";
+  clear.dataset.key = "clear";
+  clear.dataset.label = "keypad_clear";
+  clear.addEventListener("click", function () { el("phone").value = ""; el("phone").focus(); });
+  el("keypad").appendChild(clear);
 
   // --- registration: an administrator's setup link (…/kiosk/1#setup=<token>) gives this screen its
   // token; it is kept here and sent with every check-in, so the kiosk has its own rate limit. -----
@@ -217,9 +248,7 @@
     api.print = data.print;
     showTicket(api.ticket);
     el("ticket-print-error").textContent = (data.print && data.print.message) || "";
-    show("ticket");
-    clearTimeout(idleTimer);
-    ticketTimer = setTimeout(reset, config.ticket_seconds * 1000);
+    show("ticket");  // arms the "still there?" warning after ticket_seconds
   }
 
   function showTicket(ticket) {
@@ -231,7 +260,7 @@
     el("ticket-texts").hidden = !ticket.sms;
     var path = new URL(ticket.status_url).pathname;
     el("ticket-qr").src = path + "/qr.svg";
-    el("ticket-qr").alt = ticket.status_url;
+    el("ticket-qr").alt = t("qr_alt");
   }
   el("ticket-done").addEventListener("click", reset);
 

@@ -2,7 +2,7 @@
 languages, opening hours, branding) with its closures, the same as JSON, and the public route that
 serves a branch's logo to the kiosk, the display and the status page."""
 from babel import Locale
-from flask import Blueprint, flash, redirect, request, send_from_directory, url_for
+from flask import Blueprint, request, send_from_directory, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -13,6 +13,7 @@ from core import clock, scope, zones
 from core.auth import Forbidden
 from core.errors import ValidationError
 from core.extensions import db
+from core.language import LANGUAGE_NAMES
 from core.models import Counter
 from core.seed import WEEKDAYS
 from core.settings import branches as settings
@@ -20,9 +21,8 @@ from core.settings import branding
 from core.web import arg_number
 
 from . import api, bp
-from .common import body, form_data, refused, render_form
+from .common import body, done, form_data, refused, render_form
 
-LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "ka": "ქართული"}  # each in itself: whoever reads finds theirs
 RANGES_ON_PAGE = 2  # a day's rows on the page: the opening and, say, after a lunch break
 DEFAULT_COLOURS = {"primary": "#0b3d6e", "accent": "#ffd166"}  # what screens without branding show
 
@@ -66,8 +66,7 @@ def branch_new_page():
         branch = settings.create(_service_data(values))
     except ValidationError as error:
         return refused("admin/branch.html", error, **_page(None, values))
-    flash(_("Branch %(name)s was created.", name=branch.name), "ok")
-    return redirect(url_for("admin.branch_page", branch_id=branch.id))
+    return done(_("Branch %(name)s was created.", name=branch.name), "admin.branch_page", branch_id=branch.id)
 
 
 @bp.route("/branches/<int:branch_id>", methods=["GET", "POST"])
@@ -82,8 +81,7 @@ def branch_page(branch_id):
         settings.update(branch, _service_data(values))
     except ValidationError as error:
         return refused("admin/branch.html", error, **_page(branch, values))
-    flash(_("The settings of %(name)s are saved.", name=branch.name), "ok")
-    return redirect(url_for("admin.branch_page", branch_id=branch.id))
+    return done(_("The settings of %(name)s are saved.", name=branch.name), "admin.branch_page", branch_id=branch.id)
 
 
 @bp.post("/branches/<int:branch_id>/closures")
@@ -96,9 +94,9 @@ def branch_closure_add(branch_id):
         closure = settings.add_closure(branch, data.get("first_day"), data.get("last_day"), data.get("message", ""))
     except ValidationError as error:
         return refused("admin/branch.html", error, **_page(branch, _values_of(branch), closure_values=data))
-    flash(_("%(name)s is closed from %(first)s to %(last)s.", name=branch.name, first=format_date(closure.first_day),
-            last=format_date(closure.last_day)), "ok")
-    return redirect(url_for("admin.branch_page", branch_id=branch.id, _anchor="closures"))
+    return done(_("%(name)s is closed from %(first)s to %(last)s.", name=branch.name,
+                  first=format_date(closure.first_day), last=format_date(closure.last_day)),
+                "admin.branch_page", branch_id=branch.id, _anchor="closures")
 
 
 @bp.post("/branches/<int:branch_id>/closures/<int:closure_id>/delete")
@@ -107,8 +105,7 @@ def branch_closure_add(branch_id):
 def branch_closure_delete(branch_id, closure_id):
     branch = scope.branch(branch_id)
     settings.remove_closure(branch, closure_id)
-    flash(_("The closure was removed."), "ok")
-    return redirect(url_for("admin.branch_page", branch_id=branch.id, _anchor="closures"))
+    return done(_("The closure was removed."), "admin.branch_page", branch_id=branch.id, _anchor="closures")
 
 
 def _counter_counts(branch_ids) -> dict:

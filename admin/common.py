@@ -1,6 +1,7 @@
 """What every settings page and its JSON twin share: JSON bodies, the branch a page is about,
 and the round trip of a form whose fields the service layer refused."""
-from flask import current_app, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_login import login_required
 
 from core import scope
@@ -32,6 +33,13 @@ def page_branch(data: dict | None = None):
     return scope.branch(wanted)
 
 
+def branch_context(section: str, branch, **context) -> dict:
+    """What every page of one branch's settings shows: its sub-nav section, the branch, and the
+    branches the chooser offers (admin/_branch_chooser.html)."""
+    return {"section": section, "settings_branch": branch, "branch": branch, "branches": scope.branches(),
+            "page_language": str(get_locale() or "en"), **context}
+
+
 def form_data() -> dict:
     """A submitted form as a dict: one value per field, lists for fields given several times."""
     data = {}
@@ -48,9 +56,21 @@ def render_form(template: str, *, errors: dict | None = None, status: int = 200,
     return render_template(template, errors=errors or {}, **context), status
 
 
-def refused(template: str, error: ValidationError, **context):
-    return render_form(template, errors=error.detail if isinstance(error.detail, dict) else {}, status=400,
-                       message=error.message, **context)
+def field_errors(error: ValidationError) -> dict:
+    """A refusal's message per field (none when it is about the whole form)."""
+    return error.detail if isinstance(error.detail, dict) else {}
+
+
+def refused(template: str, error: ValidationError, *, message: str | None = None, **context):
+    """The page again after a refusal, status 400: each field's error beside it, `message` (else
+    the refusal's own) above the form."""
+    return render_form(template, errors=field_errors(error), status=400, message=message or error.message, **context)
+
+
+def done(message: str, endpoint: str, **values):
+    """After a change: say so on the next page (a flash) and go there (post, redirect, get)."""
+    flash(message, "ok")
+    return redirect(url_for(endpoint, **values))
 
 
 @bp.get("/")

@@ -3,8 +3,8 @@
 Pages: admin.counters_page (GET ?branch=), admin.counter_new (GET, POST ?branch=), admin.counter_edit
 (GET, POST /counters/<counter_id>), admin.counter_delete (POST /counters/<counter_id>/delete).
 JSON: GET/POST /api/v1/admin/counters?branch=<id>, GET/PUT/DELETE /api/v1/admin/counters/<counter_id>."""
-from flask import flash, redirect, request, url_for
-from flask_babel import get_locale, gettext
+from flask import request
+from flask_babel import gettext
 from flask_login import login_required
 
 from core import scope
@@ -14,7 +14,7 @@ from core.settings import counters as settings
 from core.settings import services as service_settings
 
 from . import api, bp
-from .common import body, page_branch, render_form
+from .common import body, branch_context, done, page_branch, refused, render_form
 
 LIST, FORM = "admin/counters.html", "admin/counter.html"
 
@@ -26,23 +26,22 @@ def _from_form(form) -> dict:
 
 def _form_page(branch, counter=None, values=None, refusal=None, status=400):
     """The new or edit page; after a refusal, each field's error beside it and the values kept."""
-    context = {"section": "counters", "settings_branch": branch, "branch": branch, "counter": counter,
-               "values": values if values is not None else (settings.describe(counter) if counter else
-                                                             {"name": "", "services": []}),
-               "services": service_settings.in_kiosk_order(branch),
-               "deletable": counter is not None and not counter.is_open and not settings.has_served(counter),
-               "page_language": str(get_locale() or "en")}
+    context = branch_context(
+        "counters", branch, counter=counter,
+        values=values if values is not None else (settings.describe(counter) if counter else
+                                                  {"name": "", "services": []}),
+        services=service_settings.in_kiosk_order(branch),
+        deletable=counter is not None and not counter.is_open and not settings.has_served(counter))
     if refusal is None:
         return render_form(FORM, **context)
-    message = (gettext("Nothing was saved: please correct the marked fields.")
-               if isinstance(refusal, ValidationError) else refusal.message)
-    return render_form(FORM, errors=refusal.detail if isinstance(refusal, ValidationError) else {}, status=status,
-                       message=message, **context)
+    if isinstance(refusal, ValidationError):
+        return refused(FORM, refusal, message=gettext("Nothing was saved: please correct the marked fields."),
+                       **context)
+    return render_form(FORM, status=status, message=refusal.message, **context)
 
 
 def _to_list(branch_id, message):
-    flash(message, "ok")
-    return redirect(url_for("admin.counters_page", branch=branch_id))
+    return done(message, "admin.counters_page", branch=branch_id)
 
 
 @bp.get("/counters")
@@ -50,8 +49,7 @@ def _to_list(branch_id, message):
 @scope.require_role("manager")
 def counters_page():
     branch = page_branch()
-    return render_form(LIST, section="counters", settings_branch=branch, branch=branch, branches=scope.branches(),
-                       counters=settings.in_order(branch), page_language=str(get_locale() or "en"))
+    return render_form(LIST, **branch_context("counters", branch, counters=settings.in_order(branch)))
 
 
 @bp.route("/counters/new", methods=["GET", "POST"])

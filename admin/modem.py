@@ -5,8 +5,7 @@ connects again). The rules are in core/settings/modem.py; the PIN is never shown
 
 Pages: admin.modem_page (GET /admin/modem?branch=), admin.modem_save (POST /admin/modem?branch=).
 JSON: GET and PUT /api/v1/admin/modem?branch=<id> ({"port": ..., "pin": ...})."""
-from flask import flash, redirect, url_for
-from flask_babel import format_datetime, get_locale, gettext
+from flask_babel import format_datetime, gettext
 from flask_login import login_required
 
 from core import clock, scope
@@ -17,7 +16,7 @@ from messaging.outbox_report import jsonable
 from staff.outbox import state_words
 
 from . import api, bp
-from .common import body, form_data, page_branch, refused, render_form
+from .common import body, branch_context, done, form_data, page_branch, refused, render_form
 
 PAGE = "admin/modem.html"
 
@@ -56,9 +55,8 @@ def _context(branch) -> dict:
     zone = branch.zone
     gateways = [{**modem, "state_words": state_words(modem, zone, now), "sim_words": _sim_words(modem["sim"]),
                  "last_seen": _when(modem["updated_at"], zone)} for modem in found["gateways"]]
-    return {"section": "modem", "settings_branch": branch, "branch": branch, "branches": scope.branches(),
-            "settings": settings.get(branch), "gateways": gateways, "failed_today": found["failed_today"],
-            "page_language": str(get_locale() or "en")}
+    return branch_context("modem", branch, settings=settings.get(branch), gateways=gateways,
+                          failed_today=found["failed_today"])
 
 
 @bp.get("/modem")
@@ -80,9 +78,8 @@ def modem_save():
         settings.update(branch, submitted)
     except ValidationError as error:
         return refused(PAGE, error, port=submitted["port"], **_context(branch))
-    flash(gettext("The modem settings are saved: the gateway connects again with them within a few seconds."),
-          "ok")
-    return redirect(url_for("admin.modem_page", branch=branch.id))
+    return done(gettext("The modem settings are saved: the gateway connects again with them within a few seconds."),
+                "admin.modem_page", branch=branch.id)
 
 
 def _json(branch) -> dict:

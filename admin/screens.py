@@ -11,7 +11,7 @@ import re
 from urllib.parse import urlencode
 
 import segno
-from flask import flash, redirect, request, url_for
+from flask import request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -28,7 +28,7 @@ from display.routes import LANGUAGES, LAYOUTS
 from staff.tokens_admin import setup_link
 
 from . import api, bp
-from .common import page_branch, render_form
+from .common import branch_context, done, field_errors, page_branch, render_form
 
 TEMPLATE = "admin/screens.html"
 ROTATE = (3, 600)  # seconds; the display refuses others (display/routes.py)
@@ -88,19 +88,18 @@ def _page(branch, link: dict | None, *, refusal: ValidationError | None = None, 
     then shows what was asked). `created`: a kiosk just registered and its one-time setup link."""
     kiosk_url = url_for("kiosk.screen", branch_id=branch.id, _external=True)
     chosen = link or _asked(request.args)
-    context = {
-        "section": "screens", "settings_branch": branch, "branch": branch, "branches": scope.branches(),
-        "kiosk_url": kiosk_url, "kiosk_qr": qr_svg(kiosk_url),
-        "kiosks": kiosks_of(branch), "now": clock.now(), "link": link, "chosen": chosen,
-        "states": {"active": gettext("active"), "revoked": gettext("revoked"), "expired": gettext("expired")},
-        "services": [service for service in branch.services if service.active],
-        "language_order": _language_order(chosen["languages"] or [branch.default_language]),
-        "rotate_range": ROTATE,
-        "display_base": url_for("display.screen", branch_id=branch.id, _external=True),
-        "created": created[0] if created else None,
-        "setup": {"link": created[1], "qr": qr_svg(created[1])} if created else None,
-    }
-    errors = refusal.detail if refusal is not None and isinstance(refusal.detail, dict) else {}
+    context = branch_context(
+        "screens", branch, kiosk_url=kiosk_url, kiosk_qr=qr_svg(kiosk_url),
+        kiosks=kiosks_of(branch), now=clock.now(), link=link, chosen=chosen,
+        states={"active": gettext("active"), "revoked": gettext("revoked"), "expired": gettext("expired")},
+        services=[service for service in branch.services if service.active],
+        language_order=_language_order(chosen["languages"] or [branch.default_language]),
+        rotate_range=ROTATE,
+        display_base=url_for("display.screen", branch_id=branch.id, _external=True),
+        created=created[0] if created else None,
+        setup={"link": created[1], "qr": qr_svg(created[1])} if created else None,
+    )
+    errors = field_errors(refusal) if refusal is not None else {}
     response, status = render_form(TEMPLATE, errors=errors, status=400 if refusal else status, **context)
     # A page showing a kiosk's setup key must not be kept by the browser or a proxy.
     return response, status, {"Cache-Control": "no-store"}
@@ -167,9 +166,8 @@ def screens_kiosk_revoke(token_id):
     branch = scope.branch(kiosk.branches[0].id)  # another branch's kiosk: not found
     tokens.revoke(kiosk.id, kiosk=True, by=current_user.username)
     audit.token("kiosk.revoked", kiosk)
-    flash(gettext("Kiosk %(name)s is revoked: its check-ins now share the limit of its network address.",
-                  name=kiosk.name), "ok")
-    return redirect(url_for("admin.screens_page", branch=branch.id))
+    return done(gettext("Kiosk %(name)s is revoked: its check-ins now share the limit of its network address.",
+                        name=kiosk.name), "admin.screens_page", branch=branch.id)
 
 
 @api.get("/screens")

@@ -4,8 +4,8 @@ Pages: admin.services_page (GET ?branch=: the list in kiosk order), admin.servic
 ?branch=), admin.service_edit (GET, POST /services/<service_id>), admin.service_move (POST
 /services/<service_id>/move, direction=up|down).
 JSON: GET/POST /api/v1/admin/services?branch=<id>, GET/PUT /api/v1/admin/services/<service_id>."""
-from flask import flash, redirect, request, url_for
-from flask_babel import get_locale, gettext
+from flask import redirect, request, url_for
+from flask_babel import gettext
 from flask_login import login_required
 
 from core import scope
@@ -13,10 +13,10 @@ from core.errors import ValidationError
 from core.models import Service
 from core.settings import counters as counter_settings
 from core.settings import services as settings
-from core.storefront import LANGUAGE_NAMES
+from core.language import LANGUAGE_NAMES
 
 from . import api, bp
-from .common import body, page_branch, render_form
+from .common import body, branch_context, done, page_branch, refused, render_form
 
 LIST, FORM = "admin/services.html", "admin/service.html"
 
@@ -34,15 +34,13 @@ def _from_form(form, branch) -> dict:
 def _form_page(branch, service=None, values=None, refusal: ValidationError | None = None):
     """The new or edit page; after a refusal, status 400 with each field's error and the values kept."""
     shown = values if values is not None else (settings.describe(service) if service else _new_values(branch))
-    context = {"section": "services", "settings_branch": branch, "branch": branch, "service": service,
-               "values": shown, "languages": settings.name_languages(branch), "language_names": LANGUAGE_NAMES,
-               "counters": counter_settings.in_order(branch), "limits": settings.NUMBERS,
-               "code_locked": service is not None and settings.code_locked(service),
-               "page_language": str(get_locale() or "en")}
+    context = branch_context("services", branch, service=service, values=shown,
+                             languages=settings.name_languages(branch), language_names=LANGUAGE_NAMES,
+                             counters=counter_settings.in_order(branch), limits=settings.NUMBERS,
+                             code_locked=service is not None and settings.code_locked(service))
     if refusal is None:
         return render_form(FORM, **context)
-    return render_form(FORM, errors=refusal.detail if isinstance(refusal.detail, dict) else {}, status=400,
-                       message=gettext("Nothing was saved: please correct the marked fields."), **context)
+    return refused(FORM, refusal, message=gettext("Nothing was saved: please correct the marked fields."), **context)
 
 
 def _new_values(branch) -> dict:
@@ -50,8 +48,8 @@ def _new_values(branch) -> dict:
 
 
 def _saved(service):
-    flash(gettext("Service %(code)s is saved.", code=service.code), "ok")
-    return redirect(url_for("admin.services_page", branch=service.branch_id))
+    return done(gettext("Service %(code)s is saved.", code=service.code), "admin.services_page",
+                branch=service.branch_id)
 
 
 @bp.get("/services")
@@ -59,9 +57,9 @@ def _saved(service):
 @scope.require_role("manager")
 def services_page():
     branch = page_branch()
-    return render_form(LIST, section="services", settings_branch=branch, branch=branch, branches=scope.branches(),
-                       services=settings.in_kiosk_order(branch), languages=settings.name_languages(branch),
-                       language_names=LANGUAGE_NAMES, page_language=str(get_locale() or "en"))
+    return render_form(LIST, **branch_context("services", branch, services=settings.in_kiosk_order(branch),
+                                              languages=settings.name_languages(branch),
+                                              language_names=LANGUAGE_NAMES))
 
 
 @bp.route("/services/new", methods=["GET", "POST"])

@@ -5,7 +5,7 @@ of every text is edited on the template editor (staff/admin.py), which this page
 Pages: admin.texts_page (GET, POST: save the settings), admin.texts_test (POST: a test text).
 JSON: GET/PUT /api/v1/admin/texts, POST /api/v1/admin/texts/test. All take ?branch= (or "branch"
 in the body)."""
-from flask import flash, redirect, request, url_for
+from flask import request
 from flask_babel import gettext
 from flask_login import login_required
 
@@ -21,7 +21,7 @@ from messaging.phones import e164
 from staff.admin import LANGUAGES, SAMPLE, preview_of
 
 from . import api, bp
-from .common import body, page_branch, render_form
+from .common import body, branch_context, done, page_branch, refused, render_form
 
 TEMPLATE = "admin/texts.html"
 SWITCHES = tuple(key for key, rule in settings.RULES.items() if rule.kind == settings.SWITCH)
@@ -56,15 +56,13 @@ def _survey_questions(branch) -> list[dict]:
 
 def _page(branch, values=None, *, refusal: ValidationError | None = None, test=None, message=None):
     """The page; after a refusal, status 400 with each field's error beside it and the values kept."""
-    context = {"section": "texts", "settings_branch": branch, "branch": branch, "branches": scope.branches(),
-               "values": _shown(values or settings.current(branch)), "survey": _survey_questions(branch),
-               "languages": _languages(branch), "test": test or {},
-               "kind_options": [(kind, kind) for kind in templates.KINDS],
-               "language_options": [(language, LANGUAGE_NAMES[language]) for language in _languages(branch)]}
+    context = branch_context(
+        "texts", branch, values=_shown(values or settings.current(branch)), survey=_survey_questions(branch),
+        languages=_languages(branch), test=test or {}, kind_options=[(kind, kind) for kind in templates.KINDS],
+        language_options=[(language, LANGUAGE_NAMES[language]) for language in _languages(branch)])
     if refusal is None:
         return render_form(TEMPLATE, **context)
-    errors = refusal.detail if isinstance(refusal.detail, dict) else {}
-    return render_form(TEMPLATE, errors=errors, status=400, message=message or refusal.message, **context)
+    return refused(TEMPLATE, refusal, message=message, **context)
 
 
 def send_test(branch, data: dict):
@@ -102,8 +100,7 @@ def texts_page():
     except ValidationError as error:
         return _page(branch, {**settings.current(branch), **submitted}, refusal=error,
                      message=gettext("Nothing was saved: please correct the marked settings."))
-    flash(gettext("The text settings are saved."), "ok")
-    return redirect(url_for("admin.texts_page", branch=branch.id))
+    return done(gettext("The text settings are saved."), "admin.texts_page", branch=branch.id)
 
 
 @bp.post("/texts/test")
@@ -115,9 +112,9 @@ def texts_test():
         send_test(branch, request.form)
     except ValidationError as error:
         return _page(branch, refusal=error, test=request.form.to_dict(), message=gettext("The test text was not sent."))
-    flash(gettext("The test text is in the outbox. It goes out like every text: a number that replied STOP "
-                  "gets nothing, and it counts towards the daily cap."), "ok")
-    return redirect(url_for("admin.texts_page", branch=branch.id, _anchor="test"))
+    return done(gettext("The test text is in the outbox. It goes out like every text: a number that replied STOP "
+                        "gets nothing, and it counts towards the daily cap."), "admin.texts_page", branch=branch.id,
+                _anchor="test")
 
 
 @api.get("/texts")

@@ -1,7 +1,7 @@
 """Settings: staff accounts. Pages under /admin/users and the same as JSON under
 /api/v1/admin/users. Thin: the rules are in core/settings/users.py, which the CLI calls too.
 A generated password is shown once, on the answer to its creation or reset, never stored."""
-from flask import flash, redirect, request, url_for
+from flask import request
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -11,7 +11,7 @@ from core.settings import users
 from core.web import arg_number
 
 from . import api, bp
-from .common import body, render_form
+from .common import body, done, field_errors, render_form
 
 NO_STORE = {"Cache-Control": "no-store"}  # an answer carrying a password is kept by no browser or proxy
 FORM_FIELDS = ("username", "display_name", "role", "language")
@@ -19,6 +19,12 @@ FORM_FIELDS = ("username", "display_name", "role", "language")
 
 def _actor():
     return current_user._get_current_object()
+
+
+def _chosen_branch():
+    """?branch= narrows a list to one branch within reach (another one's: 404); without it, None."""
+    branch_id = arg_number("branch")
+    return scope.branch(branch_id) if branch_id is not None else None
 
 
 def _role_names() -> dict:
@@ -58,7 +64,7 @@ def _submitted() -> dict:
 
 
 def _refused(user, error: ValidationError, values=None):
-    errors = error.detail if isinstance(error.detail, dict) else {}
+    errors = field_errors(error)
     message = gettext("Nothing was changed: please correct the fields marked.") if errors else error.message
     return _user_page(user, values=values, status=400, errors=errors, message=message)
 
@@ -69,9 +75,7 @@ def _refused(user, error: ValidationError, values=None):
 @login_required
 @scope.require_role("manager")
 def users_page():
-    actor = _actor()
-    branch_id = arg_number("branch")
-    branch = scope.branch(branch_id) if branch_id is not None else None
+    actor, branch = _actor(), _chosen_branch()
     people = users.listing(actor, branch.id if branch else None)
     by_id = {b.id: b for b in scope.branches()}
     shown = {user.id: [by_id[i] for i in users.shown_branch_ids(user, actor)] for user in people}
@@ -105,8 +109,7 @@ def user_page(user_id):
         users.update(user, data, _actor())
     except ValidationError as error:
         return _refused(user, error, data)
-    flash(gettext("The account of %(name)s is saved.", name=user.username), "ok")
-    return redirect(url_for("admin.user_page", user_id=user.id))
+    return done(gettext("The account of %(name)s is saved.", name=user.username), "admin.user_page", user_id=user.id)
 
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["GET", "POST"])
@@ -122,9 +125,8 @@ def deactivate_user(user_id):
         users.deactivate(user, _actor())
     except ValidationError as error:
         return _refused(user, error)
-    flash(gettext("%(name)s is deactivated: they are signed out everywhere and cannot sign in.",
-                  name=user.username), "ok")
-    return redirect(url_for("admin.user_page", user_id=user.id))
+    return done(gettext("%(name)s is deactivated: they are signed out everywhere and cannot sign in.",
+                        name=user.username), "admin.user_page", user_id=user.id)
 
 
 @bp.post("/users/<int:user_id>/reactivate")
@@ -133,8 +135,8 @@ def deactivate_user(user_id):
 def reactivate_user(user_id):
     user = users.get(user_id, _actor())
     users.reactivate(user, _actor())
-    flash(gettext("%(name)s is active again and can sign in.", name=user.username), "ok")
-    return redirect(url_for("admin.user_page", user_id=user.id))
+    return done(gettext("%(name)s is active again and can sign in.", name=user.username), "admin.user_page",
+                user_id=user.id)
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["GET", "POST"])
@@ -159,11 +161,8 @@ def reset_user_password(user_id):
 @login_required
 @scope.require_role("manager")
 def list_users():
-    actor = _actor()
-    branch_id = arg_number("branch")
-    if branch_id is not None:
-        scope.branch(branch_id)
-    return {"users": [users.as_json(user, actor) for user in users.listing(actor, branch_id)]}
+    actor, branch = _actor(), _chosen_branch()
+    return {"users": [users.as_json(user, actor) for user in users.listing(actor, branch.id if branch else None)]}
 
 
 @api.post("/users")

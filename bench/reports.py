@@ -177,7 +177,7 @@ def timed(action, repeat: int) -> list[float]:
 def measure(repeat: int) -> tuple[dict, dict]:
     from core import reports
     from core.reports import Period, Selection
-    from reports import figures, texts
+    from reports import figures, staffing, texts
 
     branch = db.session.scalar(select(Branch).order_by(Branch.id))
     first, last = year_of(branch.id)
@@ -193,6 +193,8 @@ def measure(repeat: int) -> tuple[dict, dict]:
         "breakdown by counter (+ previous)": lambda: figures.breakdown_with_previous(period, "counter"),
         "breakdown by staff (+ previous)": lambda: figures.breakdown_with_previous(period, "staff"),
         "surveys to follow up": lambda: texts.follow_up(period),
+        "staffing hint (Erlang C per weekday x hour)": lambda: staffing.staffing(period),
+        "reminders against no-shows": lambda: texts.reminders(period),
     }
     steps.update(_over_http(branch.id, first, last))
     found = figures.summary(period)
@@ -220,6 +222,7 @@ def _over_http(branch_id: int, first: date, last: date) -> dict:
 
     return {"GET /api/v1/reports/summary": lambda: get("/api/v1/reports/summary"),
             "GET /reports/ (the summary page)": lambda: get("/reports/"),
+            "GET /api/v1/reports/staffing": lambda: get("/api/v1/reports/staffing"),
             "GET /reports/export/tickets.csv (every ticket of the year)": lambda: get("/reports/export/tickets.csv")}
 
 

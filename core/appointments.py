@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from babel.dates import format_datetime
+from flask_babel import get_locale, gettext, pgettext
 from sqlalchemy import func, select
 
 from . import clock
@@ -54,26 +56,43 @@ def taken(session, service_id: int, starts_at: datetime, exclude: int | None = N
 def _check_slot(session, service: Service, starts_at: datetime, exclude=None):
     branch = service.branch
     if starts_at.tzinfo is None:
-        raise ValidationError("Appointment times need a time zone.", {"starts_at": "no zone"})
+        raise ValidationError(gettext("Appointment times need a time zone."), {"starts_at": "no zone"})
     if starts_at <= clock.now():
-        raise ValidationError("That time has passed.", {"starts_at": "in the past"})
+        raise ValidationError(gettext("That time has passed."), {"starts_at": "in the past"})
     closure = is_closed(branch, branch.local_date(starts_at))
     if closure is not None:
-        reason = f": {closure.message}" if closure.message else "."
-        raise ValidationError(f"{branch.name} is closed on {branch.local(starts_at):%Y-%m-%d}{reason}",
-                              {"starts_at": "closed"})
+        day = f"{branch.local(starts_at):%Y-%m-%d}"
+        message = (gettext("%(branch)s is closed on %(day)s: %(reason)s", branch=branch.name, day=day,
+                           reason=closure.message) if closure.message
+                   else gettext("%(branch)s is closed on %(day)s.", branch=branch.name, day=day))
+        raise ValidationError(message, {"starts_at": "closed"})
     if not fits_opening_hours(branch, service, starts_at) or not on_the_grid(branch, service, starts_at):
-        raise ValidationError(f"{branch.local(starts_at):%a %H:%M} is not a {service.name} slot within opening hours.",
+        raise ValidationError(gettext("%(time)s is not a %(service)s slot within opening hours.",
+                                      time=_weekday_and_time(branch, starts_at), service=service.name),
                               {"starts_at": "not a slot"})
     if taken(session, service.id, starts_at, exclude) >= service.slot_capacity:
-        raise Conflict(f"The {branch.local(starts_at):%H:%M} slot is full.", {"starts_at": "full"})
+        raise Conflict(gettext("The %(time)s slot is full.", time=f"{branch.local(starts_at):%H:%M}"),
+                       {"starts_at": "full"})
+
+
+def _weekday_and_time(branch: Branch, moment: datetime) -> str:
+    """The weekday and time ("Mon 09:15") where the branch is, in the reader's language (English outside a request)."""
+    return format_datetime(moment, "EEE HH:mm", tzinfo=branch.zone, locale=str(get_locale() or "en"))
+
+
+def _status_word(status: str) -> str:
+    """An appointment's status as refusals say it ("Appointment K7Q2 is <status>")."""
+    return {"booked": pgettext("appointment is", "booked"), "confirmed": pgettext("appointment is", "confirmed"),
+            "cancelled": pgettext("appointment is", "cancelled"),
+            "checked_in": pgettext("appointment is", "checked in"),
+            "no_show": pgettext("appointment is", "a no-show")}.get(status, status)
 
 
 def book(service_id: int, starts_at: datetime, *, customer_id=None, source="staff") -> Appointment:
     with write_transaction() as session:
         service = session.get(Service, service_id)
         if service is None or not service.active:
-            raise NotFound(f"Service {service_id} does not exist or is not offered now.")
+            raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         _check_slot(session, service, starts_at)
         appointment = Appointment(branch_id=service.branch_id, service_id=service.id, customer_id=customer_id,
                                   starts_at=starts_at, status="booked", source=source, created_at=clock.now(),
@@ -87,9 +106,10 @@ def _change(appointment_id, allowed, change):
     with write_transaction() as session:
         appointment = session.get(Appointment, appointment_id, with_for_update=True)
         if appointment is None:
-            raise NotFound(f"Appointment {appointment_id} does not exist.")
+            raise NotFound(gettext("Appointment %(ident)s does not exist.", ident=appointment_id))
         if appointment.status not in allowed:
-            raise InvalidTransition(f"Appointment {appointment.booking_code} is {appointment.status}.")
+            raise InvalidTransition(gettext("Appointment %(code)s is %(status)s.", code=appointment.booking_code,
+                                             status=_status_word(appointment.status)))
         change(session, appointment)
     return appointment
 
@@ -152,10 +172,10 @@ def find_for_check_in(branch: Branch, *, code=None, phone=None) -> Appointment:
     elif phone:
         query = query.join(Customer, Appointment.customer_id == Customer.id).where(Customer.phone == phone)
     else:
-        raise ValidationError("A booking code or a phone number is needed.", {"appointment": "required"})
+        raise ValidationError(gettext("A booking code or a phone number is needed."), {"appointment": "required"})
     appointment = db.session.scalar(query.order_by(Appointment.starts_at).limit(1))
     if appointment is None:
-        raise NotFound("No appointment for today matches.", {"appointment": "not found"})
+        raise NotFound(gettext("No appointment for today matches."), {"appointment": "not found"})
     return appointment
 
 
@@ -195,7 +215,8 @@ def book_many(rows: list[dict], source="import") -> list[Appointment]:
             try:
                 _check_slot(session, service, row["starts_at"])
             except (ValidationError, Conflict) as error:
-                raise ValidationError(f"Row {number}: {error.message}", {"row": number}) from None
+                raise ValidationError(gettext("Row %(row)s: %(problem)s", row=number, problem=error.message),
+                                      {"row": number}) from None
             customer = None
             if row.get("phone"):
                 customer = session.scalar(select(Customer).where(Customer.phone == row["phone"])) or Customer(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 import click
 from flask import has_request_context
@@ -130,18 +130,20 @@ def init_app(app) -> None:
 
 # --- reading -----------------------------------------------------------------------------------
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+def _day_start(day: date, zone: tzinfo) -> datetime:
+    """The first moment of `day` where `zone` is, in UTC (a day of a clock change is 23 or 25 hours)."""
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
 
 
 def query(*, since: date | None = None, until: date | None = None, action: str | None = None,
-          branch_id: int | None = None, user=None):
-    """Entries within the user's reach (core/scope.py), by UTC day range (both days included)."""
+          branch_id: int | None = None, user=None, zone: tzinfo = timezone.utc):
+    """Entries within the user's reach (core/scope.py), by a range of days in `zone` (both days
+    included): a reader's "today" is their branch's, not Greenwich's."""
     statement = scope.scoped(select(AuditEntry), AuditEntry, user)
     if since is not None:
-        statement = statement.where(AuditEntry.at >= _day_start(since))
+        statement = statement.where(AuditEntry.at >= _day_start(since, zone))
     if until is not None:
-        statement = statement.where(AuditEntry.at < _day_start(until) + timedelta(days=1))
+        statement = statement.where(AuditEntry.at < _day_start(until + timedelta(days=1), zone))
     if action is not None:
         statement = statement.where(AuditEntry.action == action)
     if branch_id is not None:

@@ -11,6 +11,7 @@ import secrets
 from functools import wraps
 
 from flask import current_app, g, jsonify, redirect, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -90,17 +91,18 @@ def change_password(user: StaffUser, current: str, new: str, repeat: str, addres
     throttle.check(user.username, address, now)
     if not user.check_password(current or ""):
         throttle.failed(user.username, address, now)
-        raise ValidationError("The current password is wrong.", {"current_password": "wrong"})
+        raise ValidationError(gettext("The current password is wrong."), {"current_password": "wrong"})
     new = new or ""
     if len(new) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
+        raise ValidationError(gettext("Passwords need at least %(count)s characters.", count=MIN_PASSWORD_LENGTH),
                               {"new_password": "too short"})
     if len(new) > MAX_PASSWORD_LENGTH:
-        raise ValidationError(f"Passwords have at most {MAX_PASSWORD_LENGTH} characters.", {"new_password": "too long"})
+        raise ValidationError(gettext("Passwords have at most %(most)s characters.", most=MAX_PASSWORD_LENGTH),
+                              {"new_password": "too long"})
     if new != repeat:
-        raise ValidationError("The two new passwords differ.", {"repeat_password": "different"})
+        raise ValidationError(gettext("The two new passwords differ."), {"repeat_password": "different"})
     if new == current:
-        raise ValidationError("The new password is the current one.", {"new_password": "unchanged"})
+        raise ValidationError(gettext("The new password is the current one."), {"new_password": "unchanged"})
     set_password(user, new)
     log.info("password changed: username %r from %s; its other sessions ended", user.username, address)
     start_session(user)
@@ -184,6 +186,9 @@ def load_from_request(req):
     API_BASIC_AUTH allows). A refused token is remembered for the 401's message."""
     if not req.path.startswith("/api/"):
         return None
+    # Nobody is signed in until this returns: a refusal's words (the language selector reads
+    # current_user) must not load the user again, which would end only in a RecursionError.
+    g._login_user = login_manager.anonymous_user()
     scheme, _, credentials = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         try:
@@ -194,7 +199,8 @@ def load_from_request(req):
     if scheme.lower() == "basic":
         if not current_app.config.get("API_BASIC_AUTH", False):
             g.seed_auth_refused = tokens.TokenRefused(
-                "HTTP Basic is switched off: send an API token as Authorization: Bearer <token>.", {"basic": "off"})
+                gettext("HTTP Basic is switched off: send an API token as Authorization: Bearer <token>."),
+                {"basic": "off"})
             return None
         auth = req.authorization
         return authenticate(auth.username or "", auth.password or "", client_address()) if auth else None
@@ -208,10 +214,11 @@ def unauthorized():
             body = {"error": refused.code, "message": refused.message, "detail": refused.detail}
         elif expired:
             body = {"error": "session_expired", "detail": {"idle_minutes": idle_minutes()},
-                    "message": "The session ended after a time without activity: log in again."}
+                    "message": gettext("The session ended after a time without activity: log in again.")}
         else:
-            message = "Log in as staff, or send an API token as Authorization: Bearer <token>."
-            body = {"error": "unauthorized", "message": message, "detail": message}
+            hint = "Log in as staff, or send an API token as Authorization: Bearer <token>."  # detail: as ever
+            body = {"error": "unauthorized", "detail": hint,
+                    "message": gettext("Log in as staff, or send an API token as Authorization: Bearer <token>.")}
         return jsonify(body), 401
     if expired:
         session[EXPIRED] = True
@@ -233,7 +240,7 @@ def admin_required(view):
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         if not current_user.is_admin:
-            raise Forbidden("Only an administrator may do this.")
+            raise Forbidden(gettext("Only an administrator may do this."))
         return view(*args, **kwargs)
 
     return wrapper

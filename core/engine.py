@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext, pgettext
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,30 +28,48 @@ class Move:
     allowed: frozenset
     to: S
     kind: str  # the TicketEvent kind recorded
-    verb: str  # for refusals: "cannot be <verb>"
+    refusal: str  # a msgid with %(ticket)s and %(status)s, translated when raised
+
+
+def N_(text: str) -> str:
+    """Marks a msgid for extraction where it is defined; gettext translates it where it is shown
+    (a table built at import time cannot know its reader's language)."""
+    return text
 
 
 MOVES = {
-    "recall": Move(frozenset({S.CALLED}), S.CALLED, "recalled", "recalled"),
-    "start": Move(frozenset({S.CALLED}), S.SERVING, "started", "started"),
-    "complete": Move(frozenset({S.CALLED, S.SERVING}), S.COMPLETED, "completed", "completed"),
-    "no_show": Move(frozenset({S.CALLED}), S.NO_SHOW, "no_show", "marked no-show"),
-    "hold": Move(frozenset({S.WAITING, S.CALLED, S.SERVING}), S.HELD, "held", "put on hold"),
-    "unhold": Move(frozenset({S.HELD}), S.WAITING, "unheld", "taken off hold"),
-    "transfer": Move(frozenset({S.WAITING, S.HELD, S.CALLED, S.SERVING}), S.WAITING, "transferred", "transferred"),
-    "cancel": Move(frozenset({S.WAITING, S.HELD, S.CALLED}), S.CANCELLED, "cancelled", "cancelled"),
-    "late": Move(frozenset({S.WAITING}), S.WAITING, "late", "marked running late"),
+    "recall": Move(frozenset({S.CALLED}), S.CALLED, "recalled",
+                   N_("Ticket %(ticket)s is %(status)s: it cannot be recalled.")),
+    "start": Move(frozenset({S.CALLED}), S.SERVING, "started",
+                  N_("Ticket %(ticket)s is %(status)s: it cannot be started.")),
+    "complete": Move(frozenset({S.CALLED, S.SERVING}), S.COMPLETED, "completed",
+                     N_("Ticket %(ticket)s is %(status)s: it cannot be completed.")),
+    "no_show": Move(frozenset({S.CALLED}), S.NO_SHOW, "no_show",
+                    N_("Ticket %(ticket)s is %(status)s: it cannot be marked no-show.")),
+    "hold": Move(frozenset({S.WAITING, S.CALLED, S.SERVING}), S.HELD, "held",
+                 N_("Ticket %(ticket)s is %(status)s: it cannot be put on hold.")),
+    "unhold": Move(frozenset({S.HELD}), S.WAITING, "unheld",
+                   N_("Ticket %(ticket)s is %(status)s: it cannot be taken off hold.")),
+    "transfer": Move(frozenset({S.WAITING, S.HELD, S.CALLED, S.SERVING}), S.WAITING, "transferred",
+                     N_("Ticket %(ticket)s is %(status)s: it cannot be transferred.")),
+    "cancel": Move(frozenset({S.WAITING, S.HELD, S.CALLED}), S.CANCELLED, "cancelled",
+                   N_("Ticket %(ticket)s is %(status)s: it cannot be cancelled.")),
+    "late": Move(frozenset({S.WAITING}), S.WAITING, "late",
+                 N_("Ticket %(ticket)s is %(status)s: it cannot be marked running late.")),
 }
 
-STATUS_WORDS = {
-    S.WAITING: "waiting",
-    S.CALLED: "called",
-    S.SERVING: "being served",
-    S.HELD: "on hold",
-    S.COMPLETED: "completed",
-    S.NO_SHOW: "a no-show",
-    S.CANCELLED: "cancelled",
-}
+
+def status_word(status) -> str:
+    """A ticket's status as refusals say it ("Ticket A001 is <status>"), in the reader's language."""
+    return {
+        S.WAITING: pgettext("ticket is", "waiting"),
+        S.CALLED: pgettext("ticket is", "called"),
+        S.SERVING: pgettext("ticket is", "being served"),
+        S.HELD: pgettext("ticket is", "on hold"),
+        S.COMPLETED: pgettext("ticket is", "completed"),
+        S.NO_SHOW: pgettext("ticket is", "a no-show"),
+        S.CANCELLED: pgettext("ticket is", "cancelled"),
+    }[S(status)]
 
 
 def _staff_id(staff):
@@ -86,12 +105,13 @@ def _publish(change: TicketChange | None) -> None:
         ticket_changed.send(current_app._get_current_object(), change=change)
 
 
-def _locked(session, model, ident, what):
+def _locked(session, model, ident, missing):
+    """The row locked for update; NotFound saying `missing` (a translated "... %(ident)s ...") if none."""
     row = session.execute(
         select(model).where(model.id == ident).with_for_update().execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(f"{what} {ident} does not exist.")
+        raise NotFound(missing % {"ident": ident})
     return row
 
 
@@ -119,11 +139,12 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
     `not_before`: not called until then (an appointment's time), keeping its place after it."""
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
                                  or not -100 <= priority <= 100):
-        raise ValidationError("Priority must be a whole number from -100 to 100.", {"priority": "out of range"})
+        raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
+                              {"priority": "out of range"})
     with write_transaction() as session:
         service = session.get(Service, service_id)
         if service is None or not service.active:
-            raise NotFound(f"Service {service_id} does not exist or is not offered now.")
+            raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         branch = service.branch
         now = clock.now()
         day = branch.local_date(now)
@@ -160,17 +181,19 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
     arrival. None when nobody is waiting. Two counters calling at once never get the same ticket."""
     change = None
     with write_transaction() as session:
-        counter = _locked(session, Counter, counter_id, "Counter")
+        counter = _locked(session, Counter, counter_id, gettext("Counter %(ident)s does not exist."))
         busy = current_ticket(session, counter.id)
         if busy is not None:
             raise Conflict(
-                f"Counter {counter.name} still has ticket {busy.label} ({STATUS_WORDS[S(busy.status)]}): "
-                "complete it, mark it no-show or put it on hold first.",
+                gettext("Counter %(counter)s still has ticket %(ticket)s (%(status)s): "
+                        "complete it, mark it no-show or put it on hold first.",
+                        counter=counter.name, ticket=busy.label, status=status_word(busy.status)),
                 {"ticket": busy.id},
             )
         service_ids = [service.id for service in counter.services if service.active]
         if not service_ids:
-            raise Conflict(f"Counter {counter.name} serves no service: choose its services first.")
+            raise Conflict(gettext("Counter %(counter)s serves no service: choose its services first.",
+                                   counter=counter.name))
         now = clock.now()
         if not counter.is_open:
             counter.is_open = True
@@ -202,10 +225,10 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
 def _apply(ticket_id, action, staff, change_fields=None) -> Ticket:
     move = MOVES[action]
     with write_transaction() as session:
-        ticket = _locked(session, Ticket, ticket_id, "Ticket")
+        ticket = _locked(session, Ticket, ticket_id, gettext("Ticket %(ident)s does not exist."))
         if ticket.status not in move.allowed:
             raise InvalidTransition(
-                f"Ticket {ticket.label} is {STATUS_WORDS[S(ticket.status)]}: it cannot be {move.verb}.",
+                gettext(move.refusal, ticket=ticket.label, status=status_word(ticket.status)),
                 {"status": str(ticket.status), "allowed_from": sorted(str(s) for s in move.allowed)},
             )
         now = clock.now()
@@ -267,9 +290,11 @@ def transfer(ticket_id, service_id, *, staff=None) -> Ticket:
     def fields(session, ticket, _now):
         target = session.get(Service, service_id)
         if target is None or target.branch_id != ticket.branch_id or not target.active:
-            raise NotFound(f"Service {service_id} does not exist at this branch or is not offered now.")
+            raise NotFound(gettext("Service %(service)s does not exist at this branch or is not offered now.",
+                                   service=service_id))
         if target.id == ticket.service_id:
-            raise Conflict(f"Ticket {ticket.label} is already in {target.name}.")
+            raise Conflict(gettext("Ticket %(ticket)s is already in %(service)s.", ticket=ticket.label,
+                                   service=target.name))
         source = ticket.service.code
         ticket.service_id = target.id
         ticket.counter_id = None
@@ -294,7 +319,8 @@ def running_late(ticket_id, minutes=None, *, staff=None) -> Ticket:
     minutes = config["LATE_DEFAULT_MINUTES"] if minutes is None else minutes
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= config["LATE_MAX_MINUTES"]:
         raise ValidationError(
-            f"Minutes late must be a whole number from 1 to {config['LATE_MAX_MINUTES']}.", {"minutes": "out of range"}
+            gettext("Minutes late must be a whole number from 1 to %(most)s.", most=config["LATE_MAX_MINUTES"]),
+            {"minutes": "out of range"},
         )
 
     def fields(_session, ticket, now):
@@ -306,11 +332,12 @@ def running_late(ticket_id, minutes=None, *, staff=None) -> Ticket:
 
 def set_counter_open(counter_id, is_open: bool, *, staff=None) -> Counter:
     with write_transaction() as session:
-        counter = _locked(session, Counter, counter_id, "Counter")
+        counter = _locked(session, Counter, counter_id, gettext("Counter %(ident)s does not exist."))
         if not is_open:
             busy = current_ticket(session, counter.id)
             if busy is not None:
-                raise Conflict(f"Counter {counter.name} still has ticket {busy.label}: finish it before closing.")
+                raise Conflict(gettext("Counter %(counter)s still has ticket %(ticket)s: finish it before closing.",
+                                       counter=counter.name, ticket=busy.label))
         counter.is_open = is_open
         counter.staff_id = _staff_id(staff) if is_open else None
         branch_id = counter.branch_id

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from typing import Callable
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import delete, exists, or_, select, update
 
 from . import clock, scope
@@ -51,7 +52,7 @@ def target(number: str) -> str:
 def check(number) -> str:
     """`number` if it is in E.164 (+ and 7-15 digits); reading local forms is messaging's."""
     if not isinstance(number, str) or not E164.fullmatch(number.strip()):
-        raise ValidationError("Give the phone number in international form, e.g. +995555123456.",
+        raise ValidationError(gettext("Give the phone number in international form, e.g. +995555123456."),
                               {"phone": "not E.164"})
     return number.strip()
 
@@ -163,7 +164,7 @@ def export(number, user=None) -> dict:
         rows = db.session.execute(statement.order_by(t.c.id)).mappings().all() if statement is not None else []
         found[holder.section] = [{key: _value(value) for key, value in row.items()} for row in rows]
     if not any(found.values()) and not (customer is not None and _sees_everything(user)):
-        raise NotFound("Nothing is held about this number within your branches.")
+        raise NotFound(gettext("Nothing is held about this number within your branches."))
     person = {c: _value(getattr(customer, c)) for c in CUSTOMER_EXPORT} if customer is not None else None
     return {"phone": number, "exported_at": clock.now().isoformat(), "customer": person, **found}
 
@@ -178,7 +179,7 @@ def summary(number, user=None) -> dict:
         statement = _of_person(select(db.func.count()).select_from(t), holder, t, number, customer, user)
         counts[holder.section] = db.session.scalar(statement) if statement is not None else 0
     if not any(counts.values()) and not (customer is not None and _sees_everything(user)):
-        raise NotFound("Nothing is held about this number within your branches.")
+        raise NotFound(gettext("Nothing is held about this number within your branches."))
     return {"customer": customer is not None, **{k: v for k, v in counts.items() if v}}
 
 
@@ -203,7 +204,7 @@ def erase(number, user=None) -> dict:
             if done:
                 counts[holder.section] = done
         if not counts and not (customer is not None and _sees_everything(user)):
-            raise NotFound("Nothing is held about this number within your branches.")
+            raise NotFound(gettext("Nothing is held about this number within your branches."))
         if customer is not None and not _held_anywhere(session, number, customer.id):
             customer.phone = customer.name = None  # the consent record stays: see CUSTOMER_EXPORT
             counts["customer"] = 1

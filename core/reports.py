@@ -124,6 +124,10 @@ SERVICE = whole_seconds(Ticket.finished_at, Ticket.started_at)
 # Whose wait counts: called and seen through (served or a no-show). A ticket cancelled while
 # waiting left before being called; one cancelled after a call is neither.
 WAITED = and_(Ticket.status.in_((S.COMPLETED, S.NO_SHOW)), Ticket.called_at.is_not(None))
+# Whose quote can be judged: told a wait at check-in, and called (the real wait is known).
+QUOTED = and_(Ticket.called_at.is_not(None), Ticket.quoted_wait_minutes.is_not(None))
+QUOTE_ERROR = WAIT - Ticket.quoted_wait_minutes * 60  # seconds late (+) or early (-) against the quote
+CLOSE_QUOTE = 5 * 60  # seconds either side: "within ±5 minutes"
 SERVED = and_(Ticket.status == S.COMPLETED, Ticket.started_at.is_not(None), Ticket.finished_at.is_not(None))
 
 
@@ -270,8 +274,9 @@ def _within_target(branch_id: int):
     return and_(WAITED, WAIT <= goal) if goal is not None else false()
 
 
-COUNTS = ("visits", "appointments", "served", "no_shows", "cancelled", "left_before_called", "transferred",
-          "within_target")
+SHOWN = ("visits", "appointments", "served", "no_shows", "cancelled", "left_before_called", "transferred")
+# and the counts and sums the figures are worked out from
+COUNTS = (*SHOWN, "within_target", "quoted", "quote_error", "quote_miss", "quote_close")
 
 
 def _columns(period: Period) -> list:
@@ -290,6 +295,10 @@ def _columns(period: Period) -> list:
         .label("left_before_called"),
         func.sum(case((Ticket.id.in_(transferred), 1), else_=0)).label("transferred"),
         func.sum(case((_within_target(period.branch_id), 1), else_=0)).label("within_target"),
+        func.count(case((QUOTED, 1))).label("quoted"),
+        func.sum(case((QUOTED, QUOTE_ERROR))).label("quote_error"),
+        func.sum(case((QUOTED, func.abs(QUOTE_ERROR)))).label("quote_miss"),
+        func.count(case((and_(QUOTED, func.abs(QUOTE_ERROR) <= CLOSE_QUOTE), 1))).label("quote_close"),
         json_values(WAIT).filter(WAITED).label("waits"),
         json_values(SERVICE).filter(SERVED).label("services"),
     ]
@@ -312,11 +321,22 @@ class _Tally:
         return {
             "visits": counts["visits"],
             "walk_ins": counts["visits"] - counts["appointments"],
-            **{name: counts[name] for name in COUNTS if name not in ("visits", "within_target")},
+            **{name: counts[name] for name in SHOWN[1:]},
             "wait_minutes": minutes(self.waits),
             "service_minutes": minutes(self.services),
             "service_level": share(counts["within_target"], len(self.waits)),
+            "quoted_wait": quoted_wait(counts),
         }
+
+
+def quoted_wait(counts: dict) -> dict:
+    """The wait told at check-in against the real one, in minutes: mean absolute error, the share
+    within ±5 minutes, and the bias (mean of real minus told: above 0, people waited longer)."""
+    told = counts["quoted"]
+    return {"tickets": told,
+            "mean_absolute_error": round(float(counts["quote_miss"]) / told / 60, 2) if told else None,
+            "within_5_minutes": share(counts["quote_close"], told),
+            "bias": round(float(counts["quote_error"]) / told / 60, 2) if told else None}
 
 
 def plain_plans() -> None:

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from . import clock
 from .extensions import db
+from .language import LANGUAGE_NAMES  # noqa: F401  (kiosk pages take it from here)
 from .models import Branch, Closure, Service
 from .settings import branding as uploads
 
 LANGUAGES = ("en", "ja", "ka")
-LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "ka": "ქართული"}  # each in its own words, never translated
 COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 WHITE, INK = "#ffffff", "#111111"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import Index, String, delete, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,7 +86,7 @@ def check(username, address, now: datetime) -> None:
         log.warning("login refused, locked until %s: username %r from %s", f"{until:%H:%M:%S}",
                     _username(username), _address(address))
         minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-        raise TooManyAttempts(f"Too many failed logins. Try again in {minutes} minutes.",
+        raise TooManyAttempts(gettext("Too many failed logins. Try again in %(minutes)s minutes.", minutes=minutes),
                               {"retry_after": int((until - now).total_seconds()) + 1, "minutes": minutes})
 
 

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import Column, ForeignKey, String, Table, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
@@ -118,9 +119,10 @@ def digest(secret: str) -> str:
 def _clean_name(raw) -> str:
     name = unicodedata.normalize("NFC", raw).strip() if isinstance(raw, str) else ""
     if not 1 <= len(name) <= 80:
-        raise ValidationError("Give a name of 1-80 characters that says who uses it.", {"name": "required"})
+        raise ValidationError(gettext("Give a name of 1-80 characters that says who uses it."), {"name": "required"})
     if any(unicodedata.category(ch).startswith("C") for ch in name) or re.search(r"[<>]", name):
-        raise ValidationError("Names may not contain < > or control characters.", {"name": "invalid characters"})
+        raise ValidationError(gettext("Names may not contain < > or control characters."),
+                              {"name": "invalid characters"})
     return name
 
 
@@ -132,13 +134,13 @@ def _branches(branch_ids) -> list[Branch]:
         try:
             ids.append(int(raw))
         except (TypeError, ValueError):
-            raise ValidationError(f"Branch {str(raw)[:20]!r} is not a branch id.",
+            raise ValidationError(gettext("Branch %(value)s is not a branch id.", value=repr(str(raw)[:20])),
                                   {"branches": "not a number"}) from None
     ids = sorted(set(ids))
     found = db.session.scalars(select(Branch).where(Branch.id.in_(ids)).order_by(Branch.id)).all() if ids else []
     missing = sorted(set(ids) - {b.id for b in found})
     if missing:
-        raise ValidationError(f"No branch {', '.join(map(str, missing))}.", {"branches": "unknown"})
+        raise ValidationError(gettext("No branch %(ids)s.", ids=", ".join(map(str, missing))), {"branches": "unknown"})
     return list(found)
 
 
@@ -146,16 +148,17 @@ def create(name, role, branch_ids=(), *, expires_days=None, created_by=None) -> 
     """A new token and its secret; the secret is not kept and cannot be shown again."""
     name = _clean_name(name)
     if role not in (*ROLES, KIOSK):
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}.", {"role": "unknown"})
+        raise ValidationError(gettext("role must be one of %(roles)s.", roles=", ".join(ROLES)), {"role": "unknown"})
     branches = _branches(branch_ids)
     if role == "admin":
         branches = []  # an administrator reaches every branch (core/scope.py); a list would mislead
     elif role == KIOSK and len(branches) != 1:
-        raise ValidationError("A kiosk belongs to exactly one branch.", {"branches": "one"})
+        raise ValidationError(gettext("A kiosk belongs to exactly one branch."), {"branches": "one"})
     elif not branches:
-        raise ValidationError("Choose the branches this token may use.", {"branches": "required"})
+        raise ValidationError(gettext("Choose the branches this token may use."), {"branches": "required"})
     if expires_days is not None and (not isinstance(expires_days, int) or not 1 <= expires_days <= MAX_EXPIRY_DAYS):
-        raise ValidationError(f"A token expires after 1-{MAX_EXPIRY_DAYS} days, or never.", {"expires_days": "range"})
+        raise ValidationError(gettext("A token expires after 1-%(most)s days, or never.", most=MAX_EXPIRY_DAYS),
+                              {"expires_days": "range"})
     now = clock.now()
     secret = PREFIX + secrets.token_urlsafe(32)
     with write_transaction() as session:
@@ -182,7 +185,8 @@ def revoke(token_id, *, kiosk: bool, by=None) -> ApiToken:
     """Revoke a token (or a kiosk); its next request is refused. Revoking twice changes nothing."""
     token = db.session.get(ApiToken, token_id) if isinstance(token_id, int) and 0 < token_id < 2**63 else None
     if token is None or token.is_kiosk != kiosk:
-        raise NotFound(f"{'Kiosk' if kiosk else 'Token'} {token_id} does not exist.")
+        raise NotFound(gettext("Kiosk %(ident)s does not exist.", ident=token_id) if kiosk
+                       else gettext("Token %(ident)s does not exist.", ident=token_id))
     if token.revoked_at is None:
         with write_transaction():
             token.revoked_at = clock.now()
@@ -218,16 +222,19 @@ def principal_for(secret: str) -> TokenPrincipal:
     token = _lookup(secret)
     now = clock.now()
     if token is None:
-        raise TokenRefused("This API token is not known. Check it was copied whole, or ask an administrator for one.")
+        raise TokenRefused(gettext("This API token is not known. Check it was copied whole, or ask an administrator "
+                                   "for one."))
     if token.is_kiosk:
-        raise TokenRefused("This is a kiosk's token: it is only for the kiosk's check-ins.")
+        raise TokenRefused(gettext("This is a kiosk's token: it is only for the kiosk's check-ins."))
     state = token.state(now)
     if state == "revoked":
-        raise TokenRefused(f"API token {token.name!r} was revoked on {token.revoked_at:%Y-%m-%d %H:%M} UTC. "
-                           "Ask an administrator for a new one.", {"token": "revoked"})
+        raise TokenRefused(gettext("API token %(name)s was revoked on %(moment)s UTC. Ask an administrator for a "
+                                   "new one.", name=repr(token.name), moment=f"{token.revoked_at:%Y-%m-%d %H:%M}"),
+                           {"token": "revoked"})
     if state == "expired":
-        raise TokenRefused(f"API token {token.name!r} expired on {token.expires_at:%Y-%m-%d %H:%M} UTC. "
-                           "Ask an administrator for a new one.", {"token": "expired"})
+        raise TokenRefused(gettext("API token %(name)s expired on %(moment)s UTC. Ask an administrator for a new one.",
+                                   name=repr(token.name), moment=f"{token.expires_at:%Y-%m-%d %H:%M}"),
+                           {"token": "expired"})
     principal = TokenPrincipal(token.id, token.name, token.role, [b.id for b in token.branches])
     _touch(token, now)
     return principal

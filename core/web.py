@@ -11,6 +11,7 @@ import re
 from datetime import date, datetime, tzinfo
 
 from flask import request
+from flask_babel import gettext
 
 from .errors import UnsupportedMediaType, ValidationError
 
@@ -42,19 +43,21 @@ def json_object(*, empty_ok=False) -> dict:
     if empty_ok and not raw.strip():
         return {}
     if not request.is_json:
-        raise UnsupportedMediaType("Send JSON with Content-Type: application/json.", {"body": "not JSON"})
+        raise UnsupportedMediaType(gettext("Send JSON with Content-Type: application/json."), {"body": "not JSON"})
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise invalid("body", "not UTF-8", "The body must be UTF-8 text.") from None
+        raise invalid("body", "not UTF-8", gettext("The body must be UTF-8 text.")) from None
     if _too_deep(source):
-        raise invalid("body", "nested too deeply", f"The body may nest at most {MAX_DEPTH} levels deep.")
+        raise invalid("body", "nested too deeply", gettext("The body may nest at most %(most)s levels deep.",
+                                                             most=MAX_DEPTH))
     try:
         data = json.loads(source, parse_constant=_no_constant, parse_float=_finite_float)
     except ValueError as error:  # includes integers of more than 4300 digits
-        raise invalid("body", "not JSON", f"The body is not valid JSON: {str(error)[:80]}") from None
+        raise invalid("body", "not JSON", gettext("The body is not valid JSON: %(problem)s",
+                                                problem=str(error)[:80])) from None
     if not isinstance(data, dict):
-        raise invalid("body", "not an object", "The body must be a JSON object, e.g. {\"service\": \"A\"}.")
+        raise invalid("body", "not an object", gettext("The body must be a JSON object, e.g. {\"service\": \"A\"}."))
     for field, value in _strings(data):
         _check_characters(field, value)
     return data
@@ -99,7 +102,8 @@ def _check_characters(field: str, value: str, allowed: str = ALLOWED_CONTROLS) -
     for found in _CONTROL.finditer(value):
         if found.group() not in allowed:
             raise invalid(field[:40], "control character",
-                          f"{field[:40]!r} contains a control character (U+{ord(found.group()):04X}).")
+                          gettext("%(field)s contains a control character (U+%(code)s).", field=repr(field[:40]),
+                                  code=f"{ord(found.group()):04X}"))
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -110,9 +114,10 @@ def whole_number(data: dict, key: str, default=None, *, low: int = 1, high: int 
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid(key, "not a whole number", f"{key} must be a whole number.")
+        raise invalid(key, "not a whole number", gettext("%(field)s must be a whole number.", field=key))
     if not low <= value <= high:
-        raise invalid(key, "out of range", f"{key} must be a whole number from {low} to {high}.")
+        raise invalid(key, "out of range", gettext("%(field)s must be a whole number from %(low)s to %(high)s.",
+                                                      field=key, low=low, high=high))
     return value
 
 
@@ -123,7 +128,7 @@ def arg_number(key: str, *, low: int = 1, high: int = MAX_ID, args=None) -> int 
     if raw in (None, ""):
         return None
     if not _WHOLE.fullmatch(raw):
-        raise invalid(key, "not a whole number", f"{key} must be a whole number.")
+        raise invalid(key, "not a whole number", gettext("%(field)s must be a whole number.", field=key))
     return whole_number({key: int(raw)}, key, low=low, high=high)
 
 
@@ -134,16 +139,17 @@ def clean_text(data: dict, key: str, *, max_length: int, required=False, multili
     value = data.get(key)
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
-            raise invalid(key, "required", f"{key} is required.")
+            raise invalid(key, "required", gettext("%(field)s is required.", field=key))
         return default
     if not isinstance(value, str):
-        raise invalid(key, "not text", f"{key} must be text.")
+        raise invalid(key, "not text", gettext("%(field)s must be text.", field=key))
     if not value.strip():
-        raise invalid(key, "required", f"{key} is required.")
+        raise invalid(key, "required", gettext("%(field)s is required.", field=key))
     if len(value) > max_length:
-        raise invalid(key, "too long", f"{key} has at most {max_length} characters.")
+        raise invalid(key, "too long", gettext("%(field)s has at most %(most)s characters.", field=key,
+                                                    most=max_length))
     if not multiline and any(mark in value for mark in "\n\r\u2028\u2029"):
-        raise invalid(key, "line break", f"{key} is one line of text.")
+        raise invalid(key, "line break", gettext("%(field)s is one line of text.", field=key))
     _check_characters(key, value, ALLOWED_CONTROLS if multiline else "")
     return value
 
@@ -153,15 +159,18 @@ def moment(value, key: str, *, zone: tzinfo | None = None) -> datetime:
     a zone it is a wall-clock time in `zone`; without `zone` a zone is required."""
     example = "e.g. 2026-03-03T10:00:00+04:00"
     if not isinstance(value, str) or len(value) > 40 or not _MOMENT_FORMAT.fullmatch(value):
-        raise invalid(key, "not an ISO time", f"{key} must be an ISO time, {example}.")
+        raise invalid(key, "not an ISO time", gettext("%(field)s must be an ISO time, %(example)s.", field=key,
+                                                        example=example))
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise invalid(key, "no such time", f"{key}: {value} does not exist, {example}.") from None
+        raise invalid(key, "no such time", gettext("%(field)s: %(value)s does not exist, %(example)s.",
+                                                    field=key, value=value, example=example)) from None
     _check_year(key, parsed.year)
     if parsed.tzinfo is None:
         if zone is None:
-            raise invalid(key, "no time zone", f"{key} needs a time zone, {example}.")
+            raise invalid(key, "no time zone", gettext("%(field)s needs a time zone, %(example)s.", field=key,
+                                                               example=example))
         parsed = parsed.replace(tzinfo=zone)
     return parsed
 
@@ -169,15 +178,17 @@ def moment(value, key: str, *, zone: tzinfo | None = None) -> datetime:
 def day(value, key: str) -> date:
     """A calendar day, YYYY-MM-DD, in MIN_YEAR..MAX_YEAR."""
     if not isinstance(value, str) or not _DAY_FORMAT.fullmatch(value):
-        raise invalid(key, "not a date", f"{key} must be a date, YYYY-MM-DD.")
+        raise invalid(key, "not a date", gettext("%(field)s must be a date, YYYY-MM-DD.", field=key))
     try:
         parsed = date.fromisoformat(value)
     except ValueError:
-        raise invalid(key, "no such date", f"{key}: {value} does not exist.") from None
+        raise invalid(key, "no such date", gettext("%(field)s: %(value)s does not exist.", field=key,
+                                                                   value=value)) from None
     _check_year(key, parsed.year)
     return parsed
 
 
 def _check_year(key: str, year: int) -> None:
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise invalid(key, "year out of range", f"{key} must be within the years {MIN_YEAR} to {MAX_YEAR}.")
+        raise invalid(key, "year out of range", gettext("%(field)s must be within the years %(low)s to %(high)s.",
+                                                              field=key, low=MIN_YEAR, high=MAX_YEAR))

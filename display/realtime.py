@@ -4,7 +4,11 @@ an update (the change plus the state after it) for every committed ticket change
 A ticket-changing request only notes the change: the snapshot is built after the commit by one
 worker thread per process, once for all the changes of a branch that arrived while it was busy,
 and not at all while no screen of that branch is connected. Every change still goes out as its
-own update, so each call is announced, one after another."""
+own update, so each call is announced, one after another.
+
+Other pushes about a branch's queue (the reports' live figures) ride on the same worker as
+followers (follow()): each is asked once per batch of a branch's changes, only while it has
+someone watching that branch."""
 from __future__ import annotations
 
 import logging
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/display"
 ANNOUNCED = {"called", "recalled"}
 EXTENSION = "seed.display_updates"
+FOLLOWERS = "seed.display_followers"  # [(watching(branch id) -> bool, publish(branch id))]
 IDLE_SECONDS = 60  # the worker thread ends after this long without a change; the next one starts it again
 
 
@@ -61,10 +66,16 @@ class Updates:
         # With a message queue, screens may be connected to another process: publish always.
         return bool(self.app.config["SOCKETIO_MESSAGE_QUEUE"]) or self.watching[branch_id] > 0
 
+    def followers(self, branch_id: int) -> list:
+        return [publish for watching, publish in self.app.extensions.get(FOLLOWERS, ()) if watching(branch_id)]
+
+    def wanted(self, branch_id: int) -> bool:
+        return self.watched(branch_id) or bool(self.followers(branch_id))
+
     def submit(self, branch_id: int, change) -> None:
         """Called in the request, after the commit: costs an append, never a query."""
         with self.lock:
-            if not self.watched(branch_id):
+            if not self.wanted(branch_id):
                 return
             self.pending.append((branch_id, change))
             if self.worker is None:
@@ -99,6 +110,10 @@ class Updates:
         with self.app.app_context():
             try:
                 for branch_id, changes in branches.items():
+                    for publish in self.followers(branch_id):
+                        _follow(publish, branch_id)
+                    if not self.watched(branch_id):
+                        continue
                     state = snapshot.build(branch_id)
                     self.builds += 1
                     if state is None:
@@ -109,6 +124,21 @@ class Updates:
                                       namespace=NAMESPACE)
             finally:
                 db.session.remove()  # no read transaction left open between batches
+
+
+def _follow(publish, branch_id: int) -> None:
+    try:
+        publish(branch_id)
+    except Exception:  # noqa: BLE001  (a follower's problem must never stop the screens' updates)
+        log.exception("live push failed")
+        db.session.rollback()
+
+
+def follow(app, watching, publish) -> None:
+    """Have `publish(branch_id)` called by the worker, in an app context, once per batch of that
+    branch's changes while `watching(branch_id)` says someone wants them. Any package may follow,
+    before or after this one's init_app."""
+    app.extensions.setdefault(FOLLOWERS, []).append((watching, publish))
 
 
 def updates(app=None) -> Updates:

@@ -8,13 +8,13 @@ import unicodedata
 import phonenumbers
 from flask import url_for
 from flask_babel import force_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import customers, engine
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
 from core.web import whole_number
-from core.models import Branch, Service
+from core.models import Branch, Service, Ticket
 from core.queries import estimated_wait_minutes, position
 from core.storefront import LANGUAGES, closure_today, offered_languages, start_language
 
@@ -139,19 +139,33 @@ def _open_service(branch: Branch, code, language: str) -> Service:
 
 
 def ticket_result(ticket, *, sms: bool, **extra) -> dict:
-    """What the kiosk (and any check-in client) is told about the ticket it just got."""
+    """What the kiosk (and any check-in client) is told about the ticket it just got; the wait it
+    is told is kept on the ticket, for the report that sets it against the real one."""
     place = position(ticket)
-    return {
+    quoted = estimated_wait_minutes(ticket, place)
+    told = {
         "id": ticket.id,
         "number": ticket.label,
         "service": ticket.service.code,
         "service_name": ticket.service.name_in(ticket.language),
         "position": place,
-        "estimated_wait_minutes": estimated_wait_minutes(ticket, place),
+        "estimated_wait_minutes": quoted,
         "status_url": url_for("kiosk.status", token=ticket.access_token, _external=True),
         "sms": sms,
         **extra,
     }
+    _keep_quote(ticket.id, quoted)
+    return told
+
+
+def _keep_quote(ticket_id: int, minutes: int | None) -> None:
+    """One UPDATE by primary key, after the ticket was issued (not a change of its state, so
+    not the engine's): the check-in's cost does not grow with the queue."""
+    if minutes is None:
+        return
+    db.session.execute(update(Ticket).where(Ticket.id == ticket_id).values(quoted_wait_minutes=minutes)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def _remember_customer(branch, phone, name, language, consent) -> int:

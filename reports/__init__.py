@@ -12,8 +12,9 @@ api = Blueprint("reports_api", __name__, url_prefix="/api/v1/reports")
 def init_app(app) -> None:
     from core.extensions import csrf
 
-    from . import api_routes, exports, pages  # noqa: F401  (they register their views)
+    from . import api_routes, exports, live, pages  # noqa: F401  (they register their views)
 
     csrf.exempt(api)  # GET only, JSON only
     app.register_blueprint(bp)
     app.register_blueprint(api)
+    live.init_app(app)  # the live figures' Socket.IO namespace

@@ -4,7 +4,7 @@ from flask_login import login_required
 
 from core import reports, scope
 
-from . import api, figures, params
+from . import api, figures, params, staffing
 
 
 @api.get("/summary")
@@ -24,6 +24,17 @@ def heatmap():
     """Arrivals and mean wait per branch-local weekday (Monday 0) and hour."""
     asked = params.read(request.args)
     return jsonify({**_about(asked), **reports.heatmap(asked.period, asked.selection)})
+
+
+@api.get("/staffing")
+@login_required
+@scope.require_role("manager")
+def staffing_hint():
+    """Per branch-local weekday (Monday 0) and hour: arrivals per hour, mean service time, the target
+    wait, the counters needed to call 80 % within it (Erlang C) and the counters that were calling."""
+    asked = params.read(request.args)
+    return jsonify({**_about(asked), "from": asked.period.first_day.isoformat(),
+                    "to": asked.period.last_day.isoformat(), **staffing.staffing(asked.period, asked.selection)})
 
 
 @api.get("/breakdown")

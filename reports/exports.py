@@ -17,7 +17,7 @@ from core.extensions import db
 from core.models import Counter, Service, Ticket
 from messaging.models import OutboxMessage
 
-from . import bp, figures, labels, params, texts
+from . import bp, figures, labels, params, staffing, texts
 
 BOM = "\ufeff"
 CHUNK = 500
@@ -105,6 +105,18 @@ def heatmap_csv():
     rows = ((str(labels.WEEKDAYS[day]), f"{hour:02d}:00", found["arrivals"][day][hour],
              found["mean_wait_minutes"][day][hour]) for day in range(reports.WEEKDAYS) for hour in range(reports.HOURS))
     return stream(_name(asked, "heatmap"), header, rows)
+
+
+@bp.get("/export/staffing.csv")
+@login_required
+@scope.require_role("manager")
+def staffing_csv():
+    asked = params.read(request.args, required=False)
+    found = staffing.staffing(asked.period, asked.selection)
+    header = [_("Weekday"), _("Hour"), *(labels.STAFFING[name] for name in labels.STAFFING)]
+    rows = ((str(labels.WEEKDAYS[row["weekday"]]), f"{row['hour']:02d}:00", *(row[name] for name in labels.STAFFING))
+            for row in found["rows"])
+    return stream(_name(asked, "staffing"), header, rows)
 
 
 @bp.get("/export/tickets.csv")

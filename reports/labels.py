@@ -13,6 +13,7 @@ FIGURES = {
     "wait_minutes": _l("Wait until called (minutes)"),
     "service_minutes": _l("Service time (minutes)"),
     "service_level": _l("Service level (share called within the target wait)"),
+    "quoted_wait": _l("Quoted against actual wait"),
     "texts": _l("Texts"),
     "surveys": _l("Surveys"),
 }
@@ -24,6 +25,11 @@ PARTS = {
     "opt_outs": _l("Opt-outs"), "replies_by_meaning": _l("Replies by meaning"), "answered": _l("Answered"),
     "response_rate": _l("Response rate"), "mean_score": _l("Mean score"), "distribution": _l("Scores"),
     "csat": _l("CSAT (share of 4 and 5)"),
+    "tickets": _l("Tickets told a wait and called"), "mean_absolute_error": _l("Mean absolute error (minutes)"),
+    "within_5_minutes": _l("Share within 5 minutes of the quote"),
+    "bias": _l("Bias (minutes; above zero, people waited longer than told)"),
+    "reminders": _l("Reminders"), "appointments": _l("Appointments"), "no_shows": _l("No-shows"), "reminded": _l("Reminder delivered"), "not_reminded": _l("No reminder delivered"),
+    "no_show_rate": _l("No-show rate"),
 }
 MEANINGS = {
     "stop": _l("Stop (opt-out)"), "start": _l("Start (opt-in)"), "help": _l("Help"), "late": _l("Running late"),
@@ -32,6 +38,12 @@ MEANINGS = {
 }
 WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"), _l("Saturday"),
             _l("Sunday"))
+# The staffing hint's columns after weekday and hour, in order.
+STAFFING = {
+    "days": _l("Days open"), "arrivals_per_hour": _l("Arrivals per hour"),
+    "service_minutes": _l("Mean service time (minutes)"), "target_wait_minutes": _l("Target wait (minutes)"),
+    "needed": _l("Counters needed"), "open": _l("Counters calling"),
+}
 GROUPS = {"service": _l("Service"), "counter": _l("Counter"), "staff": _l("Staff member")}
 
 
@@ -48,4 +60,4 @@ def label(path: tuple) -> str:
 
 def row_label(path: tuple) -> str:
     """A figure's name in its own section of a page, where the section's title says "Texts"."""
-    return label(path[1:]) if path[0] in ("texts", "surveys") else label(path)
+    return label(path[1:]) if path[0] in ("texts", "surveys", "quoted_wait") else label(path)

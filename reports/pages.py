@@ -10,10 +10,10 @@ from core import reports, scope
 from core.errors import ValidationError
 from core.web import arg_number
 
-from . import bp, figures, labels, params, texts
+from . import bp, figures, labels, params, staffing, texts
 
 
-def _page(template: str, grouped: bool = False):
+def _page(template: str, grouped: bool = False, content=None):
     """The page, or the same page with the refused fields marked (400)."""
     try:
         asked = params.read(request.args, required=False)
@@ -25,7 +25,7 @@ def _page(template: str, grouped: bool = False):
                                errors=error.detail if isinstance(error.detail, dict) else {},
                                message=error.message, labels=labels, **extra), 400
     return render_template(template, asked=asked, branch=asked.branch, branches=scope.branches(),
-                           form=asked.query(), errors={}, labels=labels, **_content(asked, by))
+                           form=asked.query(), errors={}, labels=labels, **(content or _content)(asked, by))
 
 
 def _content(asked: params.Asked, by: str | None) -> dict:
@@ -46,8 +46,12 @@ SECTIONS = (
                 (("left_before_called",), COUNT)]),
     ("waiting", [((figure, part), MINUTES) for figure in ("wait_minutes", "service_minutes")
                  for part in ("mean", "median", "p90")] + [(("service_level",), SHARE)]),
+    ("quoted_wait", [(("quoted_wait", "tickets"), COUNT), (("quoted_wait", "mean_absolute_error"), MINUTES),
+                     (("quoted_wait", "within_5_minutes"), SHARE), (("quoted_wait", "bias"), MINUTES)]),
     ("texts", [(("texts", part), COUNT) for part in ("sent", "delivered", "failed", "suppressed", "parts",
-                                                       "replies", "opt_outs")] + [(("texts", "reply_rate"), SHARE)]),
+                                                       "replies", "opt_outs")] + [(("texts", "reply_rate"), SHARE)]
+     + [(("texts", "reminders", group, part), kind) for group in ("reminded", "not_reminded")
+        for part, kind in (("appointments", COUNT), ("no_shows", COUNT), ("no_show_rate", SHARE))]),
     ("surveys", [(("surveys", "sent"), COUNT), (("surveys", "answered"), COUNT),
                  (("surveys", "response_rate"), SHARE), (("surveys", "mean_score"), SCORE),
                  (("surveys", "csat"), SHARE)]),
@@ -78,6 +82,15 @@ def _open_hours(heat: dict) -> list[int]:
 @scope.require_role("manager")
 def summary_page():
     return _page("reports/summary.html")
+
+
+@bp.get("/staffing")
+@login_required
+@scope.require_role("manager")
+def staffing_page():
+    """Its own page: a year of it is a second pass over the tickets, which the summary cannot afford."""
+    return _page("reports/staffing.html",
+                 content=lambda asked, _by: {"staffing": staffing.staffing(asked.period, asked.selection)})
 
 
 @bp.get("/breakdown")

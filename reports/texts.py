@@ -8,17 +8,24 @@ reply rate, the opt-outs) are not counted then: None, not a wrong number.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, literal_column, or_, select
 
+from core import clock
 from core.extensions import db
-from core.models import Ticket
+from core.models import Appointment, Service, Ticket
+from core.models import TicketStatus as S
 from core.reports import EVERYTHING, Grouping, Period, Selection, json_values, plain_plans, share
 from messaging.models import InboxMessage, OutboxMessage, SurveyResponse
 from messaging.models import OutboxStatus as O
 
 ACCEPTED = (O.SENT, O.DELIVERED)  # the network took it
 SCORES = (1, 2, 3, 4, 5)
+# How long before an appointment its reminders may be written: the longest lead time (core/settings/texts.py
+# allows two weeks) and a day to spare.
+REMINDER_LOOKBACK = timedelta(days=15)
+NEVER_CAME = ("booked", "confirmed")  # an appointment whose time passed in these never checked in
 SATISFIED = (4, 5)  # CSAT: the share of answers that are 4 or 5
 REASONS_SHOWN = 10
 # What a reply meant, read from the outcome the reply router (messaging/router.py, surveys.py,
@@ -76,7 +83,8 @@ def texts(period: Period, selection: Selection = EVERYTHING) -> dict:
                "failed_by_reason": dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))[:REASONS_SHOWN]),
                "suppressed": row.suppressed or 0, "parts": int(row.parts or 0)}
     if selection.narrowed:
-        return {**figures, "replies": None, "reply_rate": None, "opt_outs": None, "replies_by_meaning": None}
+        return {**figures, "replies": None, "reply_rate": None, "opt_outs": None, "replies_by_meaning": None,
+                "reminders": reminders(period, selection)}
     by_meaning = dict.fromkeys(MEANING_NAMES, 0)
     for outcome, count in db.session.execute(
             select(InboxMessage.outcome, func.count())
@@ -85,7 +93,37 @@ def texts(period: Period, selection: Selection = EVERYTHING) -> dict:
         by_meaning[meaning(outcome)] += count
     replies = sum(by_meaning.values())
     return {**figures, "replies": replies, "reply_rate": share(replies, sent), "opt_outs": by_meaning["stop"],
-            "replies_by_meaning": by_meaning}
+            "replies_by_meaning": by_meaning, "reminders": reminders(period, selection)}
+
+
+def reminders(period: Period, selection: Selection = EVERYTHING) -> dict | None:
+    """Do reminders work? The no-show rate of the appointments whose reminder was delivered beside
+    that of the rest. Appointments of the period whose time has passed and were not cancelled; a
+    no-show never checked in, or checked in and was not there when called. One pass over the
+    branch's appointments (by the (service, start) index) and its delivered reminders (by the
+    (branch, written) index). Appointments belong to no counter or staff member: None then."""
+    if selection.counter_id is not None or selection.staff_id is not None:
+        return None
+    plain_plans()
+    delivered = select(OutboxMessage.appointment_id).where(
+        OutboxMessage.branch_id == period.branch_id, OutboxMessage.created_at >= period.start - REMINDER_LOOKBACK,
+        OutboxMessage.created_at < period.end, OutboxMessage.kind == "reminder", OutboxMessage.status == O.DELIVERED)
+    services = select(Service.id).where(Service.branch_id == period.branch_id)
+    if selection.service_id is not None:
+        services = services.where(Service.id == selection.service_id)
+    missed = or_(Appointment.status.in_(NEVER_CAME), Ticket.status == S.NO_SHOW)
+    reminded = Appointment.id.in_(delivered).label("reminded")
+    rows = db.session.execute(
+        select(reminded, func.count(), func.count(case((missed, 1))))
+        .select_from(Appointment).outerjoin(Ticket, Ticket.id == Appointment.ticket_id)
+        .where(Appointment.service_id.in_(services), Appointment.starts_at >= period.start,
+               Appointment.starts_at < min(period.end, clock.now()), Appointment.status != "cancelled")
+        .group_by(literal_column("reminded")))
+    found = {True: (0, 0), False: (0, 0)}
+    for was_reminded, count, no_shows in rows:
+        found[bool(was_reminded)] = (count, no_shows)
+    return {name: {"appointments": count, "no_shows": no_shows, "no_show_rate": share(no_shows, count)}
+            for name, (count, no_shows) in (("reminded", found[True]), ("not_reminded", found[False]))}
 
 
 def _survey_columns() -> list:

@@ -1,10 +1,10 @@
 """The audit log for people: administrators see every entry, managers their branches' (the scope
-rule). Filters by UTC day range, action and branch; keyset paging; a CSV download. Thin: the
-reading is core.audit's."""
+rule). Filters by a range of branch-local days, action and branch; keyset paging; a CSV download.
+Thin: the reading is core.audit's."""
 import json
 
 from flask import Response, render_template, request
-from flask_babel import gettext
+from flask_babel import get_timezone, gettext
 from flask_login import login_required
 
 from core import audit, clock, scope
@@ -43,14 +43,17 @@ def action_words() -> dict:
 
 
 def _filters(args) -> dict:
-    """The reader's filters, checked; a branch out of reach is not found (core/scope.py)."""
+    """The reader's filters, checked; a branch out of reach is not found (core/scope.py). Days are
+    the chosen branch's, else the working branch's: the zone the page shows its times in."""
     action = args.get("action") or None
     if action is not None and action not in audit.ACTIONS:
         raise invalid("action", "unknown", gettext("There is no action %(action)s.", action=action[:40]))
-    branch = arg_number("branch", args=args)
+    ident = arg_number("branch", args=args)
+    branch = scope.branch(ident) if ident is not None else None
     return {"since": day(args["from"], "from") if args.get("from") else None,
             "until": day(args["to"], "to") if args.get("to") else None,
-            "action": action, "branch_id": scope.branch(branch).id if branch is not None else None}
+            "action": action, "branch_id": branch.id if branch is not None else None,
+            "zone": branch.zone if branch is not None else get_timezone()}
 
 
 def _kept(args) -> dict:

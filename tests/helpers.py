@@ -1,6 +1,8 @@
 """Builders for test data: short calls that say only what a test cares about."""
 import re
+import threading
 
+from core.errors import ValidationError
 from core.extensions import db
 from core.models import Branch, Counter, Service, StaffUser
 from messaging import kinds
@@ -57,6 +59,41 @@ def csrf_token(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     assert match, "page carries no CSRF token"
     return match.group(1)
+
+
+def submit(client, path, data):
+    """Open a form page (it must answer 200) and post `data` to it with the page's CSRF token."""
+    page = client.get(path)
+    assert page.status_code == 200, page.status_code
+    return client.post(path, data={**data, "csrf_token": csrf_token(page.text)})
+
+
+def at_once(app, arguments, work) -> list:
+    """`work(argument)` in a thread per argument, all let go together, each in its own app context
+    and session. Per thread, in the order they finish: "done", the ValidationError's detail, or the
+    repr of anything else it raised (for the caller's assertion to show)."""
+    barrier, outcomes = threading.Barrier(len(arguments)), []
+
+    def run(argument):
+        with app.app_context():
+            try:
+                barrier.wait()
+                work(argument)
+                outcomes.append("done")
+            except ValidationError as error:
+                outcomes.append(error.detail)
+            except BaseException as error:  # noqa: BLE001  (reported by the caller's assertion)
+                outcomes.append(repr(error))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), outcomes
+    return outcomes
 
 
 def login(client, username="alice", password="correct horse"):

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,50 @@ def chromium_path() -> str:
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
+
+
+@contextmanager
+def chromium():
+    """Headless Chromium for a module's tests (a module-scoped fixture yields from it) or one test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(page, system, username: str = "admin", password: str | None = None):
+    """Sign in on the staff login page (the administrator by default) and wait to have left it."""
+    page.goto(system.base + "/staff/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password or system.admin_password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+def signed_in(browser, system, username: str = "admin", password: str | None = None, locale: str = "en-GB"):
+    """A new browser context in `locale` at a laptop's width, signed in: (context, page)."""
+    context = browser.new_context(locale=locale, viewport={"width": 1366, "height": 900})
+    return context, sign_in(context.new_page(), system, username, password)
+
+
+@contextmanager
+def running_system(folder: Path, config: str | None = None):
+    """`python run.py` with its instance in `folder`/instance (config.py written from `config`),
+    stopped after."""
+    instance = folder / "instance"
+    instance.mkdir(exist_ok=True)
+    if config is not None:
+        (instance / "config.py").write_text(config)
+    system = RunningSystem(instance).start()
+    try:
+        yield system
+    finally:
+        system.stop()
 
 
 def wait_until(page, expression: str, timeout: float = 10_000) -> None:

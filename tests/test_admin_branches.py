@@ -471,31 +471,22 @@ def test_the_service_layer_refuses_all_at_once(clinic):
 
 @pytest.fixture(scope="module")
 def live_system(tmp_path_factory):
-    from .live import RunningSystem
+    from .live import running_system
 
-    instance = tmp_path_factory.mktemp("branches") / "instance"
-    instance.mkdir()
-    (instance / "config.py").write_text('DEFAULT_COUNTRY = "GE"\nDEFAULT_TIMEZONE = "Asia/Tbilisi"\n')
-    running = RunningSystem(instance).start()
-    yield running
-    running.stop()
+    with running_system(tmp_path_factory.mktemp("branches"),
+                        'DEFAULT_COUNTRY = "GE"\nDEFAULT_TIMEZONE = "Asia/Tbilisi"\n') as running:
+        yield running
 
 
 def test_the_edit_page_in_chromium(live_system, tmp_path):
     """Choose a zone, open Saturdays, upload a logo (previewed before saving), add a closure and
     remove it after a confirmation that can be declined."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from .live import launch_chromium
+    from .live import chromium, sign_in
 
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(live_system.base + "/staff/login")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", live_system.admin_password)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/login" not in url)
+    with chromium() as browser:
+        page = sign_in(browser.new_page(viewport={"width": 1280, "height": 900}), live_system)
 
         page.goto(live_system.base + "/admin/branches/1")
         expect(page.locator("#f-timezone")).to_have_value("Asia/Tbilisi")
@@ -524,4 +515,3 @@ def test_the_edit_page_in_chromium(live_system, tmp_path):
         page.once("dialog", lambda dialog: dialog.accept())
         row.locator("button").click()
         expect(page.locator("tr[data-closure]")).to_have_count(0)
-        browser.close()

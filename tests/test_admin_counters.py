@@ -1,8 +1,6 @@
 """Counters settings: page, JSON and CLI through core/settings/counters.py. A counter that served
 a ticket cannot be deleted (its history names it); a refusal changes nothing; a manager reaches
 only their branches' counters."""
-import threading
-
 import pytest
 from sqlalchemy import func, select
 
@@ -13,7 +11,7 @@ from core.extensions import db
 from core.models import Branch, Counter
 from core.settings import counters as settings
 
-from .helpers import csrf_token, login, make_branch, make_counter, make_service, make_staff
+from .helpers import at_once, csrf_token, login, make_branch, make_counter, make_service, make_staff, submit
 
 
 @pytest.fixture
@@ -37,18 +35,12 @@ def snapshot():
     return sorted(repr(sorted(settings.describe(c).items())) for c in db.session.scalars(select(Counter)))
 
 
-def form(client, path, data):
-    page = client.get(path)
-    assert page.status_code == 200, page.status_code
-    return client.post(path, data={**data, "csrf_token": csrf_token(page.text)})
-
-
 # --- pages ---------------------------------------------------------------------------------------
 
 def test_a_manager_adds_and_renames_a_counter(client, world):
     login(client, "alice")
     one = world["one"].id
-    response = form(client, f"/admin/counters/new?branch={one}",
+    response = submit(client, f"/admin/counters/new?branch={one}",
                     {"name": "Window 3", "services[]": [str(world["a"].id), str(world["b"].id)]})
     assert response.status_code == 302
     counter = db.session.scalar(select(Counter).where(Counter.branch_id == one, Counter.name == "Window 3"))
@@ -57,12 +49,12 @@ def test_a_manager_adds_and_renames_a_counter(client, world):
     listing = client.get(f"/admin/counters?branch={one}").text
     assert "Window 3" in listing and "Counter Window 3 is saved." in listing
 
-    assert form(client, f"/admin/counters/{counter.id}", {"name": "3", "services[]": [str(world["b"].id)]}).status_code == 302
+    assert submit(client, f"/admin/counters/{counter.id}", {"name": "3", "services[]": [str(world["b"].id)]}).status_code == 302
     db.session.expire_all()
     counter = db.session.get(Counter, counter.id)
     assert counter.name == "3" and [s.code for s in counter.services] == ["B"]
     # no box ticked: it serves nothing
-    assert form(client, f"/admin/counters/{counter.id}", {"name": "3"}).status_code == 302
+    assert submit(client, f"/admin/counters/{counter.id}", {"name": "3"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Counter, counter.id).services == []
 
@@ -77,7 +69,7 @@ def test_a_manager_adds_and_renames_a_counter(client, world):
 def test_refused_fields_are_marked_and_nothing_changes(client, world, data, field, error):
     login(client, "alice")
     before = snapshot()
-    response = form(client, f"/admin/counters/new?branch={world['one'].id}", data)
+    response = submit(client, f"/admin/counters/new?branch={world['one'].id}", data)
     assert response.status_code == 400
     assert f'id="err-{field}"' in response.text and error in response.text
     assert snapshot() == before
@@ -86,7 +78,7 @@ def test_refused_fields_are_marked_and_nothing_changes(client, world, data, fiel
 def test_another_branchs_service_is_a_field_error(client, world):
     login(client, "alice")
     before = snapshot()
-    response = form(client, f"/admin/counters/{world['c1'].id}",
+    response = submit(client, f"/admin/counters/{world['c1'].id}",
                     {"name": "Renamed", "services[]": [str(world["a"].id), str(world["theirs"].id)]})
     assert response.status_code == 400 and 'id="err-services"' in response.text
     assert snapshot() == before
@@ -94,7 +86,7 @@ def test_another_branchs_service_is_a_field_error(client, world):
 
 def test_names_are_escaped(client, world):
     login(client, "alice")
-    assert form(client, f"/admin/counters/{world['c1'].id}", {"name": "<b>1</b>"}).status_code == 302
+    assert submit(client, f"/admin/counters/{world['c1'].id}", {"name": "<b>1</b>"}).status_code == 302
     page = client.get(f"/admin/counters?branch={world['one'].id}").text
     assert "<b>1</b>" not in page and "&lt;b&gt;1&lt;/b&gt;" in page
 
@@ -222,29 +214,10 @@ def test_one_of_two_creates_of_a_name_wins_the_other_gets_a_field_error(any_db_a
     app = any_db_app
     branch = make_branch()
     db.session.commit()
-    branch_id, threads = branch.id, 8
-    barrier, outcomes = threading.Barrier(threads), []
-
-    def create(_index):
-        with app.app_context():
-            try:
-                barrier.wait()
-                settings.create(db.session.get(Branch, branch_id), {"name": "1"})
-                outcomes.append("created")
-            except ValidationError as error:
-                outcomes.append(error.detail)
-            except BaseException as error:  # noqa: BLE001  (reported by the assertion below)
-                outcomes.append(repr(error))
-            finally:
-                db.session.remove()
-
-    workers = [threading.Thread(target=create, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert outcomes.count("created") == 1, outcomes
-    assert all(o == {"name": "Test Branch has a counter 1 already."} for o in outcomes if o != "created"), outcomes
+    branch_id = branch.id
+    outcomes = at_once(app, range(8), lambda _index: settings.create(db.session.get(Branch, branch_id), {"name": "1"}))
+    assert outcomes.count("done") == 1, outcomes
+    assert all(o == {"name": "Test Branch has a counter 1 already."} for o in outcomes if o != "done"), outcomes
     db.session.rollback()
     assert db.session.scalar(select(func.count(Counter.id))) == 1
 

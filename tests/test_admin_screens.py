@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from core import audit, tokens
@@ -12,7 +12,7 @@ from core.extensions import db
 
 from .conftest import RequestIsolatedClient
 from .helpers import bearer, csrf_token, login, make_branch, make_service, make_staff
-from .live import RunningSystem, launch_chromium, wait_until
+from .live import chromium, running_system, sign_in, wait_until
 
 
 @pytest.fixture
@@ -158,19 +158,13 @@ def test_staff_get_403_on_every_screens_page(client, app):
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    running = RunningSystem(tmp_path_factory.mktemp("screens") / "instance").start()
-    yield running
-    running.stop()
+    with running_system(tmp_path_factory.mktemp("screens")) as running:
+        yield running
 
 
 def test_the_builder_makes_a_link_the_display_honours(system):
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(system.base + "/staff/login")
-        page.fill("#username", "admin")
-        page.fill("#password", system.admin_password)
-        page.click("button[type=submit]")
+    with chromium() as browser:
+        page = sign_in(browser.new_page(viewport={"width": 1280, "height": 1000}), system)
         page.goto(system.base + "/admin/screens?branch=1")
         expect(page.locator("#display-url")).to_have_value(f"{system.base}/display/1?languages=en&layout=split&rotate=12")
 
@@ -201,4 +195,3 @@ def test_the_builder_makes_a_link_the_display_honours(system):
         expect(display.locator("section.services")).to_be_hidden()
         assert display.evaluate("Array.from(document.querySelectorAll('#services li')).map(li => li.dataset.service)") == ["B"]
         assert display.evaluate("JSON.parse(document.getElementById('display-config').textContent).rotate") == 20
-        browser.close()

@@ -1,7 +1,5 @@
 """Services settings: the page, the JSON API and the CLI all go through core/settings/services.py;
 refused input gets an error per field and changes nothing; a manager reaches only their branches."""
-import threading
-
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
@@ -12,7 +10,7 @@ from core.extensions import db
 from core.models import Branch, Service
 from core.settings import services as settings
 
-from .helpers import csrf_token, login, make_branch, make_counter, make_service, make_staff
+from .helpers import at_once, csrf_token, login, make_branch, make_counter, make_service, make_staff, submit
 
 
 @pytest.fixture
@@ -39,12 +37,6 @@ def snapshot():
                   for s in db.session.scalars(select(Service)))
 
 
-def form(client, path, data):
-    page = client.get(path)
-    assert page.status_code == 200, page.status_code
-    return client.post(path, data={**data, "csrf_token": csrf_token(page.text)})
-
-
 FULL = {"code": "C", "names.en": "Cash desk", "names.ja": "会計", "names.ka": "სალარო", "avg_service_minutes": "3",
         "target_wait_minutes": "20", "priority": "2", "position": "", "active": "on", "slot_minutes": "15",
         "slot_capacity": "1"}
@@ -56,7 +48,7 @@ PAUSED = {key: value for key, value in EDIT.items() if key != "active"}  # an un
 
 def test_a_manager_adds_a_service_named_in_three_languages(client, world):
     login(client, "alice")
-    response = form(client, f"/admin/services/new?branch={world['one'].id}",
+    response = submit(client, f"/admin/services/new?branch={world['one'].id}",
                     {**FULL, "counters[]": [str(world["c1"].id), str(world["c2"].id)]})
     assert response.status_code == 302, response.text
     service = db.session.scalar(select(Service).where(Service.branch_id == world["one"].id, Service.code == "C"))
@@ -90,7 +82,7 @@ def test_a_manager_adds_a_service_named_in_three_languages(client, world):
 def test_refused_fields_are_marked_and_nothing_changes(client, world, field, value, error):
     login(client, "alice")
     before = snapshot()
-    response = form(client, f"/admin/services/new?branch={world['one'].id}", {**FULL, field: value})
+    response = submit(client, f"/admin/services/new?branch={world['one'].id}", {**FULL, field: value})
     assert response.status_code == 400
     assert f'id="err-{field}"' in response.text and error in response.text.replace("&#39;", "'")
     assert 'aria-invalid="true"' in response.text
@@ -101,7 +93,7 @@ def test_refused_fields_are_marked_and_nothing_changes(client, world, field, val
 def test_every_refused_field_at_once_on_edit_and_nothing_changes(client, world):
     login(client, "alice")
     before = snapshot()
-    response = form(client, f"/admin/services/{world['a'].id}",
+    response = submit(client, f"/admin/services/{world['a'].id}",
                     {**EDIT, "code": "B", "names.en": "Renamed", "priority": "-1",
                      "counters[]": [str(world["c1"].id), str(world["their_counter"].id)]})
     assert response.status_code == 400
@@ -114,7 +106,7 @@ def test_every_refused_field_at_once_on_edit_and_nothing_changes(client, world):
 def test_hostile_names_are_stored_as_text_and_shown_escaped(client, world):
     login(client, "alice")
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    response = form(client, f"/admin/services/{world['a'].id}", {**EDIT, "code": "A", "names.ja": hostile})
+    response = submit(client, f"/admin/services/{world['a'].id}", {**EDIT, "code": "A", "names.ja": hostile})
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Service, world["a"].id).names["ja"] == hostile
@@ -126,7 +118,7 @@ def test_hostile_names_are_stored_as_text_and_shown_escaped(client, world):
 def test_pause_and_kiosk_order(client, world):
     login(client, "alice")
     a, b = world["a"], world["b"]
-    assert form(client, f"/admin/services/{b.id}", PAUSED | {"code": "B", "names.en": "Payments"}).status_code == 302
+    assert submit(client, f"/admin/services/{b.id}", PAUSED | {"code": "B", "names.en": "Payments"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Service, b.id).active is False
     assert "Paused" in client.get(f"/admin/services?branch={world['one'].id}").text
@@ -277,29 +269,14 @@ def test_one_of_two_creates_of_a_code_wins_the_other_gets_a_field_error(any_db_a
     app = any_db_app
     branch = make_branch()
     db.session.commit()
-    branch_id, threads = branch.id, 8
-    barrier, outcomes = threading.Barrier(threads), []
+    branch_id = branch.id
 
     def create(index):
-        with app.app_context():
-            try:
-                barrier.wait()
-                settings.create(db.session.get(Branch, branch_id), {"code": "C", "names": {"en": f"Cash {index}"}})
-                outcomes.append("created")
-            except ValidationError as error:
-                outcomes.append(error.detail)
-            except BaseException as error:  # noqa: BLE001  (reported by the assertion below)
-                outcomes.append(repr(error))
-            finally:
-                db.session.remove()
+        settings.create(db.session.get(Branch, branch_id), {"code": "C", "names": {"en": f"Cash {index}"}})
 
-    workers = [threading.Thread(target=create, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert outcomes.count("created") == 1, outcomes
-    assert all(o == {"code": "Test Branch has a service C already."} for o in outcomes if o != "created"), outcomes
+    outcomes = at_once(app, range(8), create)
+    assert outcomes.count("done") == 1, outcomes
+    assert all(o == {"code": "Test Branch has a service C already."} for o in outcomes if o != "done"), outcomes
     db.session.rollback()
     assert db.session.scalar(select(func.count(Service.id))) == 1
 

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from core import audit
+from core.errors import ValidationError
 from core.extensions import db
 from core.models import Branch
 from core.settings import texts
@@ -78,7 +79,7 @@ def test_values_as_the_command_line_and_json_give_them(app):
     ("reminder_lead_minutes", 1440.5), ("reminder_lead_minutes", "a day"), ("no such thing", 1),
 ])
 def test_bad_values_are_refused_by_field(app, key, value):
-    with pytest.raises(texts.ValidationError) as refused:
+    with pytest.raises(ValidationError) as refused:
         texts.validate({key: value})
     assert list(refused.value.detail) == [key] and refused.value.detail[key]
 

@@ -2,7 +2,6 @@
 service layer (core/settings/users.py) beneath all three, the scope rule for managers, sessions
 that end at once, the last administrator kept, and each person's own language."""
 import json
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +12,7 @@ from core.extensions import db
 from core.models import StaffUser
 from core.settings import users
 
-from .helpers import bearer, csrf_token, login, make_branch, make_staff
+from .helpers import at_once, bearer, csrf_token, login, make_branch, make_staff
 
 PASSWORD = "correct horse"
 
@@ -418,29 +417,10 @@ def test_two_creates_of_one_name_one_wins_the_other_is_a_field_error(any_db_app)
     db.session.commit()
     branch_id = branch.id
     names = ["dora", "Dora", "DORA", "dorA", "doRa", "dOra"]
-    barrier = threading.Barrier(len(names))
-    outcomes, unexpected = [], []
-
-    def create(name):
-        with app.app_context():
-            try:
-                barrier.wait()
-                users.create({"username": name, "display_name": name, "branches": [branch_id]})
-                outcomes.append("made")
-            except ValidationError as error:
-                outcomes.append(tuple(error.detail))
-            except BaseException as error:  # noqa: BLE001  (reported below)
-                unexpected.append(error)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=create, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert unexpected == [] and not any(t.is_alive() for t in threads)
-    assert outcomes.count("made") == 1 and outcomes.count(("username",)) == len(names) - 1
+    outcomes = at_once(app, names, lambda name: users.create({"username": name, "display_name": name,
+                                                              "branches": [branch_id]}))
+    keys = [tuple(o) if isinstance(o, dict) else o for o in outcomes]
+    assert keys.count("done") == 1 and keys.count(("username",)) == len(names) - 1, outcomes
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(StaffUser)
                              .where(func.lower(StaffUser.username) == "dora")) == 1

@@ -324,3 +324,38 @@ def test_texts_settings_broadcasts_and_api_cancellations_by_a_manager(client, pe
     assert client.post(f"/api/v1/appointments/{booked.id}/cancel", json={}).status_code == 200
     assert one_new(before, "appointment.cancelled").branch_id == one.id
     no_full_number()
+
+
+def test_the_days_to_filter_by_are_the_branchs_own(any_db_app, clock):
+    """Tokyo's 3 March begins at 15:00 UTC on 2 March: an entry at 20:00 UTC is on Tokyo's 3rd."""
+    tokyo = make_branch("Tokyo", timezone="Asia/Tokyo", country="JP")
+    admin = make_staff("root", role="admin")
+    db.session.commit()
+    clock.advance(hours=11)  # 2026-03-02 20:00 UTC
+    audit.record("text.retried", target="text:1", branch_id=tokyo.id, who=("alice", "staff"))
+    second, third = START.date(), START.date() + timedelta(days=1)
+
+    def found(day, **zone):
+        return len(db.session.scalars(audit.query(since=day, until=day, user=admin, **zone)).all())
+
+    assert (found(second, zone=tokyo.zone), found(third, zone=tokyo.zone)) == (0, 1)
+    assert (found(second), found(third)) == (1, 0)  # without a zone: UTC days, as the command line lists
+
+
+def test_the_audit_page_filters_by_the_chosen_branchs_days(client, people, clock):
+    tokyo = make_branch("Tokyo", timezone="Asia/Tokyo", country="JP")
+    db.session.commit()
+    clock.advance(hours=11)  # 2026-03-02 20:00 UTC: 3 March in Tokyo, 2 March in London
+    audit.record("text.retried", target="text:tokyo", branch_id=tokyo.id, who=("root", "admin"))
+    audit.record("text.retried", target="text:one", branch_id=people["one"].id, who=("alice", "staff"))
+    enter(client, "root")
+
+    def shown(**filters):
+        page = client.get("/staff/audit", query_string=filters).text
+        return {name for name in ("text:tokyo", "text:one") if name in page}, page
+
+    assert shown(branch=tokyo.id, **{"from": "2026-03-03", "to": "2026-03-03"})[0] == {"text:tokyo"}
+    assert shown(branch=tokyo.id, **{"from": "2026-03-02", "to": "2026-03-02"})[0] == set()
+    assert shown(branch=people["one"].id, **{"from": "2026-03-02", "to": "2026-03-02"})[0] == {"text:one"}
+    page = shown(branch=tokyo.id)[1]
+    assert "Asia/Tokyo" in page and "UTC days" not in page and "2026-03-03 05:00:00" in page

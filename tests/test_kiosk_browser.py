@@ -3,9 +3,9 @@ every screen land in test-artifacts/kiosk/ (README: how to make them)."""
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from .live import ROOT, RunningSystem, launch_chromium, wait_until
+from .live import ROOT, chromium, running_system, wait_until
 
 SHOTS = ROOT / "test-artifacts" / "kiosk"
 HEADINGS = {"en": "Welcome to Demo Branch", "ja": "Demo Branchへようこそ", "ka": "მოგესალმებათ Demo Branch"}
@@ -16,23 +16,16 @@ BAD_NUMBER = {"en": "That number is not valid: please check it.", "ja": "有効�
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("kiosk") / "instance"
-    instance.mkdir()
-    (instance / "config.py").write_text(
-        'DEFAULT_COUNTRY = "GE"\nVIRTUAL_MODEM_LATENCY = 0.1\nKIOSK_IDLE_SECONDS = 2\nKIOSK_IDLE_WARNING_SECONDS = 3\n'
-    )
-    running = RunningSystem(instance).start()
-    running.admin = ("admin", running.admin_password)
-    yield running
-    running.stop()
+    config = 'DEFAULT_COUNTRY = "GE"\nVIRTUAL_MODEM_LATENCY = 0.1\nKIOSK_IDLE_SECONDS = 2\nKIOSK_IDLE_WARNING_SECONDS = 3\n'
+    with running_system(tmp_path_factory.mktemp("kiosk"), config) as running:
+        running.admin = ("admin", running.admin_password)
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
+    with chromium() as running:
+        yield running
 
 
 @pytest.mark.parametrize("language", ["en", "ja", "ka"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from core.extensions import db
@@ -21,7 +21,7 @@ from messaging.models import OutboxMessage
 from .conftest import RequestIsolatedClient
 from .constants import START
 from .helpers import make_branch, make_counter, make_service
-from .live import ROOT, RunningSystem, launch_chromium
+from .live import ROOT, chromium, running_system
 
 SHOTS = ROOT / "test-artifacts" / "kiosk"
 HOSTILE = "red;}</style><script>alert(1)</script>"
@@ -269,21 +269,17 @@ def test_the_service_in_a_text_is_named_in_the_texts_language(client):
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("kiosk-settings") / "instance"
-    instance.mkdir()
-    (instance / "config.py").write_text('DEFAULT_COUNTRY = "JP"\nDEFAULT_LANGUAGE = "ja"\n')
-    running = RunningSystem(instance).start()
-    # The settings pages are another test's subject: here the demo branch is set up in its database.
-    with sqlite3.connect(instance / "seed.db") as database:
-        database.execute("""UPDATE branch SET languages = '["ja", "en"]', branding = '{"primary": "#7c2d12"}'""")
-        database.execute("UPDATE service SET active = 0 WHERE code = 'B'")
-    yield running
-    running.stop()
+    with running_system(tmp_path_factory.mktemp("kiosk-settings"),
+                        'DEFAULT_COUNTRY = "JP"\nDEFAULT_LANGUAGE = "ja"\n') as running:
+        # The settings pages are another test's subject: here the demo branch is set up in its database.
+        with sqlite3.connect(running.instance / "seed.db") as database:
+            database.execute("""UPDATE branch SET languages = '["ja", "en"]', branding = '{"primary": "#7c2d12"}'""")
+            database.execute("UPDATE service SET active = 0 WHERE code = 'B'")
+        yield running
 
 
 def test_chromium_shows_the_japanese_names_the_paused_service_and_the_branding(system):
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1080, "height": 1400})
         page.goto(system.base + "/kiosk/1")
         expect(page.locator("html")).to_have_attribute("lang", "ja")
@@ -300,4 +296,3 @@ def test_chromium_shows_the_japanese_names_the_paused_service_and_the_branding(s
         expect(paused).to_contain_text("Paused — please ask at the desk")
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "settings-en-services.png"))
-        browser.close()

@@ -30,9 +30,9 @@ class Data:
         self.numbers = 0
 
     def ticket(self, branch, service, arrived, day, *, status="completed", wait=None, service_time=None,
-               counter=None, staff=None, source="kiosk", transferred_from=None):
+               counter=None, staff=None, source="kiosk", transferred_from=None, quoted=None):
         """wait: seconds from arrival to the call (None: never called); service_time: seconds from
-        start to finish (the start comes 60 s after the call)."""
+        start to finish (the start comes 60 s after the call); quoted: the wait told at check-in (minutes)."""
         self.numbers += 1
         called = arrived + timedelta(seconds=wait) if wait is not None else None
         started = called + timedelta(seconds=60) if status == "completed" else None
@@ -40,7 +40,7 @@ class Data:
                     else called + timedelta(minutes=5) if status == "no_show" else arrived + timedelta(minutes=30))
         ticket = Ticket(branch_id=branch.id, service_id=service.id, service_day=day, number=self.numbers,
                         label=f"{service.code}{self.numbers:03d}", status=status, source=source, arrived_at=arrived,
-                        called_at=called, started_at=started, finished_at=finished,
+                        called_at=called, started_at=started, finished_at=finished, quoted_wait_minutes=quoted,
                         counter_id=counter.id if counter and status != "cancelled" else None)
         db.session.add(ticket)
         db.session.flush()
@@ -96,20 +96,20 @@ def berlin(any_db_app):
     t = {
         # 00:30 CET on the 29th, still the 28th by UTC
         1: data.ticket(branch, a, utc(2026, 3, 28, 23, 30), day, wait=4 * MIN, service_time=7 * MIN,
-                       counter=one, staff=alice),
+                       counter=one, staff=alice, quoted=5),
         # 10:00 CEST, an appointment
         2: data.ticket(branch, a, utc(2026, 3, 29, 8, 0), day, wait=12 * MIN + 20, service_time=6 * MIN,
-                       counter=two, staff=bob, source="appointment"),
+                       counter=two, staff=bob, source="appointment", quoted=3),
         # called exactly at B's target (5 min): within it
         3: data.ticket(branch, b, utc(2026, 3, 29, 9, 0), day, status="no_show", wait=5 * MIN,
-                       counter=one, staff=alice),
+                       counter=one, staff=alice, quoted=0),
         # left before being called
-        4: data.ticket(branch, b, utc(2026, 3, 29, 10, 0), day, status="cancelled"),
+        4: data.ticket(branch, b, utc(2026, 3, 29, 10, 0), day, status="cancelled", quoted=2),
         # transferred from A to B, then served
         5: data.ticket(branch, b, utc(2026, 3, 29, 11, 0), day, wait=20 * MIN, service_time=3 * MIN,
                        counter=two, staff=bob, transferred_from=a),
         # 23:59 CEST: the day's last minute; cancelled after its call (not "left before called")
-        6: data.ticket(branch, a, utc(2026, 3, 29, 21, 59), day, status="cancelled", wait=2 * MIN),
+        6: data.ticket(branch, a, utc(2026, 3, 29, 21, 59), day, status="cancelled", wait=2 * MIN, quoted=10),
     }
     # Next day (00:00 CEST on the 30th) and Tokyo: in no figure of Berlin's Sunday.
     data.ticket(branch, a, utc(2026, 3, 29, 22, 0), date(2026, 3, 30), wait=MIN, service_time=MIN)
@@ -167,6 +167,10 @@ def test_every_queue_figure_of_the_day(berlin):
         "service_minutes": {"count": 3, "mean": 5.33, "median": 6.0, "p90": 6.8},
         # A (10 min): 240 s yes, 740 s no; B (5 min): 300 s yes (exactly), 1200 s no
         "service_level": 0.5,
+        # quoted and called: 1 (240 s vs 5 min: -60 s), 2 (740 vs 3 min: +560), 3 (300 vs 0: +300, exactly
+        # 5 min off: within), 6 (120 vs 10 min: -480); 4 was never called, 5 was told nothing.
+        # |error| 1400/4 = 350 s; within ±5 min: 1 and 3 of 4; bias 320/4 = 80 s
+        "quoted_wait": {"tickets": 4, "mean_absolute_error": 5.83, "within_5_minutes": 0.5, "bias": 1.33},
     }
 
 
@@ -192,7 +196,46 @@ def test_texts_of_the_day(berlin):
         "replies": 6, "reply_rate": 1.0, "opt_outs": 1,
         "replies_by_meaning": {"stop": 1, "start": 0, "help": 0, "late": 1, "confirm": 1, "cancel": 0,
                                "reschedule": 0, "survey_score": 1, "survey_other": 0, "unknown": 2},
+        # the clock is at 2026-03-02: no appointment's time has passed
+        "reminders": {"reminded": {"appointments": 0, "no_shows": 0, "no_show_rate": None},
+                      "not_reminded": {"appointments": 0, "no_shows": 0, "no_show_rate": None}},
     }
+
+
+def test_no_shows_with_and_without_a_delivered_reminder(berlin, clock):
+    """Sunday's appointments, seen at 22:00 CEST: reminded ones are the ones whose reminder was delivered."""
+    from core.models import Appointment
+
+    branch, a, b, t, data = berlin["branch"], berlin["a"], berlin["b"], berlin["tickets"], berlin["data"]
+    clock.set(utc(2026, 3, 29, 20, 0))
+
+    def appointment(service, starts, status, ticket=None, reminder=None):
+        row = Appointment(branch_id=branch.id, service_id=service.id, starts_at=starts, status=status,
+                          ticket_id=ticket.id if ticket else None, created_at=utc(2026, 3, 1, 9, 0))
+        db.session.add(row)
+        db.session.flush()
+        if reminder is not None:
+            written, status = reminder
+            data.text(branch, written, status, kind="reminder", sent=status != "failed").appointment_id = row.id
+        return row
+
+    friday, saturday = utc(2026, 3, 27, 8, 0), utc(2026, 3, 28, 8, 0)
+    appointment(a, utc(2026, 3, 29, 8, 0), "checked_in", t[2], (saturday, "delivered"))  # reminded, came
+    appointment(a, utc(2026, 3, 29, 10, 0), "booked", reminder=(friday, "delivered"))  # reminded, never came
+    appointment(b, utc(2026, 3, 29, 11, 0), "checked_in", t[3], (saturday, "failed"))  # not reminded, a no-show
+    appointment(a, utc(2026, 3, 29, 12, 0), "confirmed", reminder=(saturday, "sent"))  # not reminded, never came
+    appointment(a, utc(2026, 3, 29, 13, 0), "cancelled", reminder=(saturday, "delivered"))  # not counted
+    appointment(a, utc(2026, 3, 29, 21, 0), "booked", reminder=(saturday, "delivered"))  # 23:00 CEST: not yet
+    appointment(a, utc(2026, 3, 30, 8, 0), "booked")  # Monday
+    db.session.commit()
+    assert texts.reminders(sunday(berlin)) == {
+        "reminded": {"appointments": 2, "no_shows": 1, "no_show_rate": 0.5},
+        "not_reminded": {"appointments": 2, "no_shows": 2, "no_show_rate": 1.0}}
+    assert texts.reminders(sunday(berlin), Selection(service_id=b.id)) == {
+        "reminded": {"appointments": 0, "no_shows": 0, "no_show_rate": None},
+        "not_reminded": {"appointments": 1, "no_shows": 1, "no_show_rate": 1.0}}
+    assert texts.reminders(sunday(berlin), Selection(counter_id=berlin["one"].id)) is None
+    assert figures.summary(sunday(berlin))["texts"]["reminders"]["reminded"]["no_show_rate"] == 0.5
 
 
 def test_surveys_of_the_day(berlin):
@@ -216,7 +259,9 @@ def test_one_service(berlin):
     # texts of tickets 3 and 5: the two failed, the failed survey, the survey sent for 5
     assert found["texts"] == {"written": 4, "sent": 1, "delivered": 0, "failed": 3, "suppressed": 0, "parts": 2,
                               "failed_by_reason": {"CMS ERROR 500": 2, "no status report": 1},
-                              "replies": None, "reply_rate": None, "opt_outs": None, "replies_by_meaning": None}
+                              "replies": None, "reply_rate": None, "opt_outs": None, "replies_by_meaning": None,
+                              "reminders": {"reminded": {"appointments": 0, "no_shows": 0, "no_show_rate": None},
+                                            "not_reminded": {"appointments": 0, "no_shows": 0, "no_show_rate": None}}}
     assert found["surveys"] == {"sent": 1, "answered": 0, "response_rate": 0.0, "mean_score": None,
                                 "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}, "csat": None}
 
@@ -344,6 +389,8 @@ def test_no_report_walks_the_tickets_texts_or_events(app, clock):
     kind and time or by ticket, the texts, replies and surveys by branch and time: nothing is walked."""
     from sqlalchemy import event
 
+    from reports.staffing import staffing
+
     branch = make_branch("Berlin", timezone="Europe/Berlin")
     a = make_service(branch, "A")
     make_staff("alice", branch=branch)
@@ -360,6 +407,7 @@ def test_no_report_walks_the_tickets_texts_or_events(app, clock):
         for selection in (Selection(), Selection(service_id=a.id), Selection(staff_id=1), Selection(counter_id=1)):
             figures.summary(period, selection)
             reports.heatmap(period, selection)
+            staffing(period, selection)
             for by in reports.GROUPINGS:
                 figures.breakdown(period, by, selection)
             texts.follow_up(period, selection)
@@ -374,3 +422,65 @@ def test_no_report_walks_the_tickets_texts_or_events(app, clock):
             if words[:2] == ["SEARCH", "ticket"] and "INDEX" in words:
                 assert "service_day>?" in step[3] or "ticket_id=?" in step[3], step[3]
     assert walked == set(), walked
+
+
+def test_erlang_c_against_the_textbook():
+    """The textbook call-centre example: 100 calls in 30 minutes (200 an hour), 180 s each: 10 Erlangs;
+    goal 80 % answered within 20 s. With 11 agents a call waits with probability 68.21 %; 13 reach
+    79.6 %, 14 reach 88.8 %: 14 are needed. Every value also from the formula with factorials."""
+    import math
+
+    from reports.staffing import counters_needed, erlang_c, service_level
+
+    def by_factorials(servers, traffic):
+        waiting = traffic ** servers / math.factorial(servers) * servers / (servers - traffic)
+        return waiting / (sum(traffic ** k / math.factorial(k) for k in range(servers)) + waiting)
+
+    assert erlang_c(11, 10) == pytest.approx(0.6821, abs=5e-5)
+    assert service_level(13, 10, 180, 20) == pytest.approx(0.7956, abs=5e-5)
+    assert service_level(14, 10, 180, 20) == pytest.approx(0.8884, abs=5e-5)
+    assert counters_needed(200, 180, 20) == 14
+    for servers, traffic in ((1, 0.5), (2, 1.5), (5, 3.2), (30, 25.0), (60, 55.5)):
+        assert erlang_c(servers, traffic) == pytest.approx(by_factorials(servers, traffic), rel=1e-9)
+    assert erlang_c(1, 0.4) == pytest.approx(0.4)  # one counter: the chance it is busy
+    assert erlang_c(3, 3) == 1.0 and service_level(3, 3, 60, 60) == 0.0  # no end to the queue
+    assert counters_needed(0, 300, 60) == 0
+
+
+def test_staffing_per_weekday_and_hour(any_db_app):
+    """A UTC branch, 2026-03-02 to 03-10 (two Mondays, two Tuesdays). Every ticket served in 6 minutes.
+
+    Monday 09: 20 arrivals on the 2nd (counters 1 and 2 calling), 10 on the 9th (counter 1 only): 15 an
+    hour, 360 s each: A = 1.5 Erlangs; A's target 1 minute.
+      N = 2: C = 4.5 / 7 = 0.6429; SL = 1 - 0.6429 * e^(-0.5 * 60 / 360) = 0.4085 < 0.8
+      N = 3: C = 1.125 / 4.75 = 0.2368; SL = 1 - 0.2368 * e^(-1.5 * 60 / 360) = 0.8156: 3 needed; open (2 + 1) / 2
+    Tuesday 09 (only the 3rd): one A (target 1) and three B (target 5): target (1 + 15) / 4 = 4 minutes;
+    4 an hour: A = 0.4. N = 1: SL = 1 - 0.4 * e^(-0.6 * 240 / 360) = 0.7319; N = 2: C = 0.1 / 1.5,
+    SL = 1 - 0.0667 * e^(-1.6 * 240 / 360) = 0.977: 2 needed. The A ticket is called at 10:05 by counter 1:
+    Tuesday 10 has no arrival, one counter calling."""
+    from reports.staffing import staffing
+
+    branch = make_branch("Rota", timezone="UTC")
+    a = make_service(branch, "A", target_wait_minutes=1)
+    b = make_service(branch, "B", target_wait_minutes=5)
+    one, two = make_counter(branch, "1", [a, b]), make_counter(branch, "2", [a, b])
+    data = Data()
+    for i in range(20):
+        data.ticket(branch, a, utc(2026, 3, 2, 9, 2 * i), date(2026, 3, 2), wait=MIN, service_time=360,
+                    counter=one if i % 2 else two)
+    for i in range(10):
+        data.ticket(branch, a, utc(2026, 3, 9, 9, 5 * i), date(2026, 3, 9), wait=MIN, service_time=360, counter=one)
+    data.ticket(branch, a, utc(2026, 3, 3, 9, 0), date(2026, 3, 3), wait=65 * MIN, service_time=360, counter=one)
+    for i in range(3):
+        data.ticket(branch, b, utc(2026, 3, 3, 9, 10 * i), date(2026, 3, 3), wait=MIN, service_time=360, counter=two)
+    db.session.commit()
+    found = staffing(Period.of(branch, date(2026, 3, 2), date(2026, 3, 10)))
+    assert found["target_share"] == 0.8
+    assert found["rows"] == [
+        {"weekday": 0, "hour": 9, "days": 2, "arrivals_per_hour": 15.0, "service_minutes": 6.0,
+         "target_wait_minutes": 1.0, "needed": 3, "open": 1.5},
+        {"weekday": 1, "hour": 9, "days": 1, "arrivals_per_hour": 4.0, "service_minutes": 6.0,
+         "target_wait_minutes": 4.0, "needed": 2, "open": 1.0},
+        {"weekday": 1, "hour": 10, "days": 1, "arrivals_per_hour": 0.0, "service_minutes": None,
+         "target_wait_minutes": None, "needed": 0, "open": 1.0},
+    ]

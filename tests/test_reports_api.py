@@ -181,3 +181,64 @@ def test_the_stylesheet_prints_on_a4(client, world):
     css = client.get("/reports/static/reports.css")
     assert css.status_code == 200 and b"size: A4" in css.data
     css.close()
+
+
+def test_the_wait_told_at_check_in_is_kept_and_judged(client, app, clock):
+    """Check-in keeps the estimate it shows on the ticket (one statement more, however long the queue),
+    and the summary sets it against the real wait."""
+    from core.models import Ticket
+    from kiosk.checkin import ticket_result
+
+    from .test_positions import count_statements
+
+    branch = make_branch("Quotes")
+    a = make_service(branch, "A", minutes=5)
+    counter = make_counter(branch, "1", [a], is_open=True)
+    make_staff("manager", role="manager", branch=branch)
+    db.session.commit()
+    told = [client.post("/api/v1/checkins", json={"branch": branch.id, "service": "A"}).json["ticket"]
+            for _ in range(3)]
+    # 0, 1 and 2 people ahead, 5 minutes each, one counter
+    assert [ticket["estimated_wait_minutes"] for ticket in told] == [0, 5, 10]
+    assert [db.session.get(Ticket, ticket["id"]).quoted_wait_minutes for ticket in told] == [0, 5, 10]
+
+    def check_in_one():
+        with app.test_request_context():
+            ticket_result(engine.issue_ticket(a.id, source="kiosk"), sms=False)
+
+    short = count_statements(check_in_one)
+    for _ in range(20):
+        engine.issue_ticket(a.id)
+    assert count_statements(check_in_one) == short
+
+    clock.advance(minutes=4)
+    engine.call_next(counter.id)  # the first: told 0, waited 4 minutes
+    engine.complete(told[0]["id"])
+    clock.advance(minutes=8)
+    engine.call_next(counter.id)  # the second: told 5, waited 12
+    login(client, "manager")
+    found = summary(client, branch).json["quoted_wait"]
+    # errors +4 and +7 minutes: |mean| 5.5, within 5 minutes: one of two, bias +5.5
+    assert found == {"tickets": 2, "mean_absolute_error": 5.5, "within_5_minutes": 0.5, "bias": 5.5}
+
+
+def test_the_staffing_hint_as_json_csv_and_on_the_page(client, world):
+    """Monday 09:00: two arrivals, one served in 3 minutes, called by counter 1."""
+    login(client, "manager")
+    query = {"branch": world["one"].id, "from": DAY, "to": DAY}
+    found = client.get("/api/v1/reports/staffing", query_string=query)
+    assert found.status_code == 200, found.text
+    # 2 an hour, 180 s: A = 0.1; one counter: C = 0.1, SL = 1 - 0.1 * e^(-0.9 * 600 / 180) = 0.995
+    assert found.json["rows"] == [{"weekday": 0, "hour": 9, "days": 1, "arrivals_per_hour": 2.0,
+                                   "service_minutes": 3.0, "target_wait_minutes": 10.0, "needed": 1, "open": 1.0}]
+    assert found.json["target_share"] == 0.8 and found.json["branch"] == world["one"].id
+    assert client.get("/api/v1/reports/staffing", query_string={"branch": world["one"].id}).status_code == 400
+    text = client.get("/reports/export/staffing.csv", query_string=query).data.decode("utf-8-sig")
+    assert text.splitlines()[1] == "Monday,09:00,1,2.0,3.0,10.0,1,1.0"
+    assert 'id="section-quoted_wait"' in client.get("/reports/", query_string=query).text
+    for language in ("en", "ja", "ka"):
+        page = client.get("/reports/staffing", query_string={**query, "lang": language})
+        assert page.status_code == 200 and 'id="staffing-table"' in page.text
+    login(client, "clerk")
+    assert client.get("/api/v1/reports/staffing", query_string=query).status_code == 403
+    assert client.get("/reports/staffing", query_string=query).status_code == 403

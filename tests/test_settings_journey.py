@@ -6,39 +6,23 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from .live import ROOT, RunningSystem, launch_chromium
+from .live import ROOT, chromium, running_system, signed_in
 
 SHOTS = ROOT / "test-artifacts" / "settings-journey"
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("journey") / "instance"
-    instance.mkdir()
-    running = RunningSystem(instance).start()
-    yield running
-    running.stop()
+    with running_system(tmp_path_factory.mktemp("journey")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-def sign_in(browser, system, username, password, locale="en-GB"):
-    context = browser.new_context(locale=locale, viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.goto(system.base + "/staff/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
-    return context, page
+    with chromium() as running:
+        yield running
 
 
 def saved(page, shot):
@@ -62,7 +46,7 @@ def create_user(page, system, branch_id, username, name, role):
 
 def test_a_new_admin_sets_up_a_tokyo_branch_from_the_browser(system, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context, page = sign_in(browser, system, "admin", system.admin_password)
+    context, page = signed_in(browser, system)
 
     # 1. The branch: Asia/Tokyo, Japan, Japanese first, hours, colours.
     page.goto(system.base + "/admin/branches/new")
@@ -137,7 +121,7 @@ def test_a_new_admin_sets_up_a_tokyo_branch_from_the_browser(system, browser):
     kiosk.close()
 
     # 8. The staff user sees only the Tokyo branch.
-    context, page = sign_in(browser, system, "sato", staff_password)
+    context, page = signed_in(browser, system, "sato", staff_password)
     assert page.goto(f"{system.base}/api/v1/queues?branch=1").status == 404
     assert page.goto(f"{system.base}/api/v1/queues?branch={branch_id}").status == 200
     assert page.goto(f"{system.base}/admin/branches").status == 403

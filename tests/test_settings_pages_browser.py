@@ -2,9 +2,8 @@
 each lands in test-artifacts/settings/, and the boxes are measured: no label, button, heading or
 table cell overflows its box, and no page scrolls sideways at a laptop's width."""
 import pytest
-from playwright.sync_api import sync_playwright
 
-from .live import ROOT, RunningSystem, launch_chromium
+from .live import ROOT, chromium, running_system, signed_in
 
 SHOTS = ROOT / "test-artifacts" / "settings"
 LANGUAGES = {"en": "en-GB", "ja": "ja-JP", "ka": "ka-GE"}
@@ -58,37 +57,21 @@ OVERFLOWS = """() => {
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("settings") / "instance"
-    instance.mkdir()
-    (instance / "config.py").write_text('DEFAULT_COUNTRY = "GE"\nDEFAULT_TIMEZONE = "Asia/Tbilisi"\n')
-    running = RunningSystem(instance).start()
-    yield running
-    running.stop()
+    with running_system(tmp_path_factory.mktemp("settings"),
+                        'DEFAULT_COUNTRY = "GE"\nDEFAULT_TIMEZONE = "Asia/Tbilisi"\n') as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-def signed_in(browser, system, locale):
-    context = browser.new_context(locale=locale, viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.goto(system.base + "/staff/login")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", system.admin_password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
-    return context, page
+    with chromium() as running:
+        yield running
 
 
 @pytest.mark.parametrize("language", list(LANGUAGES))
 def test_every_settings_page_in_each_language_fits_its_boxes(system, browser, language):
     (SHOTS / language).mkdir(parents=True, exist_ok=True)
-    context, page = signed_in(browser, system, LANGUAGES[language])
+    context, page = signed_in(browser, system, locale=LANGUAGES[language])
     problems = {}
     try:
         for name, path in PAGES.items():
@@ -107,7 +90,7 @@ def test_every_settings_page_in_each_language_fits_its_boxes(system, browser, la
 
 def test_the_overflow_check_finds_a_label_too_small_for_its_words(system, browser):
     """The measurement above can fail: a label squeezed into 30 px is reported."""
-    context, page = signed_in(browser, system, "en-GB")
+    context, page = signed_in(browser, system)
     try:
         page.goto(system.base + "/admin/branches/1")
         page.evaluate("""() => { const label = document.querySelector('label');

@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ..database import upgrade_database
+from ..errors import SeedError, ValidationError
 from ..extensions import db
 from ..models import Branch
 
@@ -37,6 +38,28 @@ def _branch(branch_id):
     return branch
 
 
+def _call(function, *args, **kwargs):
+    """A service-layer call from a command: a refusal becomes the command's error, a line per
+    refused field (the same words the settings pages show); another SeedError (not found, a
+    conflict) its message."""
+    try:
+        return function(*args, **kwargs)
+    except ValidationError as error:
+        fields = error.detail if isinstance(error.detail, dict) else {}
+        lines = "\n".join(f"{field}: {message}" for field, message in fields.items())
+        raise click.ClickException(lines or error.message) from None
+    except SeedError as error:
+        raise click.ClickException(error.message) from None
+
+
+def _told(function, *args, **kwargs):
+    """A call whose errors say everything in their message (tokens, personal data: their detail
+    holds codes for programs, not words for people): the command's error is that message."""
+    try:
+        return function(*args, **kwargs)
+    except SeedError as error:
+        raise click.ClickException(error.message) from None
+
 
 def _services(branch, codes: str):
     wanted = [code.strip().upper() for code in codes.split(",") if code.strip()]
@@ -45,6 +68,7 @@ def _services(branch, codes: str):
     if unknown:
         raise click.ClickException(f"Unknown service code(s) at {branch.name}: {', '.join(unknown)}")
     return [found[code] for code in wanted]
+
 
 def _given(**options) -> list[str]:
     """The settings a command changed, for the audit log (their names: values may be personal)."""

@@ -4,8 +4,7 @@ import secrets
 import click
 
 from .. import audit, clock, tokens
-from ..errors import SeedError
-from . import _ready, kiosk_cli, token_cli
+from . import _ready, _told, kiosk_cli, token_cli
 
 
 def _describe(token, now) -> str:
@@ -18,10 +17,7 @@ def _describe(token, now) -> str:
 
 def _created(make):
     _ready()
-    try:
-        return make()
-    except SeedError as error:
-        raise click.ClickException(error.message) from None
+    return _told(make)
 
 
 @token_cli.command("create")
@@ -40,18 +36,19 @@ def create_token(name, role, branch_ids, expires_days):
 @token_cli.command("list")
 def list_tokens():
     """List API tokens (never their secrets)."""
+    _list(kiosks=False)
+
+
+def _list(kiosks):
     _ready()
     now = clock.now()
-    for token in tokens.listing(kiosks=False):
+    for token in tokens.listing(kiosks=kiosks):
         click.echo(_describe(token, now))
 
 
 def _revoke(token_id, kiosk):
     _ready()
-    try:
-        token = tokens.revoke(token_id, kiosk=kiosk)
-    except SeedError as error:
-        raise click.ClickException(error.message) from None
+    token = _told(tokens.revoke, token_id, kiosk=kiosk)
     audit.token("kiosk.revoked" if kiosk else "token.revoked", token)
     click.echo(f"Revoked: {_describe(token, clock.now())}")
 
@@ -85,10 +82,7 @@ def create_kiosk(branch_id, name, url):
 @kiosk_cli.command("list")
 def list_kiosks():
     """List registered kiosks."""
-    _ready()
-    now = clock.now()
-    for kiosk in tokens.listing(kiosks=True):
-        click.echo(_describe(kiosk, now))
+    _list(kiosks=True)
 
 
 @kiosk_cli.command("revoke")

@@ -5,29 +5,13 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from ..errors import NotFound, ValidationError
 from ..extensions import db
 from ..models import Branch
 from ..seed import WEEKDAYS
 from ..settings import branches as settings
-from . import _branch, _ready, branch_cli
+from . import _branch, _call, _ready, branch_cli
 
 LANGUAGE = click.Choice(settings.LANGUAGES)
-
-
-def _refused(error: ValidationError) -> click.ClickException:
-    fields = error.detail if isinstance(error.detail, dict) else {}
-    lines = [f"  {field}: {reason}" for field, reason in fields.items()]
-    return click.ClickException("\n".join([error.message, *lines]))
-
-
-def _call(function, *args):
-    try:
-        return function(*args)
-    except ValidationError as error:
-        raise _refused(error) from None
-    except NotFound as error:
-        raise click.ClickException(error.message) from None
 
 
 def _typed(**options) -> dict:

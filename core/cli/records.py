@@ -5,8 +5,7 @@ from types import SimpleNamespace
 import click
 
 from .. import audit, privacy
-from ..errors import SeedError
-from . import _ready, audit_cli, privacy_cli
+from . import _ready, _told, audit_cli, privacy_cli
 
 
 # Whoever runs the command line owns the installation: it reaches every branch (core/scope.py).
@@ -15,10 +14,7 @@ OPERATOR = SimpleNamespace(is_authenticated=True, role="admin", branch_ids=[])
 
 def _person(call):
     _ready()
-    try:
-        return call()
-    except SeedError as error:
-        raise click.ClickException(error.message) from None
+    return _told(call)
 
 
 @privacy_cli.command("export")

@@ -1,21 +1,14 @@
 """Services and counters: the same service layer as the settings pages (core/settings)."""
 import click
 
-from ..errors import Conflict, ValidationError
 from ..settings import counters as counter_settings
 from ..settings import services as settings
-from . import _branch, _ready, _services, counter_cli, service_cli
+from . import _branch, _call, _ready, _services, counter_cli, service_cli
 
 NUMBER_OPTIONS = {  # option -> the service's field
     "minutes": "avg_service_minutes", "target": "target_wait_minutes", "priority": "priority",
     "position": "position", "slot_minutes": "slot_minutes", "capacity": "slot_capacity",
 }
-
-
-def _refused(error: ValidationError) -> click.ClickException:
-    """Every field's message, one a line (the same words the settings pages show)."""
-    fields = error.detail if isinstance(error.detail, dict) else {}
-    return click.ClickException("\n".join(f"{field}: {message}" for field, message in fields.items()) or error.message)
 
 
 def _names(default_name, name_ja, name_ka, names, default_language) -> dict:
@@ -39,6 +32,13 @@ def _counter_ids(branch, names: str) -> list[int]:
     if missing:
         raise click.ClickException(f"Unknown counter(s) at {branch.name}: {', '.join(missing)}")
     return [by_name[n].id for n in wanted]
+
+
+def _counter(branch, name: str):
+    counter = next((c for c in branch.counters if c.name == name), None)
+    if counter is None:
+        raise click.ClickException(f"Unknown counter at {branch.name}: {name}")
+    return counter
 
 
 def _service_fields(branch, *, name=None, name_ja=None, name_ka=None, names=(), counters=None, **numbers) -> dict:
@@ -80,10 +80,7 @@ def create_service(code, name, branch_id, paused, **options):
     _ready()
     branch = _branch(branch_id)
     data = {"code": code, "active": not paused, **_service_fields(branch, name=name, **options)}
-    try:
-        service = settings.create(branch, data)
-    except ValidationError as error:
-        raise _refused(error) from None
+    service = _call(settings.create, branch, data)
     click.echo(f"Created service {service.code} ({service.name}) at {branch.name}.")
 
 
@@ -103,10 +100,7 @@ def set_service(code, new_code, name, branch_id, active, **options):
         data["code"] = new_code
     if active is not None:
         data["active"] = active
-    try:
-        service = settings.update(service, data)
-    except ValidationError as error:
-        raise _refused(error) from None
+    service = _call(settings.update, service, data)
     click.echo(f"Saved service {service.code}.")
 
 
@@ -135,10 +129,7 @@ def create_counter(name, services, branch_id):
     _ready()
     branch = _branch(branch_id)
     data = {"name": name, "services": [s.id for s in _services(branch, services)]}
-    try:
-        counter = counter_settings.create(branch, data)
-    except ValidationError as error:
-        raise _refused(error) from None
+    counter = _call(counter_settings.create, branch, data)
     click.echo(f"Created counter {counter.name} at {branch.name}.")
 
 
@@ -151,18 +142,13 @@ def set_counter(name, new_name, services, branch_id):
     """Rename a counter or change the services it serves."""
     _ready()
     branch = _branch(branch_id)
-    counter = next((c for c in branch.counters if c.name == name), None)
-    if counter is None:
-        raise click.ClickException(f"Unknown counter at {branch.name}: {name}")
+    counter = _counter(branch, name)
     data = {}
     if new_name is not None:
         data["name"] = new_name
     if services is not None:
         data["services"] = [s.id for s in _services(branch, services)]
-    try:
-        counter = counter_settings.update(counter, data)
-    except ValidationError as error:
-        raise _refused(error) from None
+    counter = _call(counter_settings.update, counter, data)
     click.echo(f"Saved counter {counter.name}.")
 
 
@@ -173,11 +159,6 @@ def delete_counter(name, branch_id):
     """Delete a counter that never served a ticket (one that did stays: rename it)."""
     _ready()
     branch = _branch(branch_id)
-    counter = next((c for c in branch.counters if c.name == name), None)
-    if counter is None:
-        raise click.ClickException(f"Unknown counter at {branch.name}: {name}")
-    try:
-        counter_settings.delete(counter)
-    except Conflict as error:
-        raise click.ClickException(error.message) from None
+    counter = _counter(branch, name)
+    _call(counter_settings.delete, counter)
     click.echo(f"Deleted counter {name} at {branch.name}.")

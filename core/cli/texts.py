@@ -1,9 +1,8 @@
 """`branch texts`: which texts a branch sends and the policy they obey (core/settings/texts.py)."""
 import click
 
-from ..errors import ValidationError
 from ..settings import texts
-from . import _branch, _ready, branch_cli
+from . import _branch, _call, _ready, branch_cli
 
 
 def _shown(value) -> str:
@@ -26,10 +25,6 @@ def branch_texts(settings, branch_id):
         if not equals:
             raise click.ClickException(f"Cannot read {item!r}: give KEY=VALUE. Keys: {', '.join(texts.current(branch))}.")
         changes[key.strip()] = raw
-    try:
-        current = texts.update(branch, changes) if changes else texts.current(branch)
-    except ValidationError as error:
-        problems = "; ".join(f"{key}: {message}" for key, message in (error.detail or {}).items())
-        raise click.ClickException(f"Nothing changed. {problems or error.message}") from None
+    current = _call(texts.update, branch, changes) if changes else texts.current(branch)
     for key, value in current.items():
         click.echo(f"{key:22} {_shown(value)}")

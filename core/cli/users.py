@@ -2,15 +2,9 @@
 The command line may do anything an administrator may."""
 import click
 
-from ..errors import ValidationError
 from ..models import StaffUser
 from ..settings import users
-from . import _branch, _ready, user_cli
-
-
-def _refused(error: ValidationError) -> click.ClickException:
-    problems = error.detail if isinstance(error.detail, dict) else {}
-    return click.ClickException(" ".join(str(message) for message in problems.values()) or error.message)
+from . import _branch, _call, _ready, user_cli
 
 
 def _user(username: str) -> StaffUser:
@@ -35,10 +29,7 @@ def create_user(username, display_name, role, password, branch_ids):
         branch_ids = (_branch(None).id,)
     data = {"username": username, "display_name": display_name or username, "role": role,
             "branches": list(branch_ids), "password": password}
-    try:
-        _user_made, shown = users.create(data)
-    except ValidationError as error:
-        raise _refused(error) from None
+    _user_made, shown = _call(users.create, data)
     click.echo(f"Created {role} {username}." + (f" Password (shown once): {shown}" if password is None else ""))
 
 
@@ -49,10 +40,7 @@ def set_password(username, password):
     """Set a staff account's password; every session of the account ends."""
     _ready()
     user = _user(username)
-    try:
-        users.reset_password(user, password=password)
-    except ValidationError as error:
-        raise _refused(error) from None
+    _call(users.reset_password, user, password=password)
     click.echo(f"Password of {user.username} changed; every session of {user.username} has ended.")
 
 
@@ -71,10 +59,7 @@ def set_user(username, display_name, role, branch_ids, language, active):
     user = _user(username)
     data = {"display_name": display_name, "role": role, "branches": list(branch_ids) or None,
             "language": "" if language == "browser" else language, "active": active}
-    try:
-        users.update(user, {field: value for field, value in data.items() if value is not None})
-    except ValidationError as error:
-        raise _refused(error) from None
+    _call(users.update, user, {field: value for field, value in data.items() if value is not None})
     click.echo(f"{user.username}: {user.role}, branches {', '.join(map(str, user.branch_ids)) or 'none'}, "
                f"{'active' if user.active else 'deactivated'}.")
 

@@ -18,8 +18,10 @@ from ..errors import NotFound, ValidationError
 from ..extensions import db
 from ..models import Branch, Closure
 from ..seed import WEEKDAYS
+from ..web import MAX_ID
 from ..web import day as read_day
 from . import FieldErrors, branding
+from .fields import NOT_ONE_LINE, unknown
 
 LANGUAGES = ("en", "ja", "ka")
 FIELDS = ("name", "sender_name", "timezone", "country", "language", "languages", "opening_hours", "show_names",
@@ -30,7 +32,6 @@ MAX_CLOSURE_DAYS = 366
 COUNTRIES = frozenset(region for region in phonenumbers.SUPPORTED_REGIONS if region.isalpha())
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::00)?")
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _HOURS_PART = re.compile(r"([a-z]{3})(?:-([a-z]{3}))?((?:\s+\S+-\S+)+|\s+closed)")
 TRUE, FALSE = ("1", "on", "true", "yes"), ("", "0", "off", "false", "no")
 
@@ -47,7 +48,7 @@ def _text(value, field, limit, errors, *, required=True):
     elif len(value.strip()) > limit:
         errors.add(field, _("Use 1-%(limit)s characters.", limit=limit) if required
                    else _("At most %(limit)s characters.", limit=limit))
-    elif _NOT_ONE_LINE.search(value):
+    elif NOT_ONE_LINE.search(value):
         errors.add(field, _("One line of text, without control characters."))
     else:
         return value.strip()
@@ -212,7 +213,7 @@ def _read(data: dict, current: Branch | None, errors: FieldErrors) -> dict:
         if key == "branding":  # not an object: _flatten left it
             errors.add("branding", _("Branding takes a main colour (primary), an accent colour (accent) and a logo."))
         elif key not in FIELDS and key not in IGNORED:
-            errors.add(str(key)[:40], _("There is no setting called %(name)s.", name=str(key)[:40]))
+            unknown(errors, key)
     values = {}
     readers = {
         "name": lambda v: _text(v, "name", 80, errors),
@@ -387,7 +388,7 @@ def add_closure(branch: Branch, first_day, last_day=None, message="") -> Closure
 
 def remove_closure(branch: Branch, closure_id) -> None:
     with write_transaction() as session:
-        closure = session.get(Closure, closure_id) if isinstance(closure_id, int) else None
+        closure = session.get(Closure, closure_id) if isinstance(closure_id, int) and 0 < closure_id <= MAX_ID else None
         if closure is None or closure.branch_id != branch.id:
             raise NotFound(_("Closure %(id)s does not exist.", id=closure_id))
         days = {"first_day": closure.first_day.isoformat(), "last_day": closure.last_day.isoformat()}

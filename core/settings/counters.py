@@ -14,7 +14,7 @@ from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..models import Branch, Counter, Service, Ticket
 from . import FieldErrors
-from .services import as_object, chosen, one_line
+from .fields import as_object, chosen, one_line
 
 NAME_LENGTH = 20
 FIELDS = ("name", "services")

@@ -23,15 +23,13 @@ from ..database import write_transaction
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import Branch, Counter, Service, Ticket
-from ..storefront import LANGUAGE_NAMES, LANGUAGES
+from ..language import LANGUAGE_NAMES
+from ..storefront import LANGUAGES
 from . import FieldErrors
+from .fields import as_object, chosen, one_line, switch, whole
 
 CODE = re.compile(r"[A-Za-z]")  # ASCII only: "ı".upper() is "I"
-DIGITS = re.compile(r"[0-9]{1,9}")
-NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")  # controls, line breaks, surrogates
-ON_OFF = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 NAME_LENGTH = 80
-MAX_CHOICES = 100  # ids in one list: more than a branch has
 POSITION_STEP = 10  # room to put a service between two others by hand
 
 # The whole numbers a service has, and their bounds.
@@ -47,66 +45,6 @@ FIELDS = ("code", "name", "names", *NUMBERS, "active", "counters")
 READ_ONLY = ("id", "branch")  # shown by describe(), so a client may send a service back as it got it
 DEFAULTS = {"avg_service_minutes": 5, "target_wait_minutes": 15, "priority": 0, "slot_minutes": 15,
             "slot_capacity": 1, "active": True}
-
-
-# --- reading values (counters.py reads with these too) -----------------------------------------
-
-def whole(errors: FieldErrors, key: str, raw, low: int, high: int) -> int | None:
-    if isinstance(raw, str) and DIGITS.fullmatch(raw.strip()):
-        raw = int(raw.strip())
-    if isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high:
-        return raw
-    errors.add(key, gettext("Give a whole number from %(low)s to %(high)s.", low=low, high=high))
-    return None
-
-
-def switch(errors: FieldErrors, key: str, raw) -> bool | None:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in ON_OFF:
-        return ON_OFF[raw.strip().lower()]
-    errors.add(key, gettext("Choose on or off."))
-    return None
-
-
-def one_line(errors: FieldErrors, key: str, raw, high: int) -> str | None:
-    """A name: 1 to `high` characters on one line, without control characters. Markup is kept as
-    typed: pages escape it on the way out."""
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not 1 <= len(text) <= high or NOT_IN_A_NAME.search(text):
-        errors.add(key, gettext("Give a name of 1 to %(high)s characters on one line.", high=high))
-        return None
-    return text
-
-
-def chosen(errors: FieldErrors, key: str, raw, rows: dict, message: str) -> list | None:
-    """The rows named by a list of ids; `message` when one is not among `rows` (another branch's)."""
-    if not isinstance(raw, list) or len(raw) > MAX_CHOICES:
-        errors.add(key, message)
-        return None
-    picked = []
-    for item in raw:
-        if isinstance(item, str) and DIGITS.fullmatch(item.strip()):
-            item = int(item.strip())
-        if isinstance(item, bool) or not isinstance(item, int) or item not in rows:
-            errors.add(key, message)
-            return None
-        picked.append(rows[item])
-    return list(dict.fromkeys(picked))
-
-
-def as_object(data, fields, read_only=()) -> dict:
-    """The settings sent, without the read-only ones; a name that is no setting is refused (a typo
-    would otherwise change nothing, silently)."""
-    if not isinstance(data, dict):
-        raise ValidationError(gettext("Send the settings as an object of names and values."), {"body": "not an object"})
-    errors = FieldErrors()
-    for key in data:
-        if key not in fields and key not in read_only:
-            name = str(key)[:40]
-            errors.add(name, gettext("There is no setting called %(name)s.", name=name))
-    errors.raise_if_any()
-    return {key: value for key, value in data.items() if key in fields}
 
 
 # --- what a service is ------------------------------------------------------------------------

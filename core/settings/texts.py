@@ -15,14 +15,12 @@ from flask_babel import gettext
 
 from .. import audit
 from ..database import write_transaction
-from ..errors import ValidationError
 from ..models import Branch
 from . import FieldErrors
+from .fields import read_switch, read_whole, require_object, unknown
 
 SWITCH, NUMBER, TIME, MINUTES = "switch", "number", "time", "minutes"
-ON_OFF = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
-DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_REMINDERS = 4  # more would be nagging; each is one more text per appointment
 WEEK = 7 * 24 * 60
 
@@ -53,19 +51,18 @@ class _Refused(Exception):
 
 
 def _switch(raw, rule: Rule) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().lower() in ON_OFF:
-        return ON_OFF[raw.strip().lower()]
-    raise _Refused(gettext("Choose on or off."))
+    value = read_switch(raw)
+    if value is None:
+        raise _Refused(gettext("Choose on or off."))
+    return value
 
 
 def _whole(raw, rule: Rule, message: str | None = None) -> int:
-    if isinstance(raw, str) and DIGITS.fullmatch(raw.strip()):
-        raw = int(raw.strip())
-    if isinstance(raw, int) and not isinstance(raw, bool) and rule.low <= raw <= rule.high:
-        return raw
-    raise _Refused(message or gettext("Give a whole number from %(low)s to %(high)s.", low=rule.low, high=rule.high))
+    value = read_whole(raw, rule.low, rule.high)
+    if value is None:
+        raise _Refused(message or gettext("Give a whole number from %(low)s to %(high)s.", low=rule.low,
+                                          high=rule.high))
+    return value
 
 
 def _time(raw, rule: Rule) -> str:
@@ -102,15 +99,12 @@ def current(branch: Branch) -> dict:
 
 def validate(changes) -> dict:
     """The changes read by their rules; every refused value gets its field's error, all at once."""
-    if not isinstance(changes, dict):
-        raise ValidationError(gettext("Send the settings as an object of names and values."), {"body": "not an object"})
     known = current_app.config["MESSAGING_DEFAULTS"]
     errors, clean = FieldErrors(), {}
-    for key, raw in changes.items():
+    for key, raw in require_object(changes).items():
         rule = RULES.get(key) if key in known else None
         if rule is None:
-            name = str(key)[:40]
-            errors.add(name, gettext("There is no setting called %(name)s.", name=name))
+            unknown(errors, key)
             continue
         try:
             clean[key] = READERS[rule.kind](raw, rule)

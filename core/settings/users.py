@@ -33,6 +33,7 @@ from ..auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Forbidden
 from ..database import write_transaction
 from ..errors import NotFound, ValidationError
 from ..extensions import db
+from ..language import LANGUAGE_NAMES
 from ..models import Branch, StaffUser, new_session_epoch, staff_branches
 from ..web import MAX_ID
 from . import FieldErrors
@@ -45,7 +46,6 @@ MAX_NAME = 80
 # time. SQLite's write transaction (BEGIN IMMEDIATE) already is one at a time.
 ACCOUNTS_LOCK = zlib.crc32(b"seed.staff_user")
 # Each language named in itself: the reader looks for their own.
-LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "ka": "ქართული"}
 # What the list's "last change" is read from: the entries about an account.
 ACCOUNT_ACTIONS = ("user.created", "user.password_set", "user.password_changed", "settings.changed")
 

@@ -2,6 +2,7 @@
 and issue the ticket through the queue engine."""
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 
@@ -9,14 +10,18 @@ import phonenumbers
 from flask import url_for
 from flask_babel import force_locale, gettext
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import customers, engine
+from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
-from core.web import whole_number
 from core.models import Branch, Service, Ticket
 from core.queries import estimated_wait_minutes, position
 from core.storefront import LANGUAGES, closure_today, offered_languages, start_language
+from core.web import whole_number
+
+log = logging.getLogger(__name__)
 
 MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 MAX_NAME = 60
@@ -163,9 +168,15 @@ def _keep_quote(ticket_id: int, minutes: int | None) -> None:
     not the engine's): the check-in's cost does not grow with the queue."""
     if minutes is None:
         return
-    db.session.execute(update(Ticket).where(Ticket.id == ticket_id).values(quoted_wait_minutes=minutes)
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
+    try:
+        # A write like every other (BEGIN IMMEDIATE on SQLite): upgrading the request's read
+        # transaction while the gateway writes fails at once with "database is locked".
+        with write_transaction() as session:
+            session.execute(update(Ticket).where(Ticket.id == ticket_id).values(quoted_wait_minutes=minutes)
+                            .execution_options(synchronize_session=False))
+    except SQLAlchemyError:
+        # The ticket is issued: a lost quote costs a report one row, never the customer a ticket.
+        log.warning("could not keep the wait quoted for ticket %s", ticket_id, exc_info=True)
 
 
 def _remember_customer(branch, phone, name, language, consent) -> int:

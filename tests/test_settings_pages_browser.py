@@ -1,4 +1,4 @@
-"""Every settings and staff page in Chromium, in English, Japanese and Georgian: a screenshot of
+"""Every settings, staff and report page in Chromium, in English, Japanese and Georgian: a screenshot of
 each lands in test-artifacts/settings/, and the boxes are measured: no label, button, heading or
 table cell overflows its box, and no page scrolls sideways at a laptop's width."""
 import pytest
@@ -35,6 +35,9 @@ PAGES = {
     "tokens": "/staff/admin/tokens",
     "kiosks": "/staff/admin/kiosks",
     "account": "/staff/password",
+    "reports": "/reports/?branch=1",
+    "reports-breakdown": "/reports/breakdown?branch=1",
+    "reports-staffing": "/reports/staffing?branch=1",
 }
 
 # The boxes that hold words: each must hold all of its own (scrollWidth within clientWidth).

@@ -35,36 +35,44 @@ def room(branch_id: int) -> str:
     return f"branch:{branch_id}"
 
 
-class Updates:
-    """The changes waiting to be published, the screens connected to this process, and the worker."""
+class Watchers:
+    """The Socket.IO sessions connected to this process, per branch: whom a push is for. The
+    displays' screens here; the reports' live pages (reports/live.py) use it too."""
 
-    def __init__(self, app):
+    def __init__(self, app, lock=None):
         self.app = app
-        self.lock = threading.Condition(threading.RLock())
-        self.pending: list[tuple[int, object]] = []  # (branch id, TicketChange or None), in commit order
-        self.busy = False
-        self.worker = None
-        self.screens: dict[str, int] = {}  # Socket.IO session id -> branch id
-        self.watching = Tally()  # branch id -> screens connected here
-        self.builds = 0  # snapshots built for updates (tests and the bench read it)
+        self.lock = lock or threading.RLock()
+        self.sessions: dict[str, int] = {}  # Socket.IO session id -> branch id
+        self.watching = Tally()  # branch id -> sessions connected here
 
     def watch(self, sid: str, branch_id: int) -> None:
         with self.lock:
             self.forget(sid)
-            self.screens[sid] = branch_id
+            self.sessions[sid] = branch_id
             self.watching[branch_id] += 1
 
     def forget(self, sid: str) -> None:
         with self.lock:
-            branch_id = self.screens.pop(sid, None)
+            branch_id = self.sessions.pop(sid, None)
             if branch_id is not None:
                 self.watching[branch_id] -= 1
                 if self.watching[branch_id] <= 0:
                     del self.watching[branch_id]
 
     def watched(self, branch_id: int) -> bool:
-        # With a message queue, screens may be connected to another process: publish always.
+        # With a message queue, sessions may be connected to another process: publish always.
         return bool(self.app.config["SOCKETIO_MESSAGE_QUEUE"]) or self.watching[branch_id] > 0
+
+
+class Updates(Watchers):
+    """The changes waiting to be published, the screens connected to this process, and the worker."""
+
+    def __init__(self, app):
+        super().__init__(app, threading.Condition(threading.RLock()))
+        self.pending: list[tuple[int, object]] = []  # (branch id, TicketChange or None), in commit order
+        self.busy = False
+        self.worker = None
+        self.builds = 0  # snapshots built for updates (tests and the bench read it)
 
     def followers(self, branch_id: int) -> list:
         return [publish for watching, publish in self.app.extensions.get(FOLLOWERS, ()) if watching(branch_id)]

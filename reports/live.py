@@ -8,8 +8,6 @@ watches it: two small queries on the waiting tickets (the queue index) and the o
 one pass over today's tickets (the (branch, day) index). A check-in pays nothing for it."""
 from __future__ import annotations
 
-import threading
-from collections import Counter as Tally
 
 from flask import current_app, request
 from flask_socketio import Namespace, emit, join_room
@@ -46,32 +44,8 @@ def figures(branch: Branch) -> dict:
             "counters_open": counters, "served": so_far["served"], "service_level": so_far["service_level"]}
 
 
-class Watchers:
+class Watchers(realtime.Watchers):
     """The managers' pages connected to this process, per branch."""
-
-    def __init__(self, app):
-        self.app = app
-        self.lock = threading.RLock()
-        self.pages: dict[str, int] = {}  # Socket.IO session id -> branch id
-        self.watching = Tally()
-
-    def watch(self, sid: str, branch_id: int) -> None:
-        with self.lock:
-            self.forget(sid)
-            self.pages[sid] = branch_id
-            self.watching[branch_id] += 1
-
-    def forget(self, sid: str) -> None:
-        with self.lock:
-            branch_id = self.pages.pop(sid, None)
-            if branch_id is not None:
-                self.watching[branch_id] -= 1
-                if self.watching[branch_id] <= 0:
-                    del self.watching[branch_id]
-
-    def watched(self, branch_id: int) -> bool:
-        # With a message queue, the pages may be connected to another process.
-        return bool(self.app.config["SOCKETIO_MESSAGE_QUEUE"]) or self.watching[branch_id] > 0
 
     def publish(self, branch_id: int) -> None:
         """Called by the display's worker, in an app context, after the change committed."""

@@ -160,12 +160,36 @@ def screen(branch_id):
                            brand=storefront.branding(branch), language_names=storefront.LANGUAGE_NAMES)
 
 
+class TicketGone(Exception):
+    """A status link that names no ticket (mistyped, or its ticket anonymised long ago)."""
+
+
 def _ticket_by_token(token) -> Ticket:
     # Tokens are URL-safe base64; anything else (a NUL, say, which PostgreSQL refuses) is not looked up.
     ticket = db.session.scalar(select(Ticket).where(Ticket.access_token == token)) if TOKEN.fullmatch(token) else None
     if ticket is None:
-        abort(404, "No such ticket.")
+        raise TicketGone()
     return ticket
+
+
+def _gone_words():
+    """What a customer with a dead status link reads, in their browser's language (the ticket,
+    which would say, is not there)."""
+    language = request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+    with force_locale(language):
+        return language, {"title": gettext("This ticket link no longer works"),
+                          "message": gettext("Ticket links work on the day of the visit only. Please take a new "
+                                             "ticket at the kiosk or ask at the desk.")}
+
+
+@bp.errorhandler(TicketGone)
+def ticket_gone(_error):
+    language, words = _gone_words()
+    if request.path.endswith(".json"):
+        return jsonify({"error": "not_found", "message": words["message"], "detail": None}), 404
+    if request.path.endswith(".svg"):
+        return "", 404
+    return render_template("kiosk/status_gone.html", language=language, **words), 404
 
 
 def status_of(ticket: Ticket) -> dict:

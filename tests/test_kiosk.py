@@ -172,3 +172,15 @@ def test_a_failed_print_keeps_the_ticket_and_says_so(client, app, georgia):
     assert response.json["print"]["status"] == "failed"
     assert "A001" in response.json["print"]["message"] and "დაიბეჭდა" in response.json["print"]["message"]
     assert counts() == (1, 0)
+
+
+@pytest.mark.parametrize("language, title", [("ja", "この番号札のリンクは使用できません"), ("ka", "ბილეთის ბმული აღარ მუშაობს"),
+                                             ("en", "This ticket link no longer works")])
+def test_a_dead_status_link_gets_a_customer_page_in_the_browsers_language(client, georgia, language, title):
+    headers = {"Accept-Language": language}
+    page = client.get("/t/no-such-ticket-token-x", headers=headers)
+    assert page.status_code == 404 and f'<html lang="{language}">' in page.text and title in page.text
+    assert "/staff/" not in page.text  # not the staff error page
+    answer = client.get("/t/no-such-ticket-token-x.json", headers=headers)
+    assert answer.status_code == 404 and answer.json["error"] == "not_found" and answer.json["message"]
+    assert client.get("/t/%00bad/qr.svg").status_code == 404

@@ -98,7 +98,10 @@
     });
   }
 
-  function spelled(number) { return number.split("").join(" "); }
+  // How a ticket number is said: digit by digit ("A 0 1 2"), but in Japanese as a number ("A12番").
+  function spoken(number, lang) {
+    return lang === "ja" ? number.replace(/^([A-Z]+)0*(\d)/, "$1$2") : number.split("").join(" ");
+  }
 
   function next() {
     if (speaking || !queue.length) return;
@@ -108,7 +111,7 @@
     now.classList.remove("flash"); void now.offsetWidth; now.classList.add("flash");
     var steps = playChime();
     config.languages.forEach(function (lang) {
-      var text = format(strings[lang].speech, { ticket: spelled(call.number), counter: call.counter });
+      var text = format(strings[lang].speech, { ticket: spoken(call.number, lang), counter: call.counter });
       record.texts.push(text);
       steps = steps.then(function () { return speak(text, lang); }).then(function () { return wait(300); });
     });

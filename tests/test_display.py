@@ -167,3 +167,9 @@ def test_names_option_needs_the_branch_to_allow_names(client, setup):
                                    "fonts/noto-sans-georgian-georgian-400-normal.woff2", "display.js"])
 def test_everything_is_served_locally(client, asset):
     assert client.get(f"/display/static/{asset}").status_code == 200
+
+
+def test_the_display_chooser_has_a_main_landmark_and_speaks_the_browsers_language(client, app):
+    page = client.get("/display/", headers={"Accept-Language": "ja"})
+    assert page.status_code == 200 and '<html lang="ja">' in page.text
+    assert "<main>" in page.text and "待合室の表示画面" in page.text

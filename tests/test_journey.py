@@ -67,13 +67,16 @@ def test_staff_console_in_chromium_log_in_call_next_complete(system):
         expect(page.locator("#current-number")).to_contain_text("No ticket")
         expect(page.locator("tr[data-ticket='A001']")).to_be_visible()
 
+        page.wait_for_load_state("load")  # the shortcuts exist once console.js has run
         page.keyboard.press("n")  # keyboard shortcut: call next
         expect(page.locator("#current-number")).to_have_text("A001")
         expect(page.locator(".flash.ok")).to_contain_text("Called A001 to counter 1")
         page.screenshot(path=str(ARTIFACTS / "console-called.png"))
 
+        page.wait_for_load_state("load")  # the shortcuts exist once console.js has run
         page.keyboard.press("r")  # recall
         expect(page.locator(".flash.ok")).to_contain_text("Recalled A001")
+        page.wait_for_load_state("load")  # the shortcuts exist once console.js has run
         page.keyboard.press("c")  # complete
         expect(page.locator(".flash.ok")).to_contain_text("Completed A001")
         expect(page.locator("#current-number")).to_contain_text("No ticket")

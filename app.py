@@ -53,7 +53,7 @@ def init_realtime(app) -> None:
     # Flask-SocketIO keeps the message-queue manager of an earlier init_app on the extension: an
     # app built after one with Redis would publish there too. Each app chooses its own.
     socketio.server_options.pop("client_manager", None)
-    socketio.init_app(app, async_mode="threading", message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+    socketio.init_app(app, async_mode=app.config["SOCKETIO_ASYNC_MODE"], message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
                       channel=app.config["SOCKETIO_CHANNEL"])
 
 

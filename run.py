@@ -1,12 +1,25 @@
 """Run the whole system on its embedded defaults: `python run.py [--host H] [--port P]`.
 
 Also the target of `flask --app run ...` commands (Flask finds create_app here).
+
+Served by gunicorn's gevent worker: a display, console or status page holds its Socket.IO
+connection open all day, and under gevent an open connection is a greenlet, not one of a few
+dozen threads (with threads, 64 open screens stopped every check-in). Everything in the process
+is made cooperative before anything else is imported: sockets, locks, sleeps, the serial port's
+select(), PostgreSQL (psycopg 3 waits through gevent by itself), Redis.
 """
+if __name__ == "__main__":
+    from gevent import monkey
+
+    monkey.patch_all()
+
 import argparse
+import resource
 import logging
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -23,8 +36,9 @@ PASSWORD_FILE = "first-admin-password.txt"
 
 
 class Server(BaseApplication):
-    """Gunicorn with one threaded worker: production-grade HTTP and WebSocket (Flask-SocketIO's
-    threading mode), one process so the in-process scheduler and modem gateway exist once."""
+    """Gunicorn with one gevent worker: production-grade HTTP and WebSocket (Flask-SocketIO's
+    gevent mode over simple-websocket), one process so the in-process scheduler and modem
+    gateway exist once."""
 
     def __init__(self, app, options):
         self.application = app
@@ -81,6 +95,10 @@ def prepare(app) -> None:
             announce_first_password(write_first_password(Path(app.instance_path), password), password)
         # No database connection may cross the fork into the worker.
         db.engine.dispose()
+    # Nor a greenlet: the rate limiter's expiry timer, started with the app, runs now rather
+    # than in the worker as a copy (under gevent a "thread" is a greenlet and runs only when
+    # this process waits).
+    time.sleep(0.05)
 
 
 def make_instance_private(instance: Path) -> None:
@@ -119,16 +137,28 @@ def announce_first_password(path: Path, password: str, out=None) -> None:
     out.flush()
 
 
+def allow_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit towards `wanted` (as far as the hard limit allows):
+    the usual soft limit of 1024 would refuse the 1,000th screen."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run Seed: web app, displays and console on one port.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
-    parser.add_argument("--threads", type=int, default=64, help="worker threads (each open display holds one)")
+    parser.add_argument("--connections", type=int, default=4000,
+                        help="open connections at most: requests, displays, consoles and status pages (default 4000)")
     args = parser.parse_args(argv)
     os.umask(0o077)  # before anything is created: the database, its -wal/-shm, the modem's folder
     configure_logging()
+    allow_open_files(args.connections + 100)  # a connection is a file; the database, logs and modem too
 
-    app = create_app()
+    app = create_app({"SOCKETIO_ASYNC_MODE": "gevent"})
     prepare(app)
     configure_logging()  # again: the migrations' alembic.ini replaced the root handler and level
     print(f"  Seed is running: http://{args.host}:{args.port}/  (staff console: /staff/, health: /api/v1/health)", flush=True)
@@ -139,8 +169,8 @@ def main(argv=None) -> int:
         {
             "bind": f"{args.host}:{args.port}",
             "workers": 1,
-            "worker_class": "gthread",
-            "threads": args.threads,
+            "worker_class": "gevent",
+            "worker_connections": args.connections,
             "timeout": 60,
             "graceful_timeout": 10,
             "accesslog": "-",

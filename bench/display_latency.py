@@ -36,7 +36,7 @@ def free_port():
 def start_system(port):
     instance = tempfile.mkdtemp()
     env = {**os.environ, "SEED_INSTANCE_PATH": instance, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--threads", "128"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "run.py", "--port", str(port), "--connections", "4000"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     password = None
     for line in process.stdout:

@@ -105,6 +105,8 @@ class Defaults:
 
     # Flask-SocketIO: None in one process; redis://... when several processes share displays.
     SOCKETIO_MESSAGE_QUEUE = None
+    SOCKETIO_ASYNC_MODE = "threading"  # run.py serves with gevent: an open socket costs no thread
+    SOCKETS_PER_ADDRESS = 100  # open Socket.IO connections one client address may hold; 0: no cap
     SOCKETIO_CHANNEL = "seed"  # one per installation sharing a Redis server
 
     # Personal data (core/privacy.py) and the audit log (core/audit.py). Numbers, names and the
@@ -125,6 +127,7 @@ ENVIRONMENT = {
     "SECRET_KEY": "SECRET_KEY",
     "SOCKETIO_MESSAGE_QUEUE": "SOCKETIO_MESSAGE_QUEUE",
     "SOCKETIO_CHANNEL": "SOCKETIO_CHANNEL",
+    "SOCKETS_PER_ADDRESS": "SOCKETS_PER_ADDRESS",
     "SEED_TIMEZONE": "DEFAULT_TIMEZONE",
     "SEED_COUNTRY": "DEFAULT_COUNTRY",
     "SEED_BRANCH_NAME": "DEFAULT_BRANCH_NAME",

@@ -1,14 +1,18 @@
 """Database plumbing: SQLite pragmas, write transactions that cannot interleave, and upgrades."""
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from .extensions import db
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 WRITE = {"seed_write": True}
+HOLDS_WRITE_LOCK = "seed_holds_write_lock"
+WRITE_LOCK_SECONDS = 30  # as long as SQLite's own busy timeout
 
 
 def configure_engine(engine) -> None:
@@ -26,12 +30,52 @@ def configure_engine(engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # The writers of this process queue here, in Python, before they ask SQLite for its write
+    # lock. SQLite's own wait is a sleep inside the driver: under gevent (run.py) it would stop
+    # every greenlet, the writer it waits for included, and with threads it polls with growing
+    # sleeps where a lock hands over at once. Other processes still meet SQLite's busy timeout.
+    writers = threading.Lock()  # created after run.py's monkey-patching: a gevent lock there
+
+    def release(info) -> None:
+        if info.pop(HOLDS_WRITE_LOCK, False):
+            writers.release()
+
     @event.listens_for(engine, "begin")
     def _begin(connection):
         # A write transaction takes SQLite's write lock before its first read, so two callers
         # never decide on the same snapshot (SQLite has no SELECT ... FOR UPDATE).
-        immediate = connection.get_execution_options().get("seed_write")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not connection.get_execution_options().get("seed_write"):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not writers.acquire(timeout=WRITE_LOCK_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked (waited for this process's writers)"))
+        connection.info[HOLDS_WRITE_LOCK] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(connection.info)
+            raise
+
+    # The transaction's end gives the lock back; the pool's events are the safety net for a
+    # connection returned, reset or dropped without one.
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(connection):
+        release(connection.info)
+
+    @event.listens_for(engine, "reset")
+    def _reset(_dbapi_connection, record, _state):
+        release(record.info)
+
+    @event.listens_for(engine, "checkin")
+    @event.listens_for(engine, "close")
+    def _returned(_dbapi_connection, record):
+        if record is not None:
+            release(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _invalidated(_dbapi_connection, record, _exception):
+        release(record.info)
 
 
 @contextmanager

@@ -9,10 +9,13 @@ import ipaddress
 import logging
 import re
 import secrets
+import threading
+from collections import Counter
 
 from flask import current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+log = logging.getLogger(__name__)
 HSTS = "max-age=31536000"
 # Parts of the policy that do not change per request. style-src keeps 'unsafe-inline': the
 # staff templates use style attributes (and the console swaps in HTML that carries them);
@@ -38,6 +41,69 @@ def init_security(app) -> None:
     app.before_request(_new_nonce)
     app.after_request(_add_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    server = app.extensions.get("socketio") and app.extensions["socketio"].server
+    if server is not None:
+        app.extensions["seed.socket_cap"] = SocketCap(app.config["SOCKETS_PER_ADDRESS"]).install(server)
+
+
+class SocketCap:
+    """At most `limit` open Socket.IO connections per client address (0: no cap).
+
+    A screen, console or status page holds its connection all day; anyone on the network could
+    open thousands to use up the server's file descriptors and memory. The cap is counted on
+    Engine.IO's connect and disconnect, before any namespace sees the client; the one over it is
+    answered 401 and nothing is kept. The address is the one the trusted proxies forwarded.
+    """
+
+    def __init__(self, limit):
+        self.limit = int(limit or 0)  # the environment gives "100"
+        self.lock = threading.Lock()
+        self.open = Counter()  # address -> open connections
+        self.address_of: dict[str, str] = {}  # Engine.IO session id -> address
+
+    def install(self, server):
+        eio = server.eio
+        connect, disconnect = eio.handlers["connect"], eio.handlers["disconnect"]
+
+        def on_connect(sid, environ):
+            address = environ.get("REMOTE_ADDR") or "?"
+            if not self.take(sid, address):
+                log.warning("refused a Socket.IO connection: %s already holds %d", address, self.limit)
+                return {"message": "Too many open connections from this address."}
+            try:
+                allowed = connect(sid, environ)
+            except BaseException:
+                self.give_back(sid)
+                raise
+            if allowed is not None and allowed is not True:
+                self.give_back(sid)
+            return allowed
+
+        def on_disconnect(sid, *reason):
+            try:
+                return disconnect(sid, *reason)
+            finally:
+                self.give_back(sid)
+
+        eio.on("connect", on_connect)
+        eio.on("disconnect", on_disconnect)
+        return self
+
+    def take(self, sid: str, address: str) -> bool:
+        with self.lock:
+            if self.limit and self.open[address] >= self.limit:
+                return False
+            self.open[address] += 1
+            self.address_of[sid] = address
+            return True
+
+    def give_back(self, sid: str) -> None:
+        with self.lock:
+            address = self.address_of.pop(sid, None)
+            if address is not None:
+                self.open[address] -= 1
+                if self.open[address] <= 0:
+                    del self.open[address]
 
 
 def csp_nonce() -> str:

@@ -31,6 +31,7 @@ from gsmmodem.pdu import Concatenation, decodeSmsPdu, encodeGsm7
 
 from messaging.inbox import whole_characters
 
+from . import ports
 from .at_codes import code_of
 from .errors import ModemUnavailable, SendRejected, SimProblem
 from .pdu import outside_bmp
@@ -120,7 +121,7 @@ class SeedModem(GsmModem):
     def connect(self, pin=None, waitingForModemToStartInSeconds=0):
         # A program that died after AT+CMGS leaves the modem waiting for the rest of a PDU, where
         # our ATZ would vanish: ESC ends that wait (and is harmless otherwise).
-        with serial.Serial(self.port, self.baudrate, timeout=0.3, exclusive=True) as port:
+        with ports.opened(self.port, self.baudrate, timeout=0.3, exclusive=True) as port:
             port.write(b"\x1b\r")
             port.read(64)
         super().connect(pin=pin, waitingForModemToStartInSeconds=waitingForModemToStartInSeconds)
@@ -240,7 +241,7 @@ class SeedModem(GsmModem):
         except Exception as error:  # noqa: BLE001  (any failure here means the port is unusable)
             self.alive = False
             try:
-                self.serial.close()
+                ports.close(self.serial)
             except Exception:  # noqa: BLE001
                 pass
             self.fatalErrorCallback(error)
@@ -356,11 +357,13 @@ def connect(port: str, baudrate: int, pin: str | None, notifications: queue.Queu
 
 
 def _close_quietly(modem: GsmModem) -> None:
+    fd = getattr(getattr(modem, "serial", None), "fd", None)  # the pyserial port under the library
     try:
         if getattr(modem, "rxThread", None) is not None:
             modem.close()
         elif getattr(modem, "serial", None) is not None:
             modem.serial.close()
+        ports.wait_closed(fd)
     except Exception:  # noqa: BLE001  (closing a broken port may fail in many ways)
         pass
 

@@ -11,12 +11,46 @@ import logging
 import os
 import re
 import time
+from contextlib import contextmanager
 
 import serial
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SEARCH = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*")
+
+
+def wait_closed(fd: int | None, timeout: float = 2.0) -> None:
+    """Return once `fd` is really closed. Under gevent (run.py) os.close only schedules the
+    close for the hub's next turn, and until then the port's exclusive lock is still held: the
+    next open of the same port (the modem's own, right after our probe of it) would find it
+    "held by another program". Without gevent the fd is already gone and this returns at once."""
+    if fd is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.fstat(fd)
+        except OSError:
+            return
+        time.sleep(0.002)  # a gevent sleep there: the hub closes it
+
+
+def close(link) -> None:
+    """Close a pyserial port and wait until it is really closed (see wait_closed)."""
+    fd = getattr(link, "fd", None)
+    link.close()
+    wait_closed(fd)
+
+
+@contextmanager
+def opened(port: str, baudrate: int, **options):
+    """serial.Serial(...) as a context manager whose exit waits until the port is free again."""
+    link = serial.Serial(port, baudrate, **options)
+    try:
+        yield link
+    finally:
+        close(link)
 
 
 def exists(port: str | None) -> bool:
@@ -38,7 +72,7 @@ def candidates(patterns) -> list[str]:
 def imei_at(port: str, baudrate: int, timeout: float = 1.5) -> str | None:
     """The IMEI the modem on `port` gives, or None (busy, silent, not a modem)."""
     try:
-        with serial.Serial(port, baudrate, timeout=0.2, exclusive=True) as link:
+        with opened(port, baudrate, timeout=0.2, exclusive=True) as link:
             link.write(b"\x1b\r")  # out of a half-finished PDU prompt, if a dead program left one
             link.read(256)
             link.reset_input_buffer()

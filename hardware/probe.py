@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import serial
 
+from . import ports
 from .at_codes import code_of
 
 FINAL = re.compile(r"^(OK|ERROR|\+CM[ES] ERROR:.*|COMMAND NOT SUPPORT)$")
@@ -47,7 +48,7 @@ class ATLink:
         self.serial = serial.Serial(port, baudrate, timeout=0.05, exclusive=True)
 
     def close(self):
-        self.serial.close()
+        ports.close(self.serial)
 
     def __enter__(self):
         return self

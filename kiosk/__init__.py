@@ -8,9 +8,10 @@ api = Blueprint("kiosk_api", __name__, url_prefix="/api/v1")
 def init_app(app) -> None:
     from core.extensions import csrf, limiter
 
-    from . import routes  # noqa: F401  (registers on the blueprints)
+    from . import live, routes  # noqa: F401  (routes registers on the blueprints)
 
     csrf.exempt(api)  # JSON only (checked in routes): a cross-site form cannot send it
     app.register_blueprint(bp)
     app.register_blueprint(api)
     limiter.init_app(app)
+    live.init_app(app)  # the status page's Socket.IO namespace

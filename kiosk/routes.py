@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core import storefront, tokens
 from core.auth import client_address
 from core.extensions import db, limiter
-from core.models import Branch, Ticket
+from core.models import Branch, Ticket, TicketStatus
 from core.queries import estimated_wait_minutes, position
 from core.web import json_object
 
@@ -164,7 +164,8 @@ class TicketGone(Exception):
     """A status link that names no ticket (mistyped, or its ticket anonymised long ago)."""
 
 
-def _ticket_by_token(token) -> Ticket:
+def ticket_by_token(token) -> Ticket:
+    """The ticket of a status link (the page, its JSON, its QR code, its live socket); TicketGone if none."""
     # Tokens are URL-safe base64; anything else (a NUL, say, which PostgreSQL refuses) is not looked up.
     ticket = db.session.scalar(select(Ticket).where(Ticket.access_token == token)) if TOKEN.fullmatch(token) else None
     if ticket is None:
@@ -192,17 +193,21 @@ def ticket_gone(_error):
     return render_template("kiosk/status_gone.html", language=language, **words), 404
 
 
-def status_of(ticket: Ticket) -> dict:
-    place = position(ticket)
+def status_of(ticket: Ticket, place: int | None = None, wait: int | None = None) -> dict:
+    """What the status page shows. `place` and `wait` when the caller counted them already (the live
+    page's push counts a whole branch's at once, kiosk/live.py)."""
+    if place is None and ticket.status == TicketStatus.WAITING:
+        place = position(ticket)
+        wait = estimated_wait_minutes(ticket, place)
     return {"number": ticket.label, "service": ticket.service.name_in(ticket.language), "status": str(ticket.status),
             "position": place, "ahead": None if place is None else place - 1,
-            "estimated_wait_minutes": estimated_wait_minutes(ticket),
+            "estimated_wait_minutes": wait,
             "counter": ticket.counter.name if ticket.counter and ticket.status in ("called", "serving") else None}
 
 
 @bp.get("/t/<token>")
 def status(token):
-    ticket = _ticket_by_token(token)
+    ticket = ticket_by_token(token)
     with force_locale(ticket.language):
         words = {
             "title": gettext("Your place in the queue"),
@@ -221,12 +226,12 @@ def status(token):
 
 @bp.get("/t/<token>.json")
 def status_json(token):
-    return jsonify(status_of(_ticket_by_token(token)))
+    return jsonify(status_of(ticket_by_token(token)))
 
 
 @bp.get("/t/<token>/qr.svg")
 def status_qr(token):
-    ticket = _ticket_by_token(token)
+    ticket = ticket_by_token(token)
     url = url_for("kiosk.status", token=ticket.access_token, _external=True)
     out = io.BytesIO()
     segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#000", light="#fff")

@@ -27,3 +27,6 @@ def init_app(app) -> None:
     from . import appointment_import
 
     appointment_import.init_app(app)
+    from . import live
+
+    live.init_app(app)  # the console's Socket.IO namespace: a nudge when the branch's queue changes

@@ -113,7 +113,7 @@ def console():
 @login_required
 @auth.background
 def panel():
-    """The console's live part, re-fetched every few seconds by the page."""
+    """The console's live part, fetched again by the page when the branch's queue changed (staff/live.py)."""
     counter = _my_counter()
     if counter is None:
         return "", 409

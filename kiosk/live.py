@@ -1,0 +1,140 @@
+"""The customer's status page, live: the /status Socket.IO namespace pushes a ticket's status (the
+same dict as /t/<token>.json) to its open pages whenever it changes, instead of the page polling.
+
+A page connects with its ticket's status token (a real ticket's, looked up as the page itself is)
+and joins its ticket's room. The statuses are built by the display's update worker
+(display/realtime.py), after the change committed, once per batch of a branch's changes and only
+while a status page of that branch is connected here: one positions query for the branch and one
+query for the watched tickets, however many pages are open; each page then costs one emit, and
+only when its ticket's status changed since the last push."""
+from __future__ import annotations
+
+import threading
+from collections import Counter as Tally
+
+from flask import current_app, request
+from flask_socketio import Namespace, emit, join_room
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from core.extensions import db, socketio
+from core.models import Ticket
+from core.models import TicketStatus as S
+from core.queries import open_counters, positions, service_minutes, wait_minutes
+from display import realtime
+
+from .routes import TicketGone, status_of, ticket_by_token
+
+NAMESPACE = "/status"
+EVENT = "status"
+EXTENSION = "seed.live_status"
+
+
+def room(ticket_id: int) -> str:
+    return f"ticket:{ticket_id}"
+
+
+class Watchers(realtime.Watchers):
+    """The status pages connected to this process: per branch (whether to publish) and per ticket
+    (what to publish), with the status each ticket's pages were last sent."""
+
+    def __init__(self, app):
+        super().__init__(app)
+        self.tickets: dict[str, int] = {}  # Socket.IO session id -> ticket id
+        self.pages = Tally()  # ticket id -> its pages connected here
+        self.sent: dict[int, dict] = {}  # ticket id -> the status its room was last sent
+        # Held while a status is built and sent, so a page never gets an older status after a newer
+        # one (a connect's first status racing the worker's push).
+        self.sending = threading.Lock()
+
+    def watch_ticket(self, sid: str, ticket: Ticket) -> None:
+        with self.lock:
+            self.watch(sid, ticket.branch_id)
+            self.tickets[sid] = ticket.id
+            self.pages[ticket.id] += 1
+
+    def forget(self, sid: str) -> None:
+        with self.lock:
+            super().forget(sid)
+            ticket_id = self.tickets.pop(sid, None)
+            if ticket_id is not None:
+                self.pages[ticket_id] -= 1
+                if self.pages[ticket_id] <= 0:
+                    del self.pages[ticket_id]
+                    self.sent.pop(ticket_id, None)
+
+    def watched_tickets(self, branch_id: int) -> set[int]:
+        with self.lock:
+            return {ticket_id for sid, ticket_id in self.tickets.items() if self.sessions.get(sid) == branch_id}
+
+    def first(self, sid: str, ticket: Ticket) -> dict:
+        """A page's first status, on connect: built and sent under the same lock as the pushes."""
+        with self.sending:
+            self.watch_ticket(sid, ticket)
+            status = status_of(ticket)
+            emit(EVENT, status)
+            with self.lock:
+                self.sent.setdefault(ticket.id, status)  # the other pages of the ticket keep what they had
+            return status
+
+    def publish(self, branch_id: int) -> None:
+        """Called by the display's worker, in an app context, after the change committed."""
+        with self.sending:
+            ticket_ids = self.watched_tickets(branch_id)
+            if not ticket_ids:
+                return
+            for ticket_id, status in statuses(branch_id, ticket_ids).items():
+                with self.lock:
+                    if ticket_id not in self.pages or self.sent.get(ticket_id) == status:
+                        continue
+                    self.sent[ticket_id] = status
+                socketio.emit(EVENT, status, to=room(ticket_id), namespace=NAMESPACE)
+
+
+def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
+    """{ticket id: status} for these tickets of the branch: one positions query for the whole
+    branch, one for the tickets (with their services and counters); the wait estimate's figures
+    once per service among them, never per ticket."""
+    places = positions(branch_id)
+    tickets = db.session.scalars(
+        select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.branch_id == branch_id)
+        .options(joinedload(Ticket.service), joinedload(Ticket.counter))
+        .execution_options(populate_existing=True)).all()
+    per_service: dict[int, tuple[float, int]] = {}
+    found = {}
+    for ticket in tickets:
+        place = places.get(ticket.id) if ticket.status == S.WAITING else None
+        wait = None
+        if place is not None:
+            if ticket.service_id not in per_service:
+                per_service[ticket.service_id] = (service_minutes(ticket.service), open_counters(ticket.service))
+            wait = wait_minutes(place - 1, *per_service[ticket.service_id])
+        found[ticket.id] = status_of(ticket, place, wait)
+    return found
+
+
+def watchers(app=None) -> Watchers:
+    return (app or current_app).extensions[EXTENSION]
+
+
+class StatusNamespace(Namespace):
+    def on_connect(self, auth=None):
+        """A live ticket's status token, nothing else: the page's own link is the only key."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            ticket = ticket_by_token(token) if isinstance(token, str) else None
+        except TicketGone:
+            ticket = None
+        if ticket is None:
+            raise ConnectionRefusedError()
+        join_room(room(ticket.id))
+        watchers().first(request.sid, ticket)
+
+    def on_disconnect(self, reason=None):
+        watchers().forget(request.sid)
+
+
+def init_app(app) -> None:
+    found = app.extensions[EXTENSION] = Watchers(app)
+    socketio.on_namespace(StatusNamespace(NAMESPACE))
+    realtime.follow(app, found.watched, found.publish)

@@ -50,7 +50,30 @@ class Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return self.application
+        return OffTheHub(self.application)
+
+
+# Requests that compute for a second or two (a year's report) without waiting on anything.
+LONG_READS = ("/reports/", "/api/v1/reports/")
+
+
+class OffTheHub:
+    """Under gevent every request is a greenlet of one thread: Python work that never waits
+    holds every other request and screen up until it ends. A report over a year of history
+    computes for one to two seconds, so report pages and their JSON run on one of gevent's
+    native threads instead, sharing the interpreter with the rest as threads do (their SQL
+    runs without the interpreter lock); a check-in or a call is not held up behind them."""
+
+    def __init__(self, app, prefixes=LONG_READS):
+        self.app = app
+        self.prefixes = prefixes
+
+    def __call__(self, environ, start_response):
+        if not environ.get("PATH_INFO", "").startswith(self.prefixes):
+            return self.app(environ, start_response)
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(self.app, (environ, start_response))
 
 
 class PrivateLogger(Logger):

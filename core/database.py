@@ -98,9 +98,36 @@ def write_transaction():
 
 
 def upgrade_database(app=None) -> None:
-    """Bring the schema to the newest migration; safe to run at every start."""
+    """Bring the schema to the newest migration; safe to run at every start. A database that a
+    newer version of Seed upgraded is refused, untouched (ConfigError)."""
     from flask_migrate import upgrade
 
     app = app or current_app
     with app.app_context():
+        refuse_newer_database()
         upgrade(directory=MIGRATIONS)
+
+
+def refuse_newer_database() -> None:
+    """Stop with a clear message when the database is at a migration this code does not have:
+    an older Seed would otherwise run on a schema it does not know (or fail deep in alembic)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from .config import ConfigError
+
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    known = ScriptDirectory(MIGRATIONS)
+    for revision in current:
+        try:
+            found = known.get_revision(revision)
+        except CommandError:
+            found = None
+        if found is None:
+            head = known.get_current_head()
+            raise ConfigError(
+                f"the database is at migration {revision}, which this version of Seed does not have "
+                f"(its newest is {head}): a newer version of Seed upgraded it. Run that version, or "
+                "restore a backup taken before the upgrade. Nothing was changed.")

@@ -187,3 +187,27 @@ def test_compiled_translations_match_their_catalogues(tmp_path):
         assert {plain(m.id): plain(m.string) for m in compiled if m.id} == expected, \
             f"run: pybabel compile -d translations ({language})"
         assert all(expected.get(msgid) for msgid in template), f"{language}: untranslated texts"
+
+
+def test_a_database_upgraded_by_a_newer_seed_is_refused_untouched(tmp_path, clock):
+    """An older Seed must not run on a schema it does not know: a clear message, nothing changed."""
+    from sqlalchemy import text
+
+    from core.config import ConfigError
+
+    from .conftest import build_app
+
+    app = build_app(f"sqlite:///{tmp_path / 'seed.db'}", clock, tmp_path)
+    upgrade_database(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed1234'"))
+        db.session.commit()
+        tables = set(db.inspect(db.engine).get_table_names())
+    with pytest.raises(ConfigError) as refused:
+        upgrade_database(app)
+    message = str(refused.value)
+    assert "f00dfeed1234" in message and "newer version of Seed" in message and "Nothing was changed" in message
+    with app.app_context():
+        assert db.session.scalar(text("SELECT version_num FROM alembic_version")) == "f00dfeed1234"
+        assert set(db.inspect(db.engine).get_table_names()) == tables
+        db.engine.dispose()

@@ -1,7 +1,8 @@
-"""Ticket printing through python-escpos. Latin text goes to the printer as text; Japanese and
-Georgian, which receipt printers' code pages lack, are drawn with the bundled Noto fonts and
-printed as an image. A failed print never loses a check-in: the caller keeps the ticket and
-tells the customer.
+"""Ticket printing through python-escpos. A Latin ticket in plain ASCII goes to the printer as
+text; Japanese and Georgian, which receipt printers' code pages lack, and any ticket with a
+character beyond ASCII (a Japanese service name on an English ticket), are drawn with the bundled
+Noto fonts (ticket_fonts: a font per character) and printed as an image. A failed print never
+loses a check-in: the caller keeps the ticket and tells the customer.
 
 PRINTER config (instance/config.py):
     {"kind": "file", "path": "/path/printed-tickets.bin"}   development: ESC/POS bytes appended to a file
@@ -15,11 +16,12 @@ import logging
 from pathlib import Path
 
 from escpos import printer as escpos_printer
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from hardware import ticket_fonts
 
 log = logging.getLogger(__name__)
-FONTS = Path(__file__).resolve().parent.parent / "display" / "static" / "fonts"
-FONT_FILES = {"ja": "noto-sans-jp-japanese-{weight}-normal.woff2", "ka": "noto-sans-georgian-georgian-{weight}-normal.woff2"}
+DRAWN_LANGUAGES = ("ja", "ka")  # their words are in no printer's code page
 PAPER_DOTS = 512  # 80 mm paper at 203 dpi; 58 mm printers take 384
 LOGO_DOTS = (384, 160)  # the most a logo takes: fits 58 mm paper, and keeps the ticket short
 
@@ -41,37 +43,59 @@ def _device(settings: dict):
     raise PrintFailed(f"Unknown printer kind {kind!r}: use file, usb, serial or network.")
 
 
-def _font(language: str, size: int, bold=False):
-    name = FONT_FILES.get(language, FONT_FILES["ja"]).format(weight=700 if bold else 400)
-    return ImageFont.truetype(str(FONTS / name), size)
+def ticket_lines(ticket: dict, branch_name: str, when_local: str) -> list[tuple[str, int, bool]]:
+    """What a drawn ticket prints, top to bottom, as (text, size, bold); the QR code follows."""
+    words = ticket["print_words"]
+    return [(branch_name, 28, True), (words["your_ticket"], 26, False), (ticket["number"], 96, True),
+            (ticket["service_name"], 30, False), (words["ahead"], 26, False), (words["wait"], 26, False),
+            (when_local, 24, False), (words["scan"], 22, False)]
 
 
-def render_image(lines: list[tuple[str, int, bool]], language: str, width=PAPER_DOTS) -> Image.Image:
-    """Draw (text, size, bold) lines, centred, black on white, as a receipt printer wants them."""
-    rendered = []
+def drawn(lines: list[tuple[str, int, bool]], language: str) -> bool:
+    """Whether the ticket is printed as an image: text goes out only when the printer's own font
+    surely has every character (printable ASCII is in every code page)."""
+    return language in DRAWN_LANGUAGES or not all(text.isascii() and text.isprintable() for text, _, _ in lines)
+
+
+def layout(lines: list[tuple[str, int, bool]], language: str, width=PAPER_DOTS):
+    """(text, size, bold) lines wrapped to the paper: a list of printed lines, each a list of
+    (piece, font) runs and the language's font chain at that size."""
+    placed = []
     for text, size, bold in lines:
-        font = _font(language, size, bold)
+        fonts = ticket_fonts.chain(language, size, bold)
+        fits = lambda piece: ticket_fonts.width(piece, fonts) <= width - 16  # noqa: E731
         words, line = text.split(" "), ""
         for word in words:  # wrap at spaces; CJK text without spaces is wrapped by character
             candidate = (line + " " + word).strip()
-            if font.getlength(candidate) <= width - 16:
+            if fits(candidate):
                 line = candidate
                 continue
             if line:
-                rendered.append((line, font))
+                placed.append((line, fonts))
             line = word
-            while font.getlength(line) > width - 16:
-                cut = max(i for i in range(1, len(line) + 1) if font.getlength(line[:i]) <= width - 16)
-                rendered.append((line[:cut], font))
+            while not fits(line):
+                cut = max((i for i in range(1, len(line)) if fits(line[:i])), default=1)
+                placed.append((line[:cut], fonts))
                 line = line[cut:]
-        rendered.append((line, font))
-    height = sum(font.size + 12 for _, font in rendered) + 16
+        placed.append((line, fonts))
+    return [(ticket_fonts.runs(line, fonts), fonts) for line, fonts in placed]
+
+
+def render_image(lines: list[tuple[str, int, bool]], language: str, width=PAPER_DOTS) -> Image.Image:
+    """Draw (text, size, bold) lines, centred, black on white, as a receipt printer wants them.
+    A line's runs share one baseline, where the language's first font would put it."""
+    placed = layout(lines, language, width)
+    height = sum(fonts[0].size + 12 for _, fonts in placed) + 16
     image = Image.new("1", (width, height), 1)
     draw = ImageDraw.Draw(image)
     y = 8
-    for text, font in rendered:
-        draw.text(((width - font.getlength(text)) / 2, y), text, font=font, fill=0)
-        y += font.size + 12
+    for pieces, fonts in placed:
+        x = (width - sum(face.getlength(piece) for piece, face in pieces)) / 2
+        baseline = y + fonts[0].getmetrics()[0]
+        for piece, face in pieces:
+            draw.text((x, baseline), piece, font=face, fill=0, anchor="ls")
+            x += face.getlength(piece)
+        y += fonts[0].size + 12
     return image
 
 
@@ -98,17 +122,15 @@ def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, 
                  logo: Path | None = None) -> None:
     """Print one ticket, or raise PrintFailed with the reason. `logo`: the branch's logo file, printed above."""
     words = ticket["print_words"]
+    lines = ticket_lines(ticket, branch_name, when_local)
+    as_image = drawn(lines, language)
     logo = logo_image(logo)
     try:
         device = _device(settings)
         if logo is not None:
             device.image(logo)
-        if language in FONT_FILES:
-            device.image(render_image([
-                (branch_name, 28, True), (words["your_ticket"], 26, False), (ticket["number"], 96, True),
-                (ticket["service_name"], 30, False), (words["ahead"], 26, False), (words["wait"], 26, False),
-                (when_local, 24, False), (words["scan"], 22, False),
-            ], language))
+        if as_image:
+            device.image(render_image(lines, language))
         else:
             device.set(align="center", bold=True, double_height=True, double_width=True)
             device.text(f"{branch_name}\n")
@@ -118,7 +140,7 @@ def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, 
             device.text(f"{ticket['service_name']}\n{words['ahead']}\n{words['wait']}\n{when_local}\n")
         device.set(align="center", normal_textsize=True)
         device.qr(ticket["status_url"], size=6, native=True)  # the printer draws it: sharp, and small to send
-        device.text(f"{words['scan']}\n" if language not in FONT_FILES else "\n")
+        device.text("\n" if as_image else f"{words['scan']}\n")
         device.cut()
         if settings.get("kind") == "file":
             with open(settings["path"], "ab") as out:

@@ -3,35 +3,40 @@
 /display/1?services=A,B&languages=en,ja&rotate=15&layout=split&names=1
 """
 from flask import abort, render_template, request
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, gettext, pgettext
 from sqlalchemy import select
 
-from core import storefront
+from core import clock, storefront
 from core.security import embeddable
 from core.errors import ValidationError
 from core.extensions import db
 from core.models import Branch
 
-from . import bp
+from . import bp, wallclock
 
 LANGUAGES = storefront.LANGUAGES
 LAYOUTS = ("split", "full")
 
 
 def _strings(language: str) -> dict:
+    """The page's words in `language`. A phrase with a number in it is one catalogue string with a
+    placeholder, so each language puts the number where it belongs ("Counter 3", "3番窓口")."""
     with force_locale(language):
         return {
             "now_serving": gettext("Now serving"),
-            "ticket": gettext("Ticket"),
-            "counter": gettext("Counter"),
             "recent": gettext("Recent calls"),
             "waiting": gettext("Waiting"),
-            "people": gettext("waiting"),
-            "minutes": gettext("about %(minutes)s min"),
+            "counter": pgettext("display", "Counter %(counter)s"),
+            "serving": pgettext("display", "%(ticket)s → counter %(counter)s"),
+            # Japanese adds 様 after a name; the branch decides whether names are shown at all.
+            "name": pgettext("display: a customer's name", "%(name)s"),
+            "queue": pgettext("display", "%(count)s waiting, about %(minutes)s min"),
+            "queue_empty": gettext("Nobody waiting."),
             "nobody": gettext("Please take a ticket. You will be called here."),
             "offline": gettext("Reconnecting…"),
             # Spoken: the ticket is spelled out ("A 0 1 2") so every voice reads it the same way.
             "speech": gettext("Ticket %(ticket)s, please go to counter %(counter)s."),
+            "clock": wallclock.formats(language),
         }
 
 
@@ -73,5 +78,7 @@ def screen(branch_id):
         abort(404, f"Branch {branch_id} does not exist.")
     options = _options(branch)
     strings = {language: _strings(language) for language in options["languages"]}
+    now = clock.now()
     return render_template("display/screen.html", branch=branch, options=options, strings=strings,
-                           brand=storefront.branding(branch))
+                           brand=storefront.branding(branch), now=now,
+                           written=wallclock.written(now, branch, options["languages"][0]))

@@ -70,6 +70,8 @@ class Defaults:
     # see /staff/admin/kiosks), else per client address.
     KIOSK_RATE_LIMIT = "12 per minute"
     KIOSK_PHONE_CHECK_LIMIT = "60 per minute"
+    STATUS_ACTION_RATE_LIMIT = "6 per minute"  # the status page's late/cancel buttons, per ticket
+    STATUS_ACTION_ADDRESS_RATE_LIMIT = "60 per minute"  # and per address (a waiting room shares one Wi-Fi)
     RATELIMIT_STORAGE_URI = "memory://"  # redis://... when several web processes share the limits
     RATELIMIT_HEADERS_ENABLED = True
     KIOSK_IDLE_SECONDS = 30  # no touch for this long on any screen but the first: warn

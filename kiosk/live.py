@@ -93,12 +93,12 @@ class Watchers(realtime.Watchers):
 
 def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
     """{ticket id: status} for these tickets of the branch: one positions query for the whole
-    branch, one for the tickets (with their services and counters); the wait estimate's figures
-    once per service among them, never per ticket."""
+    branch, one for the tickets (with their services, counters and branch: a late ticket's time is
+    told in its zone); the wait estimate's figures once per service among them, never per ticket."""
     places = positions(branch_id)
     tickets = db.session.scalars(
         select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.branch_id == branch_id)
-        .options(joinedload(Ticket.service), joinedload(Ticket.counter))
+        .options(joinedload(Ticket.service), joinedload(Ticket.counter), joinedload(Ticket.branch))
         .execution_options(populate_existing=True)).all()
     per_service: dict[int, tuple[float, int]] = {}
     found = {}

@@ -1,21 +1,25 @@
 """Kiosk pages and the check-in API. Thin: validate, call kiosk.checkin / core, render."""
 import io
 import re
+from functools import wraps
 
 import segno
 from flask import abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, gettext, pgettext
+from flask_limiter import RateLimitExceeded
 from sqlalchemy import select
 
 from core import storefront, tokens
 from core.auth import client_address
-from core.extensions import db, limiter
+from core.errors import SeedError, ValidationError
+from core.extensions import csrf, db, limiter
 from core.models import Branch, Ticket, TicketStatus
 from core.queries import estimated_wait_minutes, position
 from core.web import json_object
 
-from . import api, bp
+from . import api, bp, self_service
 from .checkin import LANGUAGES, branch_or_default, check_in, check_phone, consent_text
+from .phone_typing import as_typed
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -78,10 +82,13 @@ def _print(ticket: dict, language: str) -> dict:
 @api.post("/phone-check")
 @limiter.limit(lambda: current_app.config["KIOSK_PHONE_CHECK_LIMIT"], key_func=kiosk_key)
 def phone_check():
-    """The kiosk shows the number back, in national format, before the customer confirms it."""
+    """The kiosk shows the number back, in national format, before the customer confirms it;
+    with "typing": true, while it is typed (the digits so far, formatted, never an error)."""
     data = json_object()
     with force_locale(_language(data)):
         branch = branch_or_default(data.get("branch"))
+        if data.get("typing") is True:
+            return jsonify({"display": as_typed(data.get("phone"), branch)})
         return jsonify(check_phone(data.get("phone"), branch))
 
 
@@ -186,7 +193,7 @@ def _gone_words():
 @bp.errorhandler(TicketGone)
 def ticket_gone(_error):
     language, words = _gone_words()
-    if request.path.endswith(".json"):
+    if request.path.endswith(".json") or request.method == "POST":
         return jsonify({"error": "not_found", "message": words["message"], "detail": None}), 404
     if request.path.endswith(".svg"):
         return "", 404
@@ -202,7 +209,8 @@ def status_of(ticket: Ticket, place: int | None = None, wait: int | None = None)
     return {"number": ticket.label, "service": ticket.service.name_in(ticket.language), "status": str(ticket.status),
             "position": place, "ahead": None if place is None else place - 1,
             "estimated_wait_minutes": wait,
-            "counter": ticket.counter.name if ticket.counter and ticket.status in ("called", "serving") else None}
+            "counter": ticket.counter.name if ticket.counter and ticket.status in ("called", "serving") else None,
+            "late_until": self_service.late_until(ticket), "actions": self_service.allowed(ticket)}
 
 
 @bp.get("/t/<token>")
@@ -219,9 +227,22 @@ def status(token):
             "finished": gettext("This ticket is closed. Thank you for your visit."),
             "updated": gettext("Updated %(time)s"),
             "offline": gettext("No connection. Retrying…"),
+            "cancelled": gettext("Your ticket has been cancelled. Thank you for letting us know."),
+            "late_until": gettext("We will keep your place and call you from %(time)s."),
+            "late": gettext("I'm running late"),
+            "late_question": gettext("How late will you be?"),
+            "back": gettext("Back"),
+            "cancel": gettext("Cancel my ticket"),
+            "cancel_question": gettext("Cancel your ticket? You will lose your place in the queue."),
+            "cancel_yes": gettext("Yes, cancel my ticket"),
+            "cancel_no": gettext("No, keep my place"),
+            "failed": gettext("Something went wrong. Please try again or ask at the desk."),
         }
+        choices = [{"minutes": minutes, "label": pgettext("minutes late", "%(minutes)s min", minutes=minutes)}
+                   for minutes in self_service.late_choices()]
         return render_template("kiosk/status.html", ticket=ticket, status=status_of(ticket), words=words,
-                               language=ticket.language, brand=storefront.branding(ticket.branch))
+                               language=ticket.language, timezone=ticket.branch.timezone, late_choices=choices,
+                               brand=storefront.branding(ticket.branch))
 
 
 @bp.get("/t/<token>.json")
@@ -237,3 +258,90 @@ def status_qr(token):
     segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#000", light="#fff")
     out.seek(0)
     return send_file(out, mimetype="image/svg+xml", max_age=3600)
+
+
+# --- the status page's buttons ------------------------------------------------------------------
+# Public (the link is the only key), so: JSON with the page's own header only (a cross-site form can
+# send neither, and a cross-site script cannot without the browser asking us first), rate-limited
+# per ticket and per address, and every answer in the ticket's language.
+ACTION_HEADER = ("X-Requested-With", "fetch")
+
+
+def _action_limit(key: str):
+    return lambda: current_app.config[key]  # core/config.py: per ticket, and per address
+
+
+def _per_ticket() -> str:
+    return f"status:{(request.view_args or {}).get('token', '')[:64]}"
+
+
+def _per_address() -> str:
+    return f"status-address:{client_address()}"
+
+
+# One budget for both buttons (shared scope), not one per route.
+per_ticket = limiter.shared_limit(_action_limit("STATUS_ACTION_RATE_LIMIT"),
+                                  scope="status-actions", key_func=_per_ticket)
+per_address = limiter.shared_limit(_action_limit("STATUS_ACTION_ADDRESS_RATE_LIMIT"),
+                                   scope="status-actions-address", key_func=_per_address)
+
+
+def _refused(error: SeedError):
+    return jsonify({"error": error.code, "message": error.message, "detail": error.detail}), error.status
+
+
+class TooManyTries(SeedError):
+    status = 429
+    code = "too_many_requests"
+
+
+def customer_action(view):
+    """A status page button's route: over the rate limit, the answer is a refusal like the others
+    ({"error", "message", "detail"}, in the ticket's language), never the staff's error page."""
+
+    @wraps(view)
+    def run(token):
+        try:
+            return view(token)
+        except RateLimitExceeded:
+            ticket = ticket_by_token(token)
+            with force_locale(ticket.language):
+                return _refused(TooManyTries(gettext("Too many requests: wait a moment and try again.")))
+
+    return run
+
+
+def _act(token, move):
+    """`move(ticket, body)` for the page's own request; {"status"} after it (the page's socket
+    brings it too), or the refusal in the ticket's language."""
+    ticket = ticket_by_token(token)
+    with force_locale(ticket.language):
+        try:
+            if request.headers.get(ACTION_HEADER[0]) != ACTION_HEADER[1]:
+                raise ValidationError(gettext("Something went wrong. Please try again or ask at the desk."),
+                                      {ACTION_HEADER[0]: f"must be {ACTION_HEADER[1]}"})
+            move(ticket, json_object())
+        except SeedError as error:
+            return _refused(error)
+        db.session.refresh(ticket)
+        return jsonify({"status": status_of(ticket)})
+
+
+@bp.post("/t/<token>/late")
+@csrf.exempt
+@customer_action
+@per_ticket
+@per_address
+def status_late(token):
+    """{"minutes": 10|20|30}: skipped until then, in its place (what the texted L 20 does)."""
+    return _act(token, lambda ticket, data: self_service.running_late(ticket, data.get("minutes")))
+
+
+@bp.post("/t/<token>/cancel")
+@csrf.exempt
+@customer_action
+@per_ticket
+@per_address
+def status_cancel(token):
+    """{"confirm": true}: cancelled, only when confirmed on the page."""
+    return _act(token, lambda ticket, data: self_service.cancel(ticket, data.get("confirm")))

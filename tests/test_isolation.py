@@ -27,6 +27,8 @@ PUBLIC = {
     "index": "home page with links", "api.health": "monitoring: states and counts, no customer data",
     "staff.login": "the way in", "staff.logout": "the way out",
     "kiosk.kiosk_index": "kiosk chooser", "kiosk.screen": "the kiosk of a branch",
+    "kiosk.status_late": "the status page's running-late button, by the same token",
+    "kiosk.status_cancel": "the status page's cancel button, by the same token",
     "kiosk_api.checkins": "check-in at a kiosk", "kiosk_api.phone_check": "kiosk phone check",
     "display.index": "display chooser", "display.screen": "waiting-room display: ticket numbers only",
     "kiosk.status": "customer's own status page, by unguessable token", "kiosk.status_json": "same, JSON",

@@ -91,6 +91,7 @@
     state = fresh();
     state.language = config.default_language;
     el("phone").value = "";
+    showTyped();  // and forget the last number shown
     el("appointment-key").value = "";
     ["phone-error", "confirm-error", "phone-display", "ticket-print-error", "appointment-error"].forEach(function (id) { el(id).textContent = ""; });
     api.ticket = null;
@@ -152,6 +153,7 @@
     button.addEventListener("click", function () {
       var input = el("phone");
       input.value = key === "⌫" ? input.value.slice(0, -1) : (input.value + key).slice(0, 20);
+      showTyped();
     });
     el("keypad").appendChild(button);
   });
@@ -160,8 +162,30 @@
   clear.className = "keypad-clear";
   clear.dataset.key = "clear";
   clear.dataset.label = "keypad_clear";
-  clear.addEventListener("click", function () { el("phone").value = ""; el("phone").focus(); });
+  clear.addEventListener("click", function () { el("phone").value = ""; showTyped(); el("phone").focus(); });
   el("keypad").appendChild(clear);
+
+  // The number shown back as it is typed, in the branch's national format ("07700 900123",
+  // "090-1234-5678"): the server's libphonenumber formats it (phone-check, typing: true), asked once
+  // the keys pause and there is something to format (the asking shares the phone check's rate
+  // limit). Until it answers, or when it cannot, the last answer plus the keys since, else the keys.
+  var typed = { raw: "", shown: "", timer: null };
+  function showTyped() {
+    var raw = el("phone").value, node = el("phone-typed");
+    clearTimeout(typed.timer);
+    if (!raw.trim()) { typed.raw = typed.shown = ""; node.textContent = ""; return; }
+    var grown = typed.raw && raw.indexOf(typed.raw) === 0;
+    node.textContent = grown ? typed.shown + raw.slice(typed.raw.length) : raw.trim();
+    if (raw.replace(/\D/g, "").length < 4) return;
+    typed.timer = setTimeout(function () {
+      post("/api/v1/phone-check", { phone: raw, branch: config.branch, typing: true }).then(function (result) {
+        if (!result.ok || el("phone").value !== raw || typeof result.data.display !== "string") return;
+        typed.raw = raw; typed.shown = result.data.display || raw.trim();
+        node.textContent = typed.shown;
+      }).catch(function () { /* the keys as typed stay shown */ });
+    }, 250);
+  }
+  el("phone").addEventListener("input", showTyped);
 
   // --- registration: an administrator's setup link (…/kiosk/1#setup=<token>) gives this screen its
   // token; it is kept here and sent with every check-in, so the kiosk has its own rate limit. -----
@@ -204,7 +228,7 @@
     }).catch(function () { el("phone-error").textContent = t("error"); });
   });
   el("phone-skip").addEventListener("click", function () {
-    state.phone = state.e164 = state.phoneDisplay = ""; state.consent = false; el("phone").value = ""; confirm();
+    state.phone = state.e164 = state.phoneDisplay = ""; state.consent = false; el("phone").value = ""; showTyped(); confirm();
   });
   el("consent-yes").addEventListener("click", function () { state.consent = true; confirm(); });
   el("consent-no").addEventListener("click", function () { state.consent = false; confirm(); });

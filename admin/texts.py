@@ -50,7 +50,8 @@ def _survey_questions(branch) -> list[dict]:
     for language in _languages(branch):
         text = templates.template_for(branch.id, "survey", language)
         custom = db.session.get(MessageTemplate, (branch.id, "survey", language)) is not None
-        questions.append({"language": language, "custom": custom, "preview": preview_of(branch, text)})
+        questions.append({"language": language, "custom": custom,
+                          "preview": preview_of(branch, text, "survey", language)})
     return questions
 
 

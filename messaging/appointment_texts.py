@@ -21,8 +21,18 @@ from .models import RescheduleOffer
 log = logging.getLogger(__name__)
 
 
+def when_text(branch, moment: datetime) -> str:
+    """An appointment's date and time as its texts give them, on the branch's clock."""
+    return branch.local(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def choices_text(branch, slots) -> str:
+    """The free times a reschedule offer lists, numbered for the reply."""
+    return " ".join(f"{i}) {when_text(branch, s)}" for i, s in enumerate(slots, 1))
+
+
 def _when(appointment: Appointment, moment: datetime | None = None) -> str:
-    return appointment.branch.local(moment or appointment.starts_at).strftime("%Y-%m-%d %H:%M")
+    return when_text(appointment.branch, moment or appointment.starts_at)
 
 
 def _text(appointment: Appointment, kind: str, **values) -> int | None:
@@ -101,8 +111,7 @@ def offer(phone, appointment=None) -> str | None:
         session.add(RescheduleOffer(appointment_id=appointment.id, phone=phone, status="open",
                                     slots=[s.isoformat() for s in slots], created_at=clock.now(),
                                     expires_at=clock.now() + timedelta(minutes=minutes)))
-    choices = " ".join(f"{i}) {_when(appointment, s)}" for i, s in enumerate(slots, 1))
-    _text(appointment, "reschedule_offer", choices=choices)
+    _text(appointment, "reschedule_offer", choices=choices_text(appointment.branch, slots))
     return "reschedule: slots offered"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -84,11 +84,13 @@ def _language(phone: str) -> str:
     return customer.language if customer else "en"
 
 
-def _reply(message: InboxMessage, kind: str, **values) -> None:
-    branch = _branch_for(message)
+def _reply(message: InboxMessage, kind: str, *, branch: Branch | None = None, wording: str | None = None,
+           **values) -> None:
+    """Answer the sender: from `branch` (else the one the text came to), in `wording` (else the kind's)."""
+    branch = branch or _branch_for(message)
     if branch is None:
         return
-    body = templates.render(branch, kind, _language(message.sender), **values)
+    body = templates.render(branch, kind, _language(message.sender), wording=wording, **values)
     try:
         outbox.enqueue(message.sender, body, kind, branch_id=branch.id)
     except SeedError as error:  # a sender we cannot text back (alphanumeric, foreign short code)
@@ -112,7 +114,8 @@ def handle(inbox_id: int) -> str | None:
     if action == "start":
         return _start(message)
     if action == "help":
-        _reply(message, "help")
+        # The survey digits are listed only while a 1-5 from this number would be read as a score.
+        _reply(message, "help", wording="help_survey" if surveys.awaits_score(message.sender) else None)
         _finish(inbox_id, "handled", "help sent")
         return "help sent"
     outcome = _open_question(message)
@@ -174,14 +177,15 @@ def _start(message):
 
 
 def _late(message, minutes):
-    branch = _branch_for(message)
-    ticket = None
-    if branch is not None:
-        day = branch.local_date(clock.now())
-        ticket = db.session.scalar(
-            select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
-            .where(Customer.phone == message.sender, Ticket.status == S.WAITING, Ticket.service_day == day)
-            .order_by(Ticket.arrived_at.desc()).limit(1))
+    # The sender's ticket waiting today, "today" on its own branch's clock (which need not be the
+    # clock of the branch the text came in to): a day either side of UTC's, then checked per ticket.
+    now = clock.now()
+    days = [now.date() + timedelta(days=offset) for offset in (-1, 0, 1)]
+    waiting = db.session.scalars(
+        select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
+        .where(Customer.phone == message.sender, Ticket.status == S.WAITING, Ticket.service_day.in_(days))
+        .order_by(Ticket.arrived_at.desc()).limit(10)).all()
+    ticket = next((t for t in waiting if t.service_day == t.branch.local_date(now)), None)
     if ticket is None:
         return _late_for_appointment(message, minutes)
     try:
@@ -189,8 +193,10 @@ def _late(message, minutes):
     except SeedError as error:
         return _unknown(message, outcome="late: refused", error=error.message)
     ticket = db.session.get(Ticket, ticket.id)
-    local_until = branch.local(ticket.late_until).strftime("%H:%M")
-    _reply(message, "late_ack", ticket=ticket.label, time=local_until, wait=estimated_wait_minutes(ticket))
+    # The time the ticket is really held until, on its own branch's clock.
+    local_until = templates.clock_text(ticket.branch, ticket.late_until)
+    _reply(message, "late_ack", branch=ticket.branch, ticket=ticket.label, time=local_until,
+           wait=estimated_wait_minutes(ticket))
     _finish(message.id, "handled", f"late until {local_until}")
     return f"late until {local_until}"
 
@@ -200,12 +206,13 @@ def _late_for_appointment(message, minutes):
     from core import appointments
 
     appointment = appointment_texts.upcoming_for(message.sender)
-    branch = _branch_for(message)
-    if appointment is None or branch is None or branch.local_date(appointment.starts_at) != branch.local_date(clock.now()):
+    branch = appointment.branch if appointment is not None else None  # its day and time on its own clock
+    if appointment is None or branch.local_date(appointment.starts_at) != branch.local_date(clock.now()):
         return _unknown(message, outcome="late: no ticket or appointment")
     minutes = minutes or 15
     appointments.mark_late(appointment.id, minutes)
-    _reply(message, "appointment_late", time=branch.local(appointment.starts_at).strftime("%H:%M"), wait=minutes)
+    _reply(message, "appointment_late", branch=branch, time=templates.clock_text(branch, appointment.starts_at),
+           wait=minutes)
     _finish(message.id, "handled", f"appointment late {minutes} min")
     return f"appointment late {minutes} min"
 

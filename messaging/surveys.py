@@ -51,6 +51,18 @@ def asked_at(phone: str):
         .order_by(OutboxMessage.sent_at.desc()).limit(1))
 
 
+def awaits_score(phone: str) -> bool:
+    """Whether a reply of 1-5 from this number would be read as a score now (as handle() reads it)."""
+    survey = open_survey(db.session, phone)
+    if survey is not None:
+        return survey.state == "asked"  # in "followup" whatever they write is their comment
+    return db.session.scalar(
+        select(SurveyResponse.id).join(OutboxMessage, SurveyResponse.outbox_id == OutboxMessage.id)
+        .where(SurveyResponse.phone == phone, SurveyResponse.state == "scheduled",
+               OutboxMessage.status.in_(("sent", "delivered")),
+               OutboxMessage.sent_at >= clock.now() - timedelta(days=OPEN_DAYS)).limit(1)) is not None
+
+
 def handle(inbox_id: int) -> str | None:
     """Read an inbox text as a survey answer if its sender has an open survey. The outcome, or None."""
     reply_kind = None

@@ -26,7 +26,9 @@ def defaults(kind: str) -> str:
     """The catalogue text of `kind` in the current locale."""
     texts = {
         "welcome": gettext("{branch}: your ticket is {ticket} ({service}). {ahead} ahead of you, about {wait} min. "
-                           "We will text you when it is nearly your turn. Reply STOP to opt out."),
+                           "We'll text you before your turn. Reply STOP to opt out."),
+        "welcome_next": gettext("{branch}: your ticket is {ticket} ({service}). You are next: please stay close. "
+                                "Reply STOP to opt out."),
         "position": gettext("{branch}: ticket {ticket}, {ahead} ahead of you now, about {wait} min. Please stay close."),
         "next": gettext("{branch}: ticket {ticket}, you are next. Please get ready."),
         "called": gettext("{branch}: ticket {ticket}, please go to counter {counter} now."),
@@ -40,10 +42,13 @@ def defaults(kind: str) -> str:
         "survey_thanks": gettext("{branch}: thank you for your answer. It helps us serve you better."),
         "stop_confirm": gettext("{branch}: you will get no more texts from us. Reply START to get them again."),
         "start_confirm": gettext("{branch}: texts are on again. Reply STOP to stop them."),
-        "help": gettext("{branch}: replies we understand: L (or LATE 20) if you are running late, "
-                        "1-5 to rate a visit, STOP to stop texts, START to get them again."),
-        "late_ack": gettext("{branch}: noted. Ticket {ticket} keeps its place and will be called from {time}, "
-                            "about {wait} min."),
+        "help": gettext("{branch}: replies we understand: C to confirm, X to cancel, R to move an appointment; "
+                        "L or LATE 20 if you are running late; STOP to stop texts, START to get them again."),
+        "help_survey": gettext("{branch}: replies we understand: 1-5 to rate your visit; C to confirm, X to cancel, "
+                               "R to move an appointment; L or LATE 20 if you are running late; STOP to stop texts, "
+                               "START to get them again."),
+        "late_ack": gettext("{branch}: noted. We will keep your place (ticket {ticket}) until {time}. "
+                            "Please be back by then."),
         "unknown_ack": gettext("{branch}: thank you, we have passed your message to our staff. Reply HELP for options."),
         "reminder": gettext("{branch}: reminder of your {service} appointment on {time} (code {code}). "
                             "Reply C to confirm, X to cancel, R to change the time."),
@@ -62,7 +67,26 @@ def defaults(kind: str) -> str:
 KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",
          "survey_thanks", "stop_confirm", "start_confirm", "help", "late_ack", "unknown_ack", "reminder",
          "appointment_confirmed", "appointment_cancelled", "reschedule_offer", "reschedule_taken", "reschedule_none",
-         "appointment_moved", "appointment_late")
+         "appointment_moved", "appointment_late", "welcome_next", "help_survey")
+# Wordings of a kind besides its own, chosen when the text is rendered (the editor lists them too).
+WORDINGS = {"welcome_next": "welcome", "help_survey": "help"}
+
+
+def kind_of(wording: str) -> str:
+    """The text kind a wording is sent as: "welcome_next" is a welcome."""
+    return WORDINGS.get(wording, wording)
+
+
+def wording_for(kind: str, values: dict) -> str:
+    """Nobody ahead reads "you are next", never "0 ahead of you, about 0 min"."""
+    if values.get("ahead") == 0:
+        return {"welcome": "welcome_next", "position": "next"}.get(kind, kind)
+    return kind
+
+
+def clock_text(branch, moment) -> str:
+    """A time of day as texts give it: 24-hour, on the branch's clock."""
+    return branch.local(moment).strftime("%H:%M")
 
 
 def mend_look_alikes(text: str) -> str:
@@ -88,9 +112,11 @@ def template_for(branch_id: int, kind: str, language: str) -> str:
         return defaults(kind)
 
 
-def render(branch, kind: str, language: str, **values) -> str:
-    """The text to send. Every text starts with the business name (the template's {branch})."""
-    text = fill(template_for(branch.id, kind, language), {"branch": branch.sender_name, **values})
+def render(branch, kind: str, language: str, *, wording: str | None = None, **values) -> str:
+    """The text to send, in `wording` (else the one wording_for picks). Every text starts with the
+    business name (the template's {branch})."""
+    wording = wording or wording_for(kind, values)
+    text = fill(template_for(branch.id, wording, language), {"branch": branch.sender_name, **values})
     if not text.startswith(branch.sender_name):
         text = f"{branch.sender_name}: {text}"
     return mend_look_alikes(text)

@@ -3,6 +3,7 @@ JSON under /api/v1, a page at /staff/admin/texts?branch= (the editor the texts s
 import re
 
 from flask import render_template, request
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -10,8 +11,8 @@ from core import audit, clock, privacy, scope
 from core.errors import ValidationError
 from core.extensions import db
 from core.web import clean_text, moment
-from hardware.pdu import outside_bmp, segment_info
-from messaging import kinds, outbox, templates
+from hardware.pdu import outside_bmp
+from messaging import budget, kinds, outbox, templates
 from messaging.models import MessageTemplate, OutboxMessage
 from messaging.phones import e164
 
@@ -46,9 +47,18 @@ def _check(data: dict) -> str:
     return text
 
 
-def preview_of(branch, text: str) -> dict:
-    rendered = templates.mend_look_alikes(templates.fill(text, {"branch": branch.sender_name, **SAMPLE}))
-    return {"text": rendered, **segment_info(rendered)}
+def preview_of(branch, text: str, kind: str | None = None, language: str | None = None, longest=None) -> dict:
+    """The text as it comes out at its longest at this branch (its name, its longest service name,
+    the longest numbers and times: messaging/budget.py), what that costs, and a warning (never a
+    refusal) when it needs more parts than planned for its kind."""
+    language = next(choice for choice in (language, branch.default_language, "en") if choice in LANGUAGES)
+    preview = budget.measure(branch, kind or "", language, text, longest)
+    if preview["segments"] > preview["allowed"]:
+        preview["warning"] = gettext(
+            "At its longest this text takes %(parts)s parts, more than the %(allowed)s planned for it: each part "
+            "is paid for, and some phones show the parts out of order. Shorten it if you can.",
+            parts=preview["segments"], allowed=preview["allowed"])
+    return preview
 
 
 @api.get("/templates")
@@ -57,12 +67,13 @@ def preview_of(branch, text: str) -> dict:
 def list_templates():
     branch = chosen_branch()
     items = []
+    longest = {language: budget.longest_values(branch, language) for language in LANGUAGES}
     for kind in templates.KINDS:
         for language in LANGUAGES:
             body_text = templates.template_for(branch.id, kind, language)
             overridden = db.session.get(MessageTemplate, (branch.id, kind, language)) is not None
             items.append({"kind": kind, "language": language, "body": body_text, "custom": overridden,
-                          "preview": preview_of(branch, body_text)})
+                          "preview": preview_of(branch, body_text, kind, language, longest[language])})
     return {"branch": branch.id, "placeholders": list(templates.PLACEHOLDERS), "templates": items}
 
 
@@ -77,8 +88,12 @@ def _branch_and_text():
 @login_required
 @scope.require_role("manager")
 def preview_template():
-    branch, text, _data = _branch_and_text()
-    result = preview_of(branch, text)
+    """{"body", "kind", "language"}: kind and language (both or neither) pick the values and the parts planned."""
+    branch, text, data = _branch_and_text()
+    kind, language = data.get("kind"), data.get("language")
+    if kind is not None or language is not None:  # both or neither
+        _kind_language(str(kind), str(language))
+    result = preview_of(branch, text, kind, language)
     if result["segments"] > MAX_SEGMENTS:
         result["warning"] = f"Longer than {MAX_SEGMENTS} parts: shorten it."
     return result
@@ -90,9 +105,9 @@ def preview_template():
 def save_template(kind, language):
     _kind_language(kind, language)
     branch, text, _data = _branch_and_text()
-    preview = preview_of(branch, text)
+    preview = preview_of(branch, text, kind, language)
     if preview["segments"] > MAX_SEGMENTS:
-        raise ValidationError(f"With sample values the text takes {preview['segments']} parts; at most {MAX_SEGMENTS}.",
+        raise ValidationError(f"At its longest the text takes {preview['segments']} parts; at most {MAX_SEGMENTS}.",
                               {"body": "too long"})
     row = db.session.get(MessageTemplate, (branch.id, kind, language)) or MessageTemplate(
         branch_id=branch.id, kind=kind, language=language)
@@ -100,7 +115,9 @@ def save_template(kind, language):
     db.session.add(row)
     db.session.commit()
     audit.record("template.saved", target=f"template:{kind}/{language}", branch_id=branch.id)
-    return {"kind": kind, "language": language, "body": text, "custom": True, "preview": preview}
+    # Saved either way: over the parts planned is the manager's call, said beside "Saved".
+    return {"kind": kind, "language": language, "body": text, "custom": True, "preview": preview,
+            "warning": preview.get("warning")}
 
 
 @api.delete("/templates/<kind>/<language>")
@@ -115,7 +132,8 @@ def revert_template(kind, language):
         db.session.commit()
         audit.record("template.reverted", target=f"template:{kind}/{language}", branch_id=branch.id)
     text = templates.template_for(branch.id, kind, language)
-    return {"kind": kind, "language": language, "body": text, "custom": False, "preview": preview_of(branch, text)}
+    return {"kind": kind, "language": language, "body": text, "custom": False,
+            "preview": preview_of(branch, text, kind, language)}
 
 
 @api.post("/templates/test")

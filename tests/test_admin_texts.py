@@ -1,4 +1,5 @@
 """Administrators edit texts (with their cost shown) and send corrections; staff may not."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -47,7 +48,7 @@ def test_edit_preview_save_use_and_revert(admin, setup):
     assert called_ka["custom"] is False and called_ka["preview"]["encoding"] == "UCS-2"
 
     preview = admin("POST", "/templates/preview", {"body": "{branch}: “{ticket}” – counter {counter}…"}).json
-    assert preview["text"] == 'Test Branch: "A012" - counter 3...' and preview["encoding"] == "GSM-7"
+    assert preview["text"] == 'Test Branch: "A123" - counter 12...' and preview["encoding"] == "GSM-7"
 
     for bad, reason in (("ticket {ticket}", "starts with {branch}"), ("{branch} {pin}", "Unknown placeholder"),
                         ("{branch} 😀", "emoji"), ("{branch} " + "ბ" * 400, "parts")):
@@ -70,7 +71,7 @@ def test_test_send_goes_through_the_outbox(admin, setup):
     response = admin("POST", "/templates/test", {"body": "{branch}: test {ticket}", "phone": "555 12 34 56"})
     assert response.status_code == 202 and response.json["to"] == KA
     row = db.session.scalar(select(OutboxMessage))
-    assert (row.kind, row.body) == ("test", "Test Branch: test A012")
+    assert (row.kind, row.body) == ("test", "Test Branch: test A123")  # as previewed: at its longest
 
 
 def test_correction_broadcast(admin, setup, clock):
@@ -98,3 +99,28 @@ def test_texts_page_for_admins_only(client, setup, admin):
     page = client.get("/staff/login")
     client.post("/staff/login", data={"username": "root", "password": "correct horse", "csrf_token": csrf_token(page.text)})
     assert client.get("/staff/admin/texts").status_code == 200
+
+
+def test_the_editor_warns_past_the_parts_planned_and_still_saves(admin, setup):
+    def preview(body, kind, language):
+        response = admin("POST", "/templates/preview", {"body": body, "kind": kind, "language": language})
+        assert response.status_code == 200, response.json
+        return response.json
+
+    short = preview("{branch}: ticket {ticket}, counter {counter}.", "called", "en")
+    assert (short["segments"], short["allowed"]) == (1, 1) and "warning" not in short
+    two_parts = "{branch}: ticket {ticket}, please go to counter {counter} now. " + "Thank you for waiting. " * 5
+    called = preview(two_parts, "called", "en")  # "go to counter" is planned for one part in English
+    assert (called["segments"], called["allowed"]) == (2, 1) and "takes 2 parts" in called["warning"]
+    assert "warning" not in preview(two_parts, "reminder", "en")  # two parts are planned for a reminder
+    # Filled at its longest: the appointment's date and time, the longest service name, a 12-letter name.
+    reminder = preview("{branch}: {time} {service} {code} {name}", "reminder", "ka")
+    assert re.fullmatch(r"Test Branch: \d{4}-\d\d-\d\d \d\d:\d\d Service [AB] \w{6} ალექსანდრინე", reminder["text"])
+
+    georgian = "{branch}: " + "ბილეთი {ticket}, " * 10  # 143 characters
+    saved = admin("PUT", "/templates/welcome/ka", {"body": georgian})
+    assert saved.status_code == 200 and saved.json["custom"] and "takes 3 parts" in saved.json["warning"]
+    listing = admin("GET", "/templates").json["templates"]
+    warned = {(t["kind"], t["language"]) for t in listing if "warning" in t["preview"]}
+    assert warned == {("welcome", "ka")}  # the branch's own text; every standard wording fits
+    assert admin("POST", "/templates/preview", {"body": "{branch}", "kind": "welcome"}).status_code == 400

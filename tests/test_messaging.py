@@ -44,8 +44,8 @@ def test_journey_welcome_position_next_counter_survey(client, branch_setup, gate
                                                  "sms_consent": True}).json["ticket"]
     wait_until(lambda: len(texts(vm)) == 1, message="welcome")
     welcome = vm.messages_for(KA)[0]
-    assert welcome["body"] == ("Tbilisi Clinic: თქვენი ბილეთია A004 (Service A). თქვენამდე 3 ადამიანია, "
-                               "დაახლ. 15 წთ. მოგწერთ, როცა რიგი მოგიახლოვდებათ. შეწყვეტა: STOP.")
+    assert welcome["body"] == ("Tbilisi Clinic: ბილეთი A004 (Service A). თქვენამდე 3 ადამიანია, ~15 წთ. "
+                               "ჯერის წინ მოგწერთ. შეწყვეტა: STOP.")
     assert welcome["encoding"] == "UCS-2"
 
     first = engine.call_next(c1.id)  # two ahead now: the one "nearly your turn" text
@@ -60,7 +60,7 @@ def test_journey_welcome_position_next_counter_survey(client, branch_setup, gate
     called = engine.call_next(c2.id)
     assert called.id == nino["id"]
     wait_until(lambda: len(texts(vm)) == 4, message="go to counter")
-    assert texts(vm)[3] == "Tbilisi Clinic: ბილეთი A004, გთხოვთ, მიბრძანდეთ ფანჯარასთან 2."
+    assert texts(vm)[3] == "Tbilisi Clinic: ბილეთი A004, გთხოვთ, მიბრძანდეთ №2 ფანჯარასთან."
     engine.complete(third.id)
     engine.complete(called.id)
 
@@ -89,7 +89,9 @@ def test_japanese_texts_arrive_intact_and_english_stays_gsm7(client, branch_setu
     client.post("/api/v1/checkins", json={"service": "A", "phone": "555 99 88 77", "language": "en", "sms_consent": True})
     wait_until(lambda: vm.messages_for("+819012345678") and vm.messages_for("+995555998877"), message="welcomes")
     japanese = vm.messages_for("+819012345678")[0]
-    assert japanese["body"].startswith("Tbilisi Clinic：番号A001（Service A）。前に0人") and japanese["encoding"] == "UCS-2"
+    # Nobody ahead: "you are next", not "0 ahead, about 0 min".
+    assert japanese["body"].startswith("Tbilisi Clinic：受付番号はA001番です（Service A）。次にお呼びします")
+    assert "前に" not in japanese["body"] and japanese["encoding"] == "UCS-2"
     english = vm.messages_for("+995555998877")[0]
     assert english["encoding"] == "GSM-7" and english["parts"] == 1
 

@@ -43,12 +43,13 @@ def exchange(vm, clock, text, count):
 
 def test_keywords_over_the_modem(world, vm, clock):
     assert exchange(vm, clock, "R", 1).startswith("Tbilisi Clinic: თავისუფალი დრო: 1) 2026-03-02 13:30")
-    assert exchange(vm, clock, "２", 2).startswith("Tbilisi Clinic: მზადაა.")  # full-width choice
+    moved = exchange(vm, clock, "２", 2)  # a full-width choice
+    assert moved.startswith("Tbilisi Clinic: თქვენი ვიზიტი (Appointments) გადატანილია 2026-03-02 14:00-ზე")
     db.session.rollback()
     assert db.session.get(Appointment, world.id).starts_at == datetime(2026, 3, 2, 14, tzinfo=TBILISI)
     assert "დადასტურებულია" in exchange(vm, clock, "c", 3)
     assert exchange(vm, clock, "ГAMARJOBA?", 4).startswith("Tbilisi Clinic: გმადლობთ, თქვენი შეტყობინება")
-    assert "STOP" in exchange(vm, clock, "დახმარება", 5)
+    assert "შეწყვეტა" in exchange(vm, clock, "დახმარება", 5)  # the Georgian reply words
     assert exchange(vm, clock, "გაჩერება", 6).startswith("Tbilisi Clinic: აღარ მიიღებთ")
     assert exchange(vm, clock, "START", 7).startswith("Tbilisi Clinic: SMS-ები ისევ ჩართულია")
     assert "გაუქმდა" in exchange(vm, clock, "X", 8)

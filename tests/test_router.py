@@ -81,7 +81,8 @@ def test_stop_then_start(georgia, clock):
 def test_help_answers_with_the_business_and_commands(georgia, clock):
     assert text_in("ＨＥＬＰ", clock).outcome == "help sent"
     help_text = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "help")).body
-    assert help_text.startswith("Tbilisi Clinic:") and "STOP" in help_text and "L" in help_text
+    # A Georgian customer gets the Georgian reply words (tests/test_text_wording.py checks each is understood).
+    assert help_text.startswith("Tbilisi Clinic:") and "შეწყვეტა" in help_text and "დაგვიანება 20" in help_text
 
 
 def test_running_late_keeps_the_place(georgia, clock, client):

@@ -23,7 +23,9 @@
     el("stats").textContent = [preview.encoding, fill(words.characters, { count: preview.characters }),
       fill(words.units, { count: preview.units }),
       fill(preview.segments === 1 ? words.part : words.parts, { count: preview.segments }) + " " +
-        fill(words.per_part, { count: preview.per_segment })].join(" · ") + (preview.warning ? " · " + preview.warning : "");
+        fill(words.per_part, { count: preview.per_segment }), fill(words.allowed, { count: preview.allowed })].join(" · ");
+    el("warning").hidden = !preview.warning;
+    el("warning").textContent = preview.warning || "";
   }
   function load() {
     var t = current();
@@ -49,7 +51,7 @@
   el("body").addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(function () {
-      call("POST", "/templates/preview", { body: el("body").value }).then(function (r) {
+      call("POST", "/templates/preview", { body: el("body").value, kind: el("kind").value, language: el("language").value }).then(function (r) {
         if (r.ok) { el("message").hidden = true; show(r.data); } else say("message", false, r.data.message);
       });
     }, 250);

@@ -88,7 +88,22 @@ def _status_word(status: str) -> str:
             "no_show": pgettext("appointment is", "a no-show")}.get(status, status)
 
 
-def book(service_id: int, starts_at: datetime, *, customer_id=None, source="staff") -> Appointment:
+def booking_language(branch: Branch, value: str | None) -> str:
+    """The language an appointment's texts go out in: one the branch offers; none given, its default."""
+    from .storefront import offered_languages, start_language
+
+    if value in (None, ""):
+        return start_language(branch)
+    offered = offered_languages(branch)
+    if value not in offered:
+        raise ValidationError(gettext("The language must be one this branch offers: %(offered)s.",
+                                      offered=", ".join(offered)), {"language": "not offered"})
+    return value
+
+
+def book(service_id: int, starts_at: datetime, *, customer_id=None, source="staff", language=None) -> Appointment:
+    """Book a slot. `language`, the one its texts go out in, is checked against the branch's; without
+    one the texts follow the customer's language."""
     with write_transaction() as session:
         service = session.get(Service, service_id)
         if service is None or not service.active:
@@ -96,7 +111,8 @@ def book(service_id: int, starts_at: datetime, *, customer_id=None, source="staf
         _check_slot(session, service, starts_at)
         appointment = Appointment(branch_id=service.branch_id, service_id=service.id, customer_id=customer_id,
                                   starts_at=starts_at, status="booked", source=source, created_at=clock.now(),
-                                  reminders_sent=[])
+                                  reminders_sent=[],
+                                  language=booking_language(service.branch, language) if language else None)
         session.add(appointment)
         session.flush()
     return appointment
@@ -205,7 +221,7 @@ def check_in(appointment_id, *, language=None):
 
 def book_many(rows: list[dict], source="import") -> list[Appointment]:
     """Book every row or none: one transaction, each slot checked against the rows before it.
-    Rows: {"service_id", "starts_at", "customer": {"phone", "name"}}."""
+    Rows: {"service_id", "starts_at", "phone", "name", "language"} (language: the branch's default when absent)."""
     from .models import Customer
 
     booked = []
@@ -217,16 +233,20 @@ def book_many(rows: list[dict], source="import") -> list[Appointment]:
             except (ValidationError, Conflict) as error:
                 raise ValidationError(gettext("Row %(row)s: %(problem)s", row=number, problem=error.message),
                                       {"row": number}) from None
+            language = booking_language(service.branch, row.get("language"))
             customer = None
             if row.get("phone"):
+                # A customer new to us speaks the row's language; a known one keeps theirs (the
+                # appointment's texts go out in the row's language either way).
                 customer = session.scalar(select(Customer).where(Customer.phone == row["phone"])) or Customer(
-                    phone=row["phone"], created_at=clock.now())
+                    phone=row["phone"], created_at=clock.now(), language=language)
                 customer.name = row.get("name") or customer.name
                 session.add(customer)
                 session.flush()
             appointment = Appointment(branch_id=service.branch_id, service_id=service.id,
                                       customer_id=customer.id if customer else None, starts_at=row["starts_at"],
-                                      status="booked", source=source, created_at=clock.now(), reminders_sent=[])
+                                      status="booked", source=source, created_at=clock.now(), reminders_sent=[],
+                                      language=language)
             session.add(appointment)
             session.flush()
             booked.append(appointment)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -185,6 +185,8 @@ class StaffUser(UserMixin, db.Model):
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"))  # home branch: the console's first
     # The language of the staff pages for this person (None: the browser's).
     language: Mapped[str | None] = mapped_column(String(5))
+    # The console's single-key shortcuts (N, R, S, C): each person may switch them off (WCAG 2.1.4).
+    shortcuts: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Part of every session's user id (get_id): a new one at logout or password change ends every
     # session of this person, on every device (core/auth.py).
@@ -323,6 +325,8 @@ class Appointment(db.Model):
     reminders_sent: Mapped[list] = mapped_column(JSON, default=list)  # lead times (minutes) already reminded
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
     source: Mapped[str] = mapped_column(String(12), default="staff")
+    # The language its texts go out in, chosen when booking (None: booked before it was asked).
+    language: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     service: Mapped[Service] = relationship()

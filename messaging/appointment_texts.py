@@ -39,7 +39,8 @@ def _text(appointment: Appointment, kind: str, **values) -> int | None:
     customer = appointment.customer
     if customer is None or not customer.phone:
         return None
-    body = templates.render(appointment.branch, kind, customer.language, service=appointment.service.name_in(customer.language),
+    language = appointment.language or customer.language  # the one asked when booking, if it was
+    body = templates.render(appointment.branch, kind, language, service=appointment.service.name_in(language),
                             time=_when(appointment), code=appointment.booking_code, **values)
     return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id).id
 

@@ -2,9 +2,13 @@
 
 1. STOP / START / HELP (and their Japanese and Georgian words): always, whatever else is open.
 2. An open question to this number (a survey) reads the reply in its light: "1" is a score.
-3. L or LATE [minutes]: the sender's waiting ticket is skipped until then and keeps its place.
+3. L or LATE [minutes] (L20, 20分遅れます, 20 წუთით too): the sender's waiting ticket is skipped until
+   then and keeps its place.
 4. Anything else goes to the staff inbox, and the sender gets one polite acknowledgement a day.
-Keywords are matched case- and width-insensitively (full-width Latin counts).
+Keywords are matched case- and width-insensitively (full-width Latin and digits count). Georgian typed
+in Latin letters ("ki", "gauqmeba") is read only from a number whose texts go out in Georgian: from
+anyone else "ki" is not a yes. Every answer goes out in the language of the sender's latest ticket or
+appointment, else their own, else (a number we do not know) the branch's default language.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from core import clock, engine
 from core.database import write_transaction
 from core.errors import SeedError
 from core.extensions import db
-from core.models import Branch, Customer, Ticket
+from core.models import Appointment, Branch, Customer, Ticket
 from core.models import TicketStatus as S
 from core.queries import estimated_wait_minutes
 
@@ -34,13 +38,35 @@ KEYWORDS = {
     "stop": {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "停止", "配信停止", "ストップ", "გაჩერება", "შეწყვეტა"},
     "start": {"START", "UNSTOP", "再開", "開始", "スタート", "დაწყება", "განახლება"},
     "help": {"HELP", "INFO", "ヘルプ", "助けて", "დახმარება"},
-    "late": {"L", "LATE", "遅れ", "遅れます", "遅刻", "დაგვიანება", "ვაგვიანებ"},
-    "confirm": {"C", "CONFIRM", "YES", "確認", "はい", "დიახ", "ვადასტურებ"},
-    "cancel": {"X", "CANCEL APPOINTMENT", "キャンセル", "გაუქმება"},
+    "late": {"L", "LATE", "遅れ", "遅れます", "遅れる", "遅刻", "少し遅れます", "少し遅れる", "遅れそうです",
+             "少し遅れそうです", "ちょっと遅れます", "遅くなります", "少し遅くなります",
+             "დაგვიანება", "ვაგვიანებ", "ვიგვიანებ", "დავაგვიანებ", "დავიგვიანებ"},
+    "confirm": {"C", "CONFIRM", "YES", "確認", "はい", "დიახ", "კი", "ვადასტურებ"},
+    "cancel": {"X", "CANCEL APPOINTMENT", "キャンセル", "キャンセルします", "取り消し", "取消", "取消し", "取り消します",
+               "予約キャンセル", "予約取り消し", "გაუქმება"},
     "reschedule": {"R", "RESCHEDULE", "変更", "გადატანა"},
 }
+# Georgian as many Georgians text it, in Latin letters: read only when the sender's language is ka
+# ("ki" is an everyday "yes" there and a typo anywhere else).
+LATIN_GEORGIAN = {
+    "stop": {"gachereba", "shewyveta", "shetsyveta", "shetsqveta"},
+    "start": {"dawyeba", "datsyeba", "datsqeba", "ganaxleba", "ganakhleba"},
+    "help": {"daxmareba", "dakhmareba"},
+    "late": {"dagvianeba", "vagvianeb", "vigvianeb", "davagvianeb", "davigvianeb"},
+    "confirm": {"ki", "diax", "diakh", "vadastureb"},
+    "cancel": {"gauqmeba", "gaukmeba"},
+    "reschedule": {"gadatana"},
+}
+# Minutes, in every language's words; longest first so that "minutes" is not read as "min" + "utes".
+MINUTE_WORDS = sorted({"min", "mins", "minute", "minutes", "分", "分間", "წთ", "წუთი", "წუთით", "წუთში",
+                       "wt", "wuti", "wutit", "tsuti", "tsutit"}, key=len, reverse=True)
+# "By 20 minutes" says running late on its own ("20 წუთით"); "20 min" alone does not.
+LATE_BY = {"წუთით"}
+LATE_BY_LATIN = {"wutit", "tsutit"}
+_UNIT = "(" + "|".join(map(re.escape, MINUTE_WORDS)) + ")"
 CHOICE = re.compile(r"^([1-9])$")
-LATE_WITH_MINUTES = re.compile(r"^(\S+)\s+(\d{1,3})\s*(?:min|mins|minutes|分|წთ|წუთი)?$")
+WORD_THEN_MINUTES = re.compile(r"^(\D+?)\s*(\d{1,3})\s*" + _UNIT + r"?$")  # LATE 20, L20, 遅れます20分
+MINUTES_THEN_WORD = re.compile(r"^(\d{1,3})\s*" + _UNIT + r"?\s*(?:ほど|くらい|ぐらい)?\s*(\D*)$")  # 20分遅れます
 
 
 def normalise(text: str) -> str:
@@ -52,17 +78,28 @@ def normalise(text: str) -> str:
 
 
 LOOKUP = {action: {normalise(word) for word in words} for action, words in KEYWORDS.items()}
+LATIN_LOOKUP = {action: {normalise(word) for word in words} for action, words in LATIN_GEORGIAN.items()}
 
 
-def classify(text: str) -> tuple[str | None, int | None]:
-    """The keyword action of a reply and its number, if any: ("late", 20) for "LATE 20"."""
+def classify(text: str, language: str | None = None) -> tuple[str | None, int | None]:
+    """The keyword action of a reply and its number, if any: ("late", 20) for "LATE 20" or "20分遅れます".
+    `language`: the sender's (see language_for); "ka" also reads Georgian typed in Latin letters."""
     words = normalise(text)
-    for action, keywords in LOOKUP.items():
-        if words in keywords:
-            return action, None
-    match = LATE_WITH_MINUTES.match(words)
-    if match and match.group(1) in LOOKUP["late"]:
+    tables = (LOOKUP, LATIN_LOOKUP) if language == "ka" else (LOOKUP,)
+    for table in tables:
+        for action, keywords in table.items():
+            if words in keywords:
+                return action, None
+    late = set().union(*(table["late"] for table in tables))
+    match = WORD_THEN_MINUTES.match(words)
+    if match and match.group(1).strip() in late:
         return "late", int(match.group(2))
+    match = MINUTES_THEN_WORD.match(words)
+    if match:
+        minutes, unit, rest = int(match.group(1)), match.group(2), match.group(3).strip()
+        late_by = LATE_BY | LATE_BY_LATIN if language == "ka" else LATE_BY
+        if rest in late or (not rest and unit in late_by):
+            return "late", minutes
     return None, None
 
 
@@ -79,9 +116,21 @@ def _branch_for(message: InboxMessage) -> Branch | None:
     return db.session.get(Branch, last) if last else db.session.scalar(select(Branch).order_by(Branch.id))
 
 
-def _language(phone: str) -> str:
+def language_for(phone: str, branch: Branch | None) -> str:
+    """The language of texts to this number: that of their latest ticket or appointment (whichever
+    was made last), else the customer's own, else, for a number we do not know, `branch`'s default."""
     customer = db.session.scalar(select(Customer).where(Customer.phone == phone))
-    return customer.language if customer else "en"
+    if customer is None:
+        return branch.default_language if branch is not None else "en"
+    ticket = db.session.execute(select(Ticket.language, Ticket.arrived_at).where(Ticket.customer_id == customer.id)
+                                .order_by(Ticket.id.desc()).limit(1)).first()
+    appointment = db.session.execute(
+        select(Appointment.language, Appointment.created_at)
+        .where(Appointment.customer_id == customer.id, Appointment.language.is_not(None))
+        .order_by(Appointment.id.desc()).limit(1)).first()
+    latest = max((row for row in (ticket, appointment) if row is not None and row[0]), key=lambda row: row[1],
+                 default=None)
+    return latest[0] if latest is not None else customer.language
 
 
 def _reply(message: InboxMessage, kind: str, *, branch: Branch | None = None, wording: str | None = None,
@@ -90,7 +139,7 @@ def _reply(message: InboxMessage, kind: str, *, branch: Branch | None = None, wo
     branch = branch or _branch_for(message)
     if branch is None:
         return
-    body = templates.render(branch, kind, _language(message.sender), wording=wording, **values)
+    body = templates.render(branch, kind, language_for(message.sender, branch), wording=wording, **values)
     try:
         outbox.enqueue(message.sender, body, kind, branch_id=branch.id)
     except SeedError as error:  # a sender we cannot text back (alphanumeric, foreign short code)
@@ -108,7 +157,7 @@ def handle(inbox_id: int) -> str | None:
         return None  # handled already, or another handler has it
     message = db.session.get(InboxMessage, inbox_id)
     db.session.refresh(message)
-    action, minutes = classify(message.body)
+    action, minutes = classify(message.body, language_for(message.sender, _branch_for(message)))
     if action == "stop":
         return _stop(message)
     if action == "start":
@@ -149,9 +198,10 @@ def _open_question(message):
 
 
 def _stop(message):
-    now = clock.now()
+    now, language = clock.now(), language_for(message.sender, _branch_for(message))
     with write_transaction() as session:
-        customer = _customer(session, message.sender) or Customer(phone=message.sender, created_at=now)
+        customer = _customer(session, message.sender) or Customer(phone=message.sender, created_at=now,
+                                                                  language=language)
         customer.opted_out_at, customer.sms_consent = now, False
         session.add(customer)
         # Nothing queued for this number goes out any more.
@@ -164,9 +214,10 @@ def _stop(message):
 
 
 def _start(message):
-    now = clock.now()
+    now, language = clock.now(), language_for(message.sender, _branch_for(message))
     with write_transaction() as session:
-        customer = _customer(session, message.sender) or Customer(phone=message.sender, created_at=now)
+        customer = _customer(session, message.sender) or Customer(phone=message.sender, created_at=now,
+                                                                  language=language)
         customer.opted_out_at = None
         customer.sms_consent, customer.consent_at, customer.consent_source = True, now, "sms"
         customer.consent_text = f"Texted {message.body.strip()[:40]!r} to opt in"

@@ -20,11 +20,12 @@ from .models import InboxMessage, OutboxMessage, SurveyResponse
 
 log = logging.getLogger(__name__)
 OPEN_DAYS = 7
-SCORE = re.compile(r"^\s*([1-5])\s*[.!]?\s*$")
+# "5", "５。", "5点", "5 ქულა": after normalise, a digit, maybe "points", maybe a full stop or "!".
+SCORE = re.compile(r"^\s*([1-5])\s*(?:点|ქულა)?\s*[.!。]?\s*$")
 
 
 def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)  # full-width digits (１-５) count as digits
+    return unicodedata.normalize("NFKC", text)  # full-width digits (１-５) and "！" count as "5" and "!"
 
 
 def open_survey(session, phone: str):

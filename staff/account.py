@@ -7,6 +7,7 @@ from flask_babel import force_locale, gettext, refresh
 from flask_login import current_user, login_required
 
 from core import audit, auth
+from core.database import write_transaction
 from core.errors import ValidationError
 from core.language import LANGUAGE_KEY
 from core.settings import users
@@ -118,4 +119,20 @@ def change_language():
         session.pop(LANGUAGE_KEY, None)
     refresh()  # this answer's words already follow the new choice
     flash(gettext("Your language is saved."), "ok")
+    return redirect(url_for("staff.change_password"))
+
+
+@bp.post("/shortcuts")
+@login_required
+def change_shortcuts():
+    """One's own choice: the console's single-key shortcuts (N, R, S, C) on or off. A key pressed
+    by accident, or a speech-input word, must not call a customer (WCAG 2.1.4)."""
+    user = current_user._get_current_object()
+    wanted = request.form.get("shortcuts") == "on"
+    if wanted != user.shortcuts:
+        with write_transaction():
+            user.shortcuts = wanted
+        audit.record("settings.changed", target=f"user:{user.username}", branch_id=user.branch_id,
+                     detail={"fields": ["shortcuts"], "shortcuts": wanted})
+    flash(gettext("Keyboard shortcuts are on.") if wanted else gettext("Keyboard shortcuts are off."), "ok")
     return redirect(url_for("staff.change_password"))

@@ -1,77 +1,94 @@
-"""CSV import of appointments: name, phone, service, start time (branch-local). Every row is
-checked and reported; nothing is imported until the whole file is clean."""
+"""CSV import of appointments: name, phone, service, start time (branch-local) and, optionally, the
+language of the customer's texts (one the branch offers; without the column, the branch's default).
+Every row is checked and reported, in the reader's language; nothing is imported until the whole
+file is clean."""
 import csv
 import io
 from datetime import datetime
 
 import click
 from flask.cli import AppGroup
+from flask_babel import gettext
 
 from core import appointments
+from core.storefront import offered_languages, start_language
 from core.errors import SeedError, ValidationError
 from core.web import MAX_YEAR, MIN_YEAR
 from kiosk.checkin import check_phone, clean_name
 
 COLUMNS = ("name", "phone", "service", "start")
+OPTIONAL = ("language",)
 MAX_ROWS = 2000
 
 
 def parse(branch, text: str) -> tuple[list[dict], list[dict]]:
     """(rows ready to book, report): one report line per row, "ok" or what is wrong with it."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if reader.fieldnames is None or [f.strip().lower() for f in reader.fieldnames] != list(COLUMNS):
-        raise ValidationError(f"The first line must be the columns: {','.join(COLUMNS)}", {"header": reader.fieldnames})
+    header = [f.strip().lower() for f in reader.fieldnames or []]
+    if header not in (list(COLUMNS), [*COLUMNS, *OPTIONAL]):
+        raise ValidationError(gettext("The first line must be the columns: %(columns)s (a last column %(optional)s "
+                                      "may follow).", columns=",".join(COLUMNS), optional=",".join(OPTIONAL)),
+                              {"header": reader.fieldnames})
     services = {s.code: s for s in branch.services if s.active}
+    languages, default_language = offered_languages(branch), start_language(branch)
     rows, report, seen = [], [], set()
     for number, raw in enumerate(reader, 2):  # line 1 is the header
         if number - 1 > MAX_ROWS:
-            raise ValidationError(f"At most {MAX_ROWS} rows in one file.")
+            raise ValidationError(gettext("At most %(count)s rows in one file.", count=MAX_ROWS))
         problems = []
         values = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         service = services.get(values.get("service", "").upper())
         if service is None:
-            problems.append(f"unknown service {values.get('service', '')[:10]!r}")
+            problems.append(gettext("unknown service %(service)s", service=repr(values.get("service", "")[:10])))
         try:
             starts_at = datetime.strptime(values.get("start", ""), "%Y-%m-%d %H:%M").replace(tzinfo=branch.zone)
         except ValueError:
             starts_at = None
-            problems.append("start must be YYYY-MM-DD HH:MM")
+            problems.append(gettext("start must be YYYY-MM-DD HH:MM"))
         if starts_at is not None and not MIN_YEAR <= starts_at.year <= MAX_YEAR:
             starts_at = None  # the slot arithmetic would overflow at the ends of the calendar
-            problems.append(f"start must be within the years {MIN_YEAR} to {MAX_YEAR}")
+            problems.append(gettext("start must be within the years %(first)s to %(last)s", first=MIN_YEAR,
+                                    last=MAX_YEAR))
         phone = name = None
         try:
             phone = check_phone(values["phone"], branch)["e164"] if values.get("phone") else None
         except SeedError as error:
-            problems.append(f"phone: {error.message}")
+            problems.append(gettext("phone: %(problem)s", problem=error.message))
         try:
             name = clean_name(values.get("name") or None)
         except SeedError as error:
-            problems.append(f"name: {error.message}")
+            problems.append(gettext("name: %(problem)s", problem=error.message))
+        language = values.get("language", "").lower() or default_language
+        if language not in languages:
+            problems.append(gettext("language %(language)s is not one this branch offers (%(offered)s)",
+                                    language=repr(values.get("language", "")[:10]), offered=", ".join(languages)))
         key = (phone, starts_at)
         if phone and key in seen:
-            problems.append("the same phone and time appear twice")
+            problems.append(gettext("the same phone and time appear twice"))
         seen.add(key)
         if not problems and service is not None and starts_at is not None:
             if not appointments.fits_opening_hours(branch, service, starts_at) or \
                     not appointments.on_the_grid(branch, service, starts_at):
-                problems.append(f"{values['start']} is not a {service.code} slot within opening hours")
+                problems.append(gettext("%(start)s is not a %(service)s slot within opening hours",
+                                        start=values["start"], service=service.code))
         report.append({"line": number, "status": "error" if problems else "ok", "problems": problems})
         if not problems:
-            rows.append({"service_id": service.id, "starts_at": starts_at, "phone": phone, "name": name})
+            rows.append({"service_id": service.id, "starts_at": starts_at, "phone": phone, "name": name,
+                         "language": language})
     return rows, report
 
 
 def import_csv(branch, text: str) -> dict:
     rows, report = parse(branch, text)
     if any(line["status"] == "error" for line in report):
-        raise ValidationError("Nothing was imported: fix the rows marked error.", {"rows": report})
+        raise ValidationError(gettext("Nothing was imported: fix the rows marked error."), {"rows": report})
     if not rows:
-        raise ValidationError("The file has no rows.", {"rows": report})
+        raise ValidationError(gettext("The file has no rows."), {"rows": report})
     try:
         booked = appointments.book_many(rows)
     except ValidationError as error:  # a full slot, a time that has passed: found while booking
-        raise ValidationError(f"Nothing was imported: {error.message}", {"rows": report}) from None
+        raise ValidationError(gettext("Nothing was imported: %(problem)s", problem=error.message),
+                              {"rows": report}) from None
     return {"imported": len(booked), "rows": report, "codes": [a.booking_code for a in booked]}
 
 

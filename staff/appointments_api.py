@@ -24,7 +24,7 @@ def appointment_json(appointment: Appointment) -> dict:
     return {"id": appointment.id, "code": appointment.booking_code, "service": appointment.service.code,
             "starts_at": appointment.starts_at.isoformat(),
             "starts_local": appointment.branch.local(appointment.starts_at).isoformat(),
-            "status": appointment.status, "late_minutes": appointment.late_minutes,
+            "status": appointment.status, "late_minutes": appointment.late_minutes, "language": appointment.language,
             "customer": {"name": customer.name, "phone": customer.phone} if customer else None}
 
 
@@ -40,12 +40,11 @@ def book_appointment():
     consent = data.get("sms_consent", False)
     if not isinstance(consent, bool):
         raise ValidationError("sms_consent must be true or false.", {"sms_consent": "not a boolean"})
-    language = data.get("language", branch.default_language)
-    if language not in ("en", "ja", "ka"):
-        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+    # One the branch offers, else a clear refusal; none given: the branch's default language.
+    language = appointments.booking_language(branch, data.get("language"))
     # Booked before the customer is remembered: a slot refused (full, closed, passed) leaves no
     # customer row or consent behind for a booking that never was.
-    appointment = appointments.book(service.id, starts_at, source="staff")
+    appointment = appointments.book(service.id, starts_at, source="staff", language=language)
     if phone or name:
         customer_id = customers.remember(phone, name=name, language=language,
                                          consent_source="staff" if consent and phone else None,

@@ -85,7 +85,29 @@ def _console_context(counter):
         "serves": {s.id for s in counter.services},
         **console_texting(counter.branch),  # "modems" and "degraded": the modem line and why texting is degraded
         "appointments": _todays_appointments(counter.branch),
+        "shortcuts": current_user.shortcuts,
+        "plan": CURRENT_PLAN,
+        "confirmable": CONFIRM,
+        "confirm_question": lambda action, ticket: CONFIRM[action][0](ticket),
+        "confirm_yes": lambda action: CONFIRM[action][1](),
+        "confirm": None,
     }
+
+
+# The ticket at the counter: per state, the one obvious next step (the big button), the other
+# usual ones beside it, and the rest under "More actions". Nothing current: "Call next" is the big one.
+CURRENT_PLAN = {
+    "called": {"primary": "start", "secondary": ("recall", "no-show"), "more": ("complete", "hold", "transfer")},
+    "serving": {"primary": "complete", "secondary": (), "more": ("hold", "transfer")},
+}
+# Actions that end a customer's visit ask first: the form is posted again with confirm=1
+# (console.js asks in a <dialog>; without JS the console shows the question).
+CONFIRM = {
+    "no-show": (lambda ticket: gettext("Mark %(ticket)s as a no-show?", ticket=ticket),
+                lambda: gettext("Mark as no-show")),
+    "cancel": (lambda ticket: gettext("Cancel ticket %(ticket)s?", ticket=ticket),
+               lambda: gettext("Cancel the ticket")),
+}
 
 
 def _todays_appointments(branch):
@@ -200,7 +222,13 @@ def ticket_action(ticket_id, action):
         raise NotFound(gettext("There is no action %(action)s.", action=action[:20]))
     counter = _my_counter()
 
-    scope.owned(Ticket, ticket_id, "Ticket")
+    ticket = scope.owned(Ticket, ticket_id, "Ticket")
+    if action in CONFIRM and request.form.get("confirm") != "1":
+        if counter is None:
+            return redirect(url_for("staff.choose_counter"))
+        question, yes = CONFIRM[action]
+        asked = {"action": action, "ticket": ticket, "question": question(ticket.label), "yes": yes()}
+        return render_template("staff/console.html", **{**_console_context(counter), "confirm": asked})
     try:
         done = ACTIONS[action](ticket_id, request.form, current_user)
         flash(_done_words(action, done.label), "ok")
@@ -212,7 +240,8 @@ def ticket_action(ticket_id, action):
 @bp.post("/appointments")
 @login_required
 def book_appointment():
-    """Book from the console: service, branch-local date and time, optional phone and name."""
+    """Book from the console: service, branch-local date and time, optional phone and name, and the
+    language its texts go out in (one the branch offers; its default when none is chosen)."""
     from datetime import datetime
 
     from kiosk.checkin import check_phone, clean_name
@@ -232,12 +261,14 @@ def book_appointment():
             raise ValidationError(gettext("Give the date and time of the appointment.")) from None
         phone = check_phone(form["phone"], branch)["e164"] if form.get("phone") else None
         name = clean_name(form.get("name") or None)
+        spoken = appointments.booking_language(branch, form.get("language") or None)
         customer_id = None
         if phone or name:
             customer_id = customers.remember(
-                phone, name=name, consent_source="staff" if phone and form.get("sms_consent") == "yes" else None,
+                phone, name=name, language=spoken,
+                consent_source="staff" if phone and form.get("sms_consent") == "yes" else None,
                 consent_text=f"Agreed with {current_user.username} when booking")
-        appointment = appointments.book(service.id, starts_at, customer_id=customer_id)
+        appointment = appointments.book(service.id, starts_at, customer_id=customer_id, language=spoken)
         flash(gettext("Booked %(when)s, code %(code)s.", when=language.local_datetime(appointment.starts_at, branch),
                       code=appointment.booking_code), "ok")
     except SeedError as error:

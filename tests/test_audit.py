@@ -70,7 +70,7 @@ def test_a_ticket_cancelled_at_the_console_or_by_the_api_is_recorded_once(client
     client.post("/staff/counter", data={"counter_id": c1.id})
     ticket = engine.issue_ticket(a.id)
     before = last_id()
-    client.post(f"/staff/tickets/{ticket.id}/cancel")
+    client.post(f"/staff/tickets/{ticket.id}/cancel", data={"confirm": "1"})
     entry = one_new(before, "ticket.cancelled")
     assert (entry.actor, entry.role, entry.branch_id, entry.target) == ("alice", "staff", people["one"].id,
                                                                       f"ticket:{ticket.id}")

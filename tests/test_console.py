@@ -86,7 +86,7 @@ def test_queue_actions_from_the_console(client, setup, at_counter):
     at_counter(f"/staff/tickets/{second}/late", minutes="10")
     page = client.get("/staff/panel").text
     assert 'class="badge late"' in page
-    at_counter(f"/staff/tickets/{second}/cancel")
+    at_counter(f"/staff/tickets/{second}/cancel", confirm="1")
     db.session.expire_all()
     assert db.session.get(Ticket, first).service_id == b.id
     assert db.session.get(Ticket, second).status == "cancelled"

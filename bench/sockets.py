@@ -16,6 +16,12 @@ The customers' status pages follow tickets waiting for service A; the bench's ow
 issued with priority 1, so counter 1 calls them ahead of those customers and every check-in and
 call moves the waiting customers' places (each status page hears about two changes a cycle where a
 real call brings one). Consoles are nudged but do not fetch their panels afterwards.
+
+Each N is timed twice: back to back (each request as soon as the one before answered, so it may
+wait behind the server's publishing of the last change) and spaced (each request once every screen
+heard the one before). Besides the table it prints, per row, the CPU a cycle costs the server and
+the bench, when the call reached the first and the last display, and with --gc log the server's
+garbage collections (--gc off runs the server without a collector, to see what it costs).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import selectors
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,12 +53,29 @@ from sqlalchemy.engine import make_url
 from core.config import normalise_database_url
 
 from .display_latency import free_port
-from .history import Server
+from .history import ROOT, Server
 
 # The bench checks in faster than a kiosk may; it opens every socket from one address.
 INSTANCE_CONFIG = 'KIOSK_RATE_LIMIT = "100000 per minute"\n'
 CALLED = re.compile(rb'"kind":\s*"called",\s*"number":\s*"([^"]+)"|"number":\s*"([^"]+)"[^}]*?"kind":\s*"called"')
 WAIT_SECONDS = 5  # for every display to hear a call
+# --gc log|off: run.py started through this, which notes the server's garbage collections (and,
+# for "off", turns the collector off) without touching the server's code; the worker inherits it.
+GC_WRAPPER = """
+import gc, os, runpy, sys, time
+log, began = open(os.environ["SEED_BENCH_GC_LOG"], "a", buffering=1), {}
+def note(phase, info):
+    if phase == "start":
+        began[os.getpid()] = time.perf_counter()
+    elif os.getpid() in began:
+        log.write(f"{time.time():.3f} {os.getpid()} {info['generation']} {(time.perf_counter() - began.pop(os.getpid())) * 1000:.2f}\\n")
+gc.callbacks.append(note)
+if os.environ.get("SEED_BENCH_GC_OFF"):
+    gc.disable()
+sys.path.insert(0, os.getcwd())
+sys.argv = ["run.py", *sys.argv[1:]]
+runpy.run_path("run.py", run_name="__main__")
+"""
 
 
 def namespaces() -> dict[str, str]:
@@ -69,14 +93,15 @@ class Connection:
     """One Engine.IO/Socket.IO connection over a WebSocket whose frames the hub reads itself."""
 
     def __init__(self, hub: Hub, index: int, kind: str, namespace: str, auth: str, cookie: str | None):
-        self.hub, self.index, self.kind, self.namespace = hub, index, kind, namespace
+        self.hub, self.index, self.kind = hub, index, kind
         self.ws = websocket.create_connection(hub.ws_url, timeout=30, cookie=cookie, header=hub.headers)
         opened = self.ws.recv()
         assert opened.startswith("0{"), opened
         self.event_prefix = f'42{namespace},["'.encode()
         self.buffer = bytearray()
-        self.fragments: list[bytes] = []
-        self.connected = self.refused = self.closed = False
+        self.parts: list[bytes] = []
+        self.parts_opcode = 0x1
+        self.refused = self.closed = False
         self.events = 0  # events received after connecting (snapshots, nudges, statuses, updates)
         self.updates = 0  # a display's "update" events
         self.ready = threading.Event()  # the namespace accepted us and sent its first event (if any)
@@ -110,29 +135,22 @@ class Connection:
         """Complete WebSocket frames in the buffer (a server's frames are not masked)."""
         buf = self.buffer
         while len(buf) >= 2:
-            first, second = buf[0], buf[1]
-            length, start = second & 0x7F, 2
-            if length == 126:
-                if len(buf) < 4:
+            length, start = buf[1] & 0x7F, 2
+            if length >= 126:
+                start = 4 if length == 126 else 10
+                if len(buf) < start:
                     return
-                length, start = int.from_bytes(buf[2:4], "big"), 4
-            elif length == 127:
-                if len(buf) < 10:
-                    return
-                length, start = int.from_bytes(buf[2:10], "big"), 10
+                length = int.from_bytes(buf[2:start], "big")
             if len(buf) < start + length:
                 return
-            payload = bytes(buf[start:start + length])
+            final, opcode, payload = buf[0] & 0x80, buf[0] & 0x0F, bytes(buf[start:start + length])
             del buf[:start + length]
-            opcode = first & 0x0F
-            if opcode == 0x0 or not first & 0x80:  # a fragmented message: gather until its last part
-                self.fragments.append((payload, opcode) if not self.fragments else (payload, 0))
-                if first & 0x80:
-                    opcode = self.fragments[0][1]
-                    payload = b"".join(part for part, _ in self.fragments)
-                    self.fragments = []
-                else:
+            if opcode == 0x0 or not final:  # a message in parts (control frames never are)
+                self.parts.append(payload)
+                self.parts_opcode = opcode or self.parts_opcode
+                if not final:
                     continue
+                opcode, payload, self.parts = self.parts_opcode, b"".join(self.parts), []
             yield opcode, payload
 
     def message(self, payload: bytes, now: float) -> None:
@@ -143,13 +161,12 @@ class Connection:
             self.ready.set()
             if self.kind == "display" and payload.startswith(b'update"', len(self.event_prefix)):
                 self.updates += 1
-                match = CALLED.search(payload, 0, payload.find(b'"snapshot"'))
+                self.hub.update_size = len(payload)
+                match = CALLED.search(payload, 0, payload.find(b'"snapshot"') % (len(payload) + 1))  # the change only
                 if match:
                     self.hub.heard((match.group(1) or match.group(2)).decode(), self.index, now)
-        elif payload.startswith(b"40"):
-            self.connected = True
-            if self.kind == "console":  # nothing comes until the queue changes
-                self.ready.set()
+        elif payload.startswith(b"40") and self.kind == "console":  # nothing comes until the queue changes
+            self.ready.set()
         elif payload.startswith(b"44") or payload.startswith(b"41"):
             self.refused = True
             self.ready.set()
@@ -178,6 +195,7 @@ class Hub:
         self.closed_early = 0
         self.running = True
         self.busy = 0.0  # seconds the thread spent handling frames
+        self.update_size = 0  # bytes of the last display update (the change and the branch's state)
         self.thread = threading.Thread(target=self._run, name="sockets", daemon=True)
         self.thread.start()
 
@@ -227,12 +245,41 @@ class Hub:
         for connection in self.connections:
             connection.closed = True
             try:
-                connection.ws.close(timeout=0.2)
+                connection.ws.send_close()
+                connection.ws.shutdown()
             except Exception:  # noqa: BLE001  (the server may have gone first)
                 pass
         self.selector.close()
         self.wake_read.close()
         self.wake_write.close()
+
+
+class System(Server):
+    """run.py as the history bench starts it, with room for every socket this bench opens."""
+
+    def __init__(self, folder: Path, url: str, connections: int, gc_mode: str = "on"):
+        super().__init__(folder, url, free_port())
+        self.connections, self.gc_mode = connections, gc_mode
+
+    def __enter__(self):
+        env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), "DATABASE_URL": self.url,
+               "PYTHONUNBUFFERED": "1", "SOCKETS_PER_ADDRESS": "0"}  # every socket comes from this address
+        start = ["run.py"]
+        if self.gc_mode != "on":
+            start = ["-c", GC_WRAPPER]
+            env.update(SEED_BENCH_GC_LOG=str(self.instance / "gc.log"), SEED_BENCH_GC_OFF="1" if self.gc_mode == "off" else "")
+        self.log = open(self.instance / "server.log", "w")
+        self.process = subprocess.Popen([sys.executable, *start, "--port", str(self.port), "--connections",
+                                         str(self.connections)], cwd=ROOT, env=env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.base + "/api/v1/health", timeout=5).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError("run.py did not answer:\n" + (self.instance / "server.log").read_text()[-3000:])
 
 
 @contextmanager
@@ -348,10 +395,33 @@ def open_sockets(hub: Hub, kinds: dict[str, int], available: dict[str, str], coo
             raise RuntimeError(f"the server refused {connection.kind} connection {connection.index}")
 
 
+def worker_pid(server: Server) -> str:
+    return Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()[0]
+
+
+def cpu_seconds(server: Server) -> tuple[float, float]:
+    """CPU time so far of the server's worker and of this bench process (both its threads)."""
+    fields = Path(f"/proc/{worker_pid(server)}/stat").read_text().rsplit(")", 1)[1].split()
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), mine.ru_utime + mine.ru_stime
+
+
+def collections(log: Path, worker: str, since: float, until: float) -> str:
+    """The worker's garbage collections in a span of time, from --gc log's notes."""
+    spent = {0: [], 1: [], 2: []}
+    for line in log.read_text().splitlines() if log.exists() else ():
+        at, pid, generation, ms = line.split()
+        if pid == worker and since <= float(at) <= until:
+            spent[int(generation)].append(float(ms))
+    full = spent[2]
+    return (f"{len(full)} full (gen 2) taking {sum(full):.0f} ms, longest {max(full, default=0):.0f} ms; "
+            f"younger ones {sum(spent[0] + spent[1]):.0f} ms in all")
+
+
 def run_one(count: int, args, available: dict[str, str], status_tickets: int) -> dict[str, dict]:
     """{mode: figures} for N open sockets, on a server of its own."""
     rows = {"back to back": new_row(), "spaced": new_row()}
-    with instance(args.db) as (folder, url), Server(folder, url, free_port()) as server:
+    with instance(args.db) as (folder, url), System(folder, url, max(4000, count + 500), args.gc) as server:
         base = server.base
         api = signed_in(base, folder)
         cookie = "; ".join(f"{c.name}={c.value}" for c in api.cookies)
@@ -376,83 +446,82 @@ def run_one(count: int, args, available: dict[str, str], status_tickets: int) ->
             displays = [c.index for c in hub.connections if c.kind == "display"]
             for mode, row in rows.items():
                 before = {c.index: c.events for c in hub.connections}
-                busy, timed_from = hub.busy, time.perf_counter()
+                busy, timed_from, cpu, since = hub.busy, time.perf_counter(), cpu_seconds(server), time.time()
                 for _ in range(args.calls):
                     cycle(api, base, hub, displays, row, spaced=mode == "spaced")
+                if args.gc == "log":
+                    row["gc"] = collections(folder / "gc.log", worker_pid(server), since, time.time())
                 row["client busy"] = (hub.busy - busy) / (time.perf_counter() - timed_from)
+                row["cpu"] = [(now - then) * 1000 / args.calls for now, then in zip(cpu_seconds(server), cpu)]
                 for kind in ("console", "status"):
                     got = [c.events - before[c.index] for c in hub.connections if c.kind == kind]
-                    row[f"{kind} events"] = (min(got), statistics.mean(got)) if got else None
+                    row[kind] = (min(got), statistics.mean(got)) if got else None
             memory["after"] = server.worker_rss_mb()
             extra["closed by the server"] = hub.closed_early
+            extra["update frame"] = f"{hub.update_size / 1024:.1f} KB"
         finally:
             hub.close()
+        extra["server tracebacks"] = (folder / "server.log").read_text().count("Traceback")
     for row in rows.values():
         row.update(kinds=kinds, memory=memory, extra=extra)
     return rows
 
 
-def p50_p99(values) -> str:
-    if not values:
-        return "–"
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"{statistics.median(ordered):.1f} / {p99:.1f}"
-
-
 def p99(values) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+
+
+def cell(values) -> str:
+    return f"{statistics.median(values):.1f} / {p99(values):.1f}" if values else "–"
 
 
 def report(table: dict[int, dict[str, dict]], args, available: dict[str, str]) -> None:
-    label = "SQLite" if args.db == "sqlite" else "PostgreSQL"
-    print(f"\n{label}, {args.calls} check-in/call/complete cycles per row, p50 / p99 ms; {os.cpu_count()} cores "
-          f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; the bench's client "
-          "shares the cores with the server")
-    missing = [kind for kind in ("console", "status") if kind not in available]
+    print(f"\n{'SQLite' if args.db == 'sqlite' else 'PostgreSQL'}, {args.calls} check-in/call/complete cycles a row, "
+          f"p50 / p99 ms; {os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python "
+          f"{platform.python_version()}; the bench's client shares the cores with the server.")
+    if args.gc != "on":
+        print(f"The server ran with --gc {args.gc}: {'its collections timed' if args.gc == 'log' else 'no garbage collector'}.")
+    missing = [f"/{kind}" for kind in ("console", "status") if kind not in available]
     if missing:
-        print(f"This checkout has no {' or '.join('/' + kind for kind in missing)} namespace: those sockets are displays.")
+        print(f"This checkout has no {' or '.join(missing)} namespace: those sockets are displays.")
     print("Back to back: each request as soon as the one before answered (the call's own wait for the screens "
-          "aside).\nSpaced: each request once every screen heard the one before.")
+          "aside).\nSpaced: each request once every screen heard the one before.\n")
     print("| N sockets (display/console/status) | requests | check-in | call next | call→display | missed | "
-          "server RSS MB idle → open → after |")
-    print("|---|---|---|---|---|---|---|")
+          "server RSS MB idle → open → after |\n|---|---|---|---|---|---|---|")
     for count, rows in table.items():
         for mode, row in rows.items():
             kinds, memory = row["kinds"], row["memory"]
             missed = f"{len(row['missed'])} sockets ({row['missed calls']} deliveries)" if count else "–"
             print(f"| {count:,} ({kinds['display']}/{kinds['console']}/{kinds['status']}) | {mode} | "
-                  f"{p50_p99(row['check-in'])} | {p50_p99(row['call next'])} | {p50_p99(row['call→display'])} | "
-                  f"{missed} | {memory['idle']:.0f} → {memory['open']:.0f} → {memory['after']:.0f} |")
-    print("\nWhere a call's time goes (from sending call-next, p50 / p99 ms):")
+                  f"{cell(row['check-in'])} | {cell(row['call next'])} | {cell(row['call→display'])} | {missed} | "
+                  f"{memory['idle']:.0f} → {memory['open']:.0f} → {memory['after']:.0f} |")
+    print("\nWhere the time goes (p50 / p99 ms from sending call-next; CPU per cycle):")
     for count, rows in table.items():
         for mode, row in rows.items():
-            if not count:
-                continue
-            extra = [f"answered {p50_p99(row['call next'])}", f"first display {p50_p99(row['first display'])}",
-                     f"last display {p50_p99(row['last display'])}",
-                     f"client thread busy {100 * row['client busy']:.0f}%"]
-            for kind in ("console", "status"):
-                if row.get(f"{kind} events"):
-                    least, mean = row[f"{kind} events"]
-                    extra.append(f"{kind} events a socket: min {least}, mean {mean:.1f}")
-            extra += [f"{key} {value}" for key, value in row["extra"].items()]
-            print(f"  {count:,} {mode}: " + "; ".join(extra))
+            notes = [f"CPU server {row['cpu'][0]:.0f} ms, bench {row['cpu'][1]:.0f} ms"]
+            notes += [f"server's garbage collections: {row['gc']}"] if row.get("gc") else []
+            if count:
+                notes += [f"answered {cell(row['call next'])}", f"first display {cell(row['first display'])}",
+                          f"last display {cell(row['last display'])}",
+                          f"bench's socket thread busy {100 * row['client busy']:.0f}%"]
+                notes += [f"{kind} events a socket min {row[kind][0]}, mean {row[kind][1]:.1f}"
+                          for kind in ("console", "status") if row.get(kind)]
+                notes += [f"{key} {value}" for key, value in row["extra"].items()]
+            print(f"  {count:,} {mode}: " + "; ".join(notes))
     print("\nGoals:")
     for count, rows in table.items():
         for mode, row in rows.items():
-            if not count:
-                continue
             base = table.get(0, {}).get(mode)
-            for step in ("check-in", "call next") if base else ():
+            for step in ("check-in", "call next") if count and base else ():
                 ratio = p99(row[step]) / p99(base[step])
                 print(f"  {count:,} open, {mode}: {step} p99 {p99(row[step]):.1f} ms vs {p99(base[step]):.1f} ms with "
                       f"0 open = {ratio:.2f}x (goal <= 1.5x): {'met' if ratio <= 1.5 else 'MISSED'}")
-            worst = p99(row["call→display"]) if row["call→display"] else float("inf")
-            met = worst <= 100 and not row["missed"]
-            print(f"  {count:,} open, {mode}: call→display p99 {worst:.1f} ms, {len(row['missed'])} sockets missed "
-                  f"a call (goal <= 100 ms to every socket): {'met' if met else 'MISSED'}")
+            if count:
+                met = p99(row["call→display"]) <= 100 and not row["missed"]
+                print(f"  {count:,} open, {mode}: call→display p99 {p99(row['call→display']):.1f} ms, "
+                      f"{len(row['missed'])} sockets missed a call (goal <= 100 ms to every socket): "
+                      f"{'met' if met else 'MISSED'}")
 
 
 def main(argv=None) -> int:
@@ -462,11 +531,12 @@ def main(argv=None) -> int:
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL to create a database through")
     parser.add_argument("--console-share", type=float, default=0.05, help="share of the sockets that are consoles")
     parser.add_argument("--status-share", type=float, default=0.15, help="share that are customers' status pages")
+    parser.add_argument("--gc", choices=["on", "log", "off"], default="on",
+                        help="the server's garbage collector: as is, as is and timed, or off (to see what it costs)")
     args = parser.parse_args(argv)
     counts = [int(n.replace("_", "")) for n in args.sockets.split(",")]
     available = namespaces()
     allow_open_files(max(counts) * 2 + 256)
-    os.environ["SOCKETS_PER_ADDRESS"] = "0"  # for the servers this starts: every socket comes from here
     status_tickets = max(1, max(kinds_for(n, available, args.console_share, args.status_share)["status"] for n in counts))
     print(f"namespaces: {', '.join(available.values())}"
           + ("" if len(available) == 3 else "  (no /console or /status here: displays only)"), flush=True)

@@ -118,20 +118,23 @@ class Updates(Watchers):
         with self.app.app_context():
             try:
                 for branch_id, changes in branches.items():
+                    # The screens first: a call is announced before the consoles, status pages and
+                    # reports (followers) hear of it.
+                    if self.watched(branch_id):
+                        self._screens(branch_id, changes)
                     for publish in self.followers(branch_id):
                         _follow(publish, branch_id)
-                    if not self.watched(branch_id):
-                        continue
-                    state = snapshot.build(branch_id)
-                    self.builds += 1
-                    if state is None:
-                        continue
-                    events = [_event(change) for change in changes if change is not None] or [None]
-                    for event in events:  # (with a message queue configured, each emit travels through Redis)
-                        socketio.emit("update", {"event": event, "snapshot": state}, to=room(branch_id),
-                                      namespace=NAMESPACE)
             finally:
                 db.session.remove()  # no read transaction left open between batches
+
+    def _screens(self, branch_id: int, changes) -> None:
+        state = snapshot.build(branch_id)
+        self.builds += 1
+        if state is None:
+            return
+        events = [_event(change) for change in changes if change is not None] or [None]
+        for event in events:  # (with a message queue configured, each emit travels through Redis)
+            socketio.emit("update", {"event": event, "snapshot": state}, to=room(branch_id), namespace=NAMESPACE)
 
 
 def _follow(publish, branch_id: int) -> None:

@@ -106,12 +106,13 @@ def _publish(change: TicketChange | None) -> None:
 
 
 def _locked(session, model, ident, missing):
-    """The row locked for update; NotFound saying `missing` (a translated "... %(ident)s ...") if none."""
+    """The row locked for update; NotFound saying `missing` (a msgid with %(ident)s) if none. It is
+    translated only then: the first translation of a request costs the choice of its language."""
     row = session.execute(
         select(model).where(model.id == ident).with_for_update().execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound(missing % {"ident": ident})
+        raise NotFound(gettext(missing, ident=ident))
     return row
 
 
@@ -181,7 +182,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
     arrival. None when nobody is waiting. Two counters calling at once never get the same ticket."""
     change = None
     with write_transaction() as session:
-        counter = _locked(session, Counter, counter_id, gettext("Counter %(ident)s does not exist."))
+        counter = _locked(session, Counter, counter_id, N_("Counter %(ident)s does not exist."))
         busy = current_ticket(session, counter.id)
         if busy is not None:
             raise Conflict(
@@ -225,7 +226,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
 def _apply(ticket_id, action, staff, change_fields=None) -> Ticket:
     move = MOVES[action]
     with write_transaction() as session:
-        ticket = _locked(session, Ticket, ticket_id, gettext("Ticket %(ident)s does not exist."))
+        ticket = _locked(session, Ticket, ticket_id, N_("Ticket %(ident)s does not exist."))
         if ticket.status not in move.allowed:
             raise InvalidTransition(
                 gettext(move.refusal, ticket=ticket.label, status=status_word(ticket.status)),
@@ -332,7 +333,7 @@ def running_late(ticket_id, minutes=None, *, staff=None) -> Ticket:
 
 def set_counter_open(counter_id, is_open: bool, *, staff=None) -> Counter:
     with write_transaction() as session:
-        counter = _locked(session, Counter, counter_id, gettext("Counter %(ident)s does not exist."))
+        counter = _locked(session, Counter, counter_id, N_("Counter %(ident)s does not exist."))
         if not is_open:
             busy = current_ticket(session, counter.id)
             if busy is not None:

@@ -26,10 +26,15 @@ def _places(branch_id: int, service_id: int | None = None):
     return query if service_id is None else query.where(Ticket.service_id == service_id)
 
 
-def positions(branch_id: int, service_id: int | None = None) -> dict[int, int]:
+def positions(branch_id: int, service_id: int | None = None, up_to: int | None = None) -> dict[int, int]:
     """{ticket id: place} for every waiting ticket of the branch (or of one of its services): one
-    query however many are waiting. The kiosk, the status page, the texts and the API count by it."""
-    return dict(db.session.execute(_places(branch_id, service_id)).all())
+    query however many are waiting. The kiosk, the status page, the texts and the API count by it.
+    `up_to`: only the places up to this one (the database still counts them all, but a thousand
+    rows do not come back for the few the caller wants)."""
+    if up_to is None:
+        return dict(db.session.execute(_places(branch_id, service_id)).all())
+    places = _places(branch_id, service_id).subquery()
+    return dict(db.session.execute(select(places.c.id, places.c.place).where(places.c.place <= up_to)).all())
 
 
 def position(ticket: Ticket) -> int | None:

@@ -4,9 +4,10 @@ Each is written to the outbox (policy decides at send time) and sent at most onc
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core import clock
@@ -40,13 +41,15 @@ def _values(ticket: Ticket, language: str, place=None, **extra) -> dict:
             "position": place, "ahead": None if place is None else place - 1,
             "wait": None if place is None else estimated_wait_minutes(ticket, place),
             "counter": ticket.counter.name if ticket.counter else None,
-            "time": ticket.branch.local(clock.now()).strftime("%H:%M"), **extra}
+            "time": templates.clock_text(ticket.branch, clock.now()), **extra}
 
 
-def send_once(ticket: Ticket, kind: str, send_after=None, place=None, **extra) -> int | None:
+def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), **extra) -> int | None:
     """Queue text `kind` for this ticket unless it had it already (or nobody may be texted).
     The notice and its outbox row commit together, and the notice's key (ticket, kind) is taken
-    by an insert that does nothing when it exists: two racing callers never queue it twice."""
+    by an insert that does nothing when it exists: two racing callers never queue it twice.
+    `also`: notices of other kinds taken in the same transaction when this text is queued (the
+    welcome's "nearly your turn" and "next", which it makes needless)."""
     customer = _recipient(ticket)
     rules = policy.settings(ticket.branch)
     if customer is None or not rules.get(kind, True):
@@ -55,14 +58,33 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, **extra) -
         return None  # cheap early answer; the insert below is what decides
     language = ticket.language or customer.language
     body = templates.render(ticket.branch, kind, language, **_values(ticket, language, place, **extra))
-    with write_transaction() as session:
+    with _adding() as session:
         if not _claim(session, ticket.id, kind):
             return None
         message = outbox.add(session, customer.phone, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
                              send_after=send_after)
-        session.get(TicketNotice, (ticket.id, kind)).outbox_id = message.id
+        session.execute(update(TicketNotice).where(TicketNotice.ticket_id == ticket.id, TicketNotice.kind == kind)
+                        .values(outbox_id=message.id).execution_options(synchronize_session=False))
+        for other in also:
+            _claim(session, ticket.id, other)
     outbox.announce(message)
     return message.id
+
+
+@contextmanager
+def _adding():
+    """write_transaction() for a transaction that only adds rows (a notice, its outbox row, a
+    survey): what the request loaded before it (the ticket, its customer, branch, service) stays
+    loaded after the commit. Expired, the next text and the view's answer would read it all again:
+    a dozen queries per call, on the one thread that serves every request under gevent."""
+    session = db.session()
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        with write_transaction() as transaction:
+            yield transaction
+    finally:
+        session.expire_on_commit = keep
 
 
 def _claim(session, ticket_id: int, kind: str) -> bool:
@@ -76,10 +98,10 @@ def _claim(session, ticket_id: int, kind: str) -> bool:
 
 def _positions(branch_id: int) -> None:
     """After the queue moved: texts to the waiting customers it brought close to their turn.
-    One positions query for the whole branch, then only the few within the threshold are looked
-    at: the cost is the same with 1,000 texting customers waiting as with 10."""
+    One positions query for the whole branch, answering only the few places within the threshold:
+    the cost is the same with 1,000 texting customers waiting as with 10."""
     threshold = policy.settings(db.session.get(Branch, branch_id))["position_threshold"]
-    near = {ticket_id: place for ticket_id, place in positions(branch_id).items() if place - 1 <= threshold}
+    near = positions(branch_id, up_to=threshold + 1)
     if not near:
         return
     told = set(db.session.execute(select(TicketNotice.ticket_id, TicketNotice.kind).where(
@@ -115,7 +137,7 @@ def _survey(ticket: Ticket) -> None:
         return
     outbox_id = send_once(ticket, "survey", send_after=clock.now() + timedelta(minutes=rules["survey_delay_minutes"]))
     if outbox_id:
-        with write_transaction() as session:
+        with _adding() as session:
             session.add(SurveyResponse(branch_id=ticket.branch_id, ticket_id=ticket.id, outbox_id=outbox_id,
                                        phone=customer.phone, language=ticket.language or customer.language,
                                        created_at=clock.now()))
@@ -125,13 +147,11 @@ def _welcome(ticket: Ticket) -> None:
     if _recipient(ticket) is None:
         return
     place = position(ticket)
-    if send_once(ticket, "welcome", place=place):
-        # The welcome says how many are ahead: no "nearly your turn" (or "next") right after it.
-        ahead = (place or 99) - 1
-        if ahead <= policy.settings(ticket.branch)["position_threshold"]:
-            _mark(ticket, "position")
-        if ahead == 0:
-            _mark(ticket, "next")
+    # The welcome says how many are ahead: no "nearly your turn" (or "next") right after it.
+    ahead = (place or 99) - 1
+    also = (("position",) if ahead <= policy.settings(ticket.branch)["position_threshold"] else ()) + (
+        ("next",) if ahead == 0 else ())
+    send_once(ticket, "welcome", place=place, also=also)
 
 
 def on_ticket_changed(app, change) -> None:
@@ -153,11 +173,6 @@ def on_ticket_changed(app, change) -> None:
         log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
     except Exception:  # noqa: BLE001  (a text problem must never undo or block a ticket change)
         log.exception("texts for ticket %s failed", change.ticket_id)
-
-
-def _mark(ticket, kind):
-    with write_transaction() as session:
-        _claim(session, ticket.id, kind)
 
 
 def init_app(app) -> None:

@@ -3,6 +3,8 @@ crash or an unplugged modem delays a text and never drops it."""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -43,7 +45,8 @@ def enqueue(to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=No
     with write_transaction() as session:
         message = add(session, to, body, kind, branch_id=branch_id, ticket_id=ticket_id,
                       appointment_id=appointment_id, send_after=send_after, country=country)
-    announce(message)
+        queued = Queued.of(message)
+    announce(queued)
     return message
 
 
@@ -64,7 +67,21 @@ def add(session, to, body, kind, *, branch_id=None, ticket_id=None, appointment_
     return message
 
 
-def announce(message: OutboxMessage) -> None:
+@dataclass(frozen=True)
+class Queued:
+    """What announce() says of a new row, read inside its transaction: after the commit every
+    attribute of the row would cost a query to read again."""
+    id: int
+    kind: str
+    to: str
+    branch_id: int | None
+
+    @classmethod
+    def of(cls, message: OutboxMessage) -> Queued:
+        return cls(message.id, message.kind, message.to, message.branch_id)
+
+
+def announce(message: OutboxMessage | Queued) -> None:
     """After the commit: log the new row and wake this process's gateways."""
     log.info("outbox %s: %s text to %s queued", message.id, message.kind, masked(message.to))
     outbox_queued.send(current_app._get_current_object(), message_id=message.id, branch_id=message.branch_id)
@@ -84,39 +101,54 @@ def _due(now, branch_id):
 
 
 def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
-    """Take the most urgent due row for `owner`, or None. Safe with several gateways at once."""
+    """Take the most urgent due row for `owner`, or None. Safe with several gateways at once.
+
+    Rows that may not go (stale, no consent, quiet hours...) are set aside on the way, at most
+    SET_ASIDE_PER_TRANSACTION in one write transaction: a backlog of hundreds of stale texts would
+    otherwise hold the write lock, and under gevent every request, for a second or more."""
     now = clock.now()
-    with write_transaction() as session:
-        while True:
-            message = session.execute(
-                _due(now, branch_id)
-                .order_by(OutboxMessage.priority.desc(), OutboxMessage.send_after, OutboxMessage.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
-            if message is None:
-                return None
-            decision = policy.decide(session, message, now)
-            if decision.action == "send":
-                break
-            message.policy_note = decision.reason
-            message.lease_owner = message.lease_until = None
-            if decision.action == "hold":
-                message.status, message.send_after = O.QUEUED, decision.until
-            elif decision.action == "cancel":
-                message.status = O.CANCELLED
-            else:
-                message.status = O.SUPPRESSED
-            session.flush()
-            log.info("outbox %s %s: %s", message.id, decision.action, decision.reason)
-        if message.status == O.SENDING:
-            message.possible_duplicate = True  # the previous holder may have sent it
-        message.status = O.SENDING
-        message.lease_owner = owner
-        message.lease_until = now + timedelta(seconds=lease_seconds)
-        message.attempts += 1
-        return {"id": message.id, "to": message.to, "body": message.body, "attempts": message.attempts,
-                "parts": message.parts, "kind": message.kind}
+    due = (_due(now, branch_id)
+           .order_by(OutboxMessage.priority.desc(), OutboxMessage.send_after, OutboxMessage.id)
+           .limit(1)
+           .with_for_update(skip_locked=True))
+    while True:
+        with write_transaction() as session:
+            claimed = _claim_within(session, due, owner, now, lease_seconds)
+        if claimed is not _MORE:
+            return claimed
+        time.sleep(0)  # let the others in between two batches (under gevent: every greenlet)
+
+
+SET_ASIDE_PER_TRANSACTION = 20
+_MORE = object()  # the batch set its rows aside without finding one to send: look on in a new transaction
+
+
+def _claim_within(session, due, owner: str, now, lease_seconds):
+    for _ in range(SET_ASIDE_PER_TRANSACTION):
+        message = session.execute(due).scalar_one_or_none()
+        if message is None:
+            return None
+        decision = policy.decide(session, message, now)
+        if decision.action == "send":
+            if message.status == O.SENDING:
+                message.possible_duplicate = True  # the previous holder may have sent it
+            message.status = O.SENDING
+            message.lease_owner = owner
+            message.lease_until = now + timedelta(seconds=lease_seconds)
+            message.attempts += 1
+            return {"id": message.id, "to": message.to, "body": message.body, "attempts": message.attempts,
+                    "parts": message.parts, "kind": message.kind}
+        message.policy_note = decision.reason
+        message.lease_owner = message.lease_until = None
+        if decision.action == "hold":
+            message.status, message.send_after = O.QUEUED, decision.until
+        elif decision.action == "cancel":
+            message.status = O.CANCELLED
+        else:
+            message.status = O.SUPPRESSED
+        session.flush()
+        log.info("outbox %s %s: %s", message.id, decision.action, decision.reason)
+    return _MORE
 
 
 def _owned(session, message_id, owner):

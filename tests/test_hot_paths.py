@@ -1,0 +1,99 @@
+"""What keeps a check-in, a call and the gateway's claim cheap (issue 15): the same outcome, with
+less work on the one thread that serves every request under gevent."""
+from sqlalchemy import event, select
+
+from core import engine
+from core.extensions import db
+from core.models import Customer
+from core.queries import positions
+from messaging import outbox
+from messaging.models import OutboxMessage, TicketNotice
+from messaging.outbox import SET_ASIDE_PER_TRANSACTION
+
+from .constants import START
+from .helpers import make_branch_setup
+from .modem_helpers import KA
+
+STRANGER = "+995555000009"  # never said yes to texts
+
+
+class Transactions:
+    """Counts the write transactions committed (SQLite's BEGIN IMMEDIATE; a commit on PostgreSQL)."""
+
+    def __init__(self):
+        self.writes = 0
+        self.commits = 0
+
+    def __enter__(self):
+        event.listen(db.engine, "before_cursor_execute", self._statement)
+        event.listen(db.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(db.engine, "before_cursor_execute", self._statement)
+        event.remove(db.engine, "commit", self._commit)
+
+    def _statement(self, _conn, _cursor, statement, *_args):
+        self.writes += statement.strip().upper() == "BEGIN IMMEDIATE"
+
+    def _commit(self, _conn):
+        self.commits += 1
+
+
+def queued(to, kind, body):
+    message = OutboxMessage(to=to, kind=kind, body=body, status="queued", send_after=START, created_at=START)
+    db.session.add(message)
+    db.session.commit()
+    return message.id
+
+
+def test_a_backlog_of_texts_that_may_not_go_is_set_aside_in_batches(any_db_app):
+    """Forty-five welcomes to a number without consent stand before a text that may go: the claim
+    suppresses them all and returns that one, as before, but never holds the write lock for more
+    than a batch of them."""
+    db.session.add(Customer(phone=KA, sms_consent=True, consent_at=START, created_at=START))
+    db.session.commit()
+    stale = [queued(STRANGER, "welcome", f"Clinic: welcome {n}") for n in range(45)]
+    answer = queued(KA, "test", "Clinic: a test")  # the reply lane: after the queue lane's welcomes
+
+    with Transactions() as transactions:
+        claimed = outbox.claim("gw")
+
+    assert claimed["id"] == answer
+    db.session.rollback()
+    statuses = db.session.execute(select(OutboxMessage.status).where(OutboxMessage.id.in_(stale))).scalars().all()
+    assert statuses == ["suppressed"] * 45
+    assert db.session.get(OutboxMessage, answer).status == "sending"
+    assert transactions.commits >= -(-46 // SET_ASIDE_PER_TRANSACTION)  # 20 + 20 + (5 and the one sent)
+    assert outbox.claim("gw") is None
+
+
+def test_positions_up_to_a_place_are_the_front_of_the_full_answer(any_db_app):
+    branch, (a, b), _counters, _staff = make_branch_setup()
+    for service in (a, b, a, a, b, a, a):
+        engine.issue_ticket(service.id)
+    everyone = positions(branch.id)
+    assert positions(branch.id, up_to=2) == {ticket: place for ticket, place in everyone.items() if place <= 2}
+    assert positions(branch.id, a.id, up_to=3) == {ticket: place for ticket, place in positions(branch.id, a.id).items()
+                                                   if place <= 3}
+
+
+def test_a_texting_check_in_with_nobody_ahead_takes_its_notices_with_the_welcome(app, client):
+    """The welcome says "you are next": its "nearly your turn" and "next" notices are taken in the
+    welcome's own transaction (they were two more, each a BEGIN IMMEDIATE on SQLite)."""
+    branch, _services, _counters, _staff = make_branch_setup()
+    branch.country = "GE"
+    db.session.commit()
+    with Transactions() as transactions:
+        answer = client.post("/api/v1/checkins", json={"service": "A", "phone": "555 12 34 56", "sms_consent": True,
+                                                        "branch": branch.id})
+    assert answer.status_code == 201, answer.json
+    ticket_id = answer.json["ticket"]["id"]
+    db.session.rollback()
+    notices = dict(db.session.execute(select(TicketNotice.kind, TicketNotice.outbox_id)
+                                      .where(TicketNotice.ticket_id == ticket_id)).all())
+    assert set(notices) == {"welcome", "position", "next"}
+    assert db.session.get(OutboxMessage, notices["welcome"]).kind == "welcome"
+    assert notices["position"] is None and notices["next"] is None
+    # the customer, the ticket, the welcome (with its notices) and the quoted wait
+    assert transactions.writes == 4

@@ -10,6 +10,7 @@ Times are stored in UTC and shown in a branch's time zone: the branch a row belo
 "working branch": the one the person picked (the header's switcher, or a counter), kept for the
 session and always within reach, else their first branch.
 """
+import re
 from datetime import datetime, tzinfo
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -31,6 +32,13 @@ BRANCH_KEY = "branch_id"
 # staff read ISO dates and a 24-hour clock, which nobody in an office of several countries misreads.
 DATE_PATTERNS = {"en": "yyyy-MM-dd", "ja": "y/MM/dd", "ka": "dd.MM.y"}
 TIME_PATTERNS = {"en": "HH:mm", "ja": "H:mm", "ka": "HH:mm"}
+# A customer's texts and printed ticket: short (a Japanese or Georgian text part holds 70 characters),
+# with the weekday to check the day by and no year (an appointment is weeks away at most), and a
+# 24-hour clock: "Thu 3 Dec 10:00", "12月3日(木) 10:00", "ხუთ 3 დეკ 10:00" (CLDR's order, "ხუთ, 3 დეკ", without
+# the comma: with it, or with full stops after the abbreviations, a Georgian reschedule offer of three
+# times takes three parts; tests/test_text_budget.py).
+CUSTOMER_DATETIME_PATTERNS = {"en": "EEE d MMM HH:mm", "ja": "M月d日(E) HH:mm", "ka": "EEE d MMM HH:mm"}
+CUSTOMER_TIME_PATTERN = "HH:mm"
 
 
 def init_pages(app) -> None:
@@ -40,7 +48,7 @@ def init_pages(app) -> None:
                                  own_language=own_language, link_in_language=link_in_language,
                                  language_names=LANGUAGE_NAMES)
     app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date, local_time=local_time,
-                                 local_recent=local_recent)
+                                 local_recent=local_recent, text_lang=text_lang)
 
 
 def _choose_afresh() -> None:
@@ -136,6 +144,28 @@ def choose_branch(ident):
     return branch
 
 
+# --- the language of a text of unknown language -------------------------------------------------
+
+# Kana, CJK ideographs and their punctuation, full- and half-width forms: Japanese. Mkhedruli,
+# Asomtavruli, Nuskhuri and Mtavruli: Georgian. hardware/static/phone.js repeats these ranges.
+_SCRIPTS = {"ja": re.compile("[\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]"),
+            "ka": re.compile("[\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f]")}
+_LATIN = re.compile("[A-Za-z]")
+
+
+def text_lang(text, fallback: str | None = None) -> str | None:
+    """The language a text (an SMS a customer wrote, a reply) is written in, for its element's
+    `lang`, so that the browser picks Japanese or Georgian glyphs and a screen reader its voice in a
+    page of another language: the script most of its letters are in (a ticket code or a URL in
+    Latin letters does not make a Japanese text English); Latin letters alone are English, the only
+    one of our languages written in them; `fallback` for a text without letters ("123", emoji)."""
+    counts = {code: len(script.findall(text or "")) for code, script in _SCRIPTS.items()}
+    code = max(counts, key=counts.get)
+    if counts[code]:
+        return code
+    return "en" if _LATIN.search(text or "") else fallback
+
+
 # --- dates and times ---------------------------------------------------------------------------
 
 def _language() -> str:
@@ -178,6 +208,17 @@ def local_date(value, where=None) -> str:
     if isinstance(value, (datetime, str)):
         value = _moment(value).astimezone(_zone(where)).date()
     return format_date(value, DATE_PATTERNS[language], locale=language)
+
+
+def customer_datetime(moment: datetime, zone: tzinfo, language: str | None) -> str:
+    """A stored moment as a customer's text or ticket gives it, on `zone`'s clock, in `language`."""
+    language = language if language in CUSTOMER_DATETIME_PATTERNS else "en"
+    return format_datetime(moment, CUSTOMER_DATETIME_PATTERNS[language], tzinfo=zone, locale=language)
+
+
+def customer_time(moment: datetime, zone: tzinfo) -> str:
+    """A time of day as a customer's text gives it: 24-hour, on `zone`'s clock."""
+    return format_datetime(moment, CUSTOMER_TIME_PATTERN, tzinfo=zone, locale="en")
 
 
 def local_recent(moment, where=None, now=None) -> str:

@@ -13,11 +13,13 @@ PRINTER config (instance/config.py):
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from escpos import printer as escpos_printer
 from PIL import Image, ImageDraw
 
+from core.language import customer_datetime
 from hardware import ticket_fonts
 
 log = logging.getLogger(__name__)
@@ -118,10 +120,13 @@ def logo_image(path: Path | None) -> Image.Image | None:
         return None
 
 
-def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, when_local: str,
+def print_ticket(settings: dict, ticket: dict, branch_name: str, language: str, when_local: datetime | str,
                  logo: Path | None = None) -> None:
-    """Print one ticket, or raise PrintFailed with the reason. `logo`: the branch's logo file, printed above."""
+    """Print one ticket, or raise PrintFailed with the reason. `when_local`: the check-in on the
+    branch's clock (aware), written as the customer's texts write it. `logo`: the branch's logo file, printed above."""
     words = ticket["print_words"]
+    if isinstance(when_local, datetime):
+        when_local = customer_datetime(when_local, when_local.tzinfo, language)
     lines = ticket_lines(ticket, branch_name, when_local)
     as_image = drawn(lines, language)
     logo = logo_image(logo)

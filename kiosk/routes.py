@@ -68,7 +68,7 @@ def _print(ticket: dict, language: str) -> dict:
         "wait": gettext("Estimated wait: about %(minutes)s min", minutes=ticket["estimated_wait_minutes"]),
         "scan": gettext("Scan to follow your place in the queue on your phone."),
     }
-    when = branch.local(db.session.get(Ticket, ticket["id"]).arrived_at).strftime("%Y-%m-%d %H:%M")
+    when = branch.local(db.session.get(Ticket, ticket["id"]).arrived_at)  # the printer formats it per language
     try:
         print_ticket(settings, {**ticket, "print_words": words}, branch.name, language, when,
                      logo=storefront.branch_logo(branch))

@@ -12,6 +12,7 @@ from core import appointments, clock
 from core.database import write_transaction
 from core.errors import Conflict, SeedError
 from core.extensions import db
+from core.language import customer_datetime
 from core.models import Appointment, Customer
 from core.settings import branches as branch_settings
 
@@ -21,27 +22,28 @@ from .models import RescheduleOffer
 log = logging.getLogger(__name__)
 
 
-def when_text(branch, moment: datetime) -> str:
-    """An appointment's date and time as its texts give them, on the branch's clock."""
-    return branch.local(moment).strftime("%Y-%m-%d %H:%M")
+def when_text(branch, moment: datetime, language: str) -> str:
+    """An appointment's date and time as its texts in `language` give them, on the branch's clock."""
+    return customer_datetime(moment, branch.zone, language)
 
 
-def choices_text(branch, slots) -> str:
+def choices_text(branch, slots, language: str) -> str:
     """The free times a reschedule offer lists, numbered for the reply."""
-    return " ".join(f"{i}) {when_text(branch, s)}" for i, s in enumerate(slots, 1))
+    return " ".join(f"{i}) {when_text(branch, s, language)}" for i, s in enumerate(slots, 1))
 
 
-def _when(appointment: Appointment, moment: datetime | None = None) -> str:
-    return when_text(appointment.branch, moment or appointment.starts_at)
+def _language(appointment: Appointment) -> str:
+    return appointment.language or appointment.customer.language  # the one asked when booking, if it was
 
 
 def _text(appointment: Appointment, kind: str, **values) -> int | None:
     customer = appointment.customer
     if customer is None or not customer.phone:
         return None
-    language = appointment.language or customer.language  # the one asked when booking, if it was
+    language = _language(appointment)
     body = templates.render(appointment.branch, kind, language, service=appointment.service.name_in(language),
-                            time=_when(appointment), code=appointment.booking_code, **values)
+                            time=when_text(appointment.branch, appointment.starts_at, language),
+                            code=appointment.booking_code, **values)
     return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id).id
 
 
@@ -112,7 +114,7 @@ def offer(phone, appointment=None) -> str | None:
         session.add(RescheduleOffer(appointment_id=appointment.id, phone=phone, status="open",
                                     slots=[s.isoformat() for s in slots], created_at=clock.now(),
                                     expires_at=clock.now() + timedelta(minutes=minutes)))
-    _text(appointment, "reschedule_offer", choices=choices_text(appointment.branch, slots))
+    _text(appointment, "reschedule_offer", choices=choices_text(appointment.branch, slots, _language(appointment)))
     return "reschedule: slots offered"
 
 

@@ -7,7 +7,7 @@ Parts are counted as the modem sends them (hardware/pdu.py): GSM-7 160, then 153
 the extension characters (€ [ ] { } ~ ^ | \\) taking two; UCS-2 70, then 67 a part."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from core.models import new_booking_code
 from hardware.pdu import segment_info
@@ -47,9 +47,9 @@ def longest_values(branch, language: str) -> dict:
     """Every placeholder at its longest at `branch` in `language`; {time} as a time of day
     (values_for() gives an appointment kind its date and time)."""
     moments = _moments(branch)
-    when = _longest(appointment_texts.when_text(branch, moment) for moment in moments)
-    slots = [max(moments, key=lambda m: len(appointment_texts.when_text(branch, m))) + timedelta(days=i * 7)
-             for i in range(3)]
+    when = _longest(appointment_texts.when_text(branch, moment, language) for moment in moments)
+    # The three longest times: a week on from the longest may fall on a day of one digit.
+    slots = sorted(moments, key=lambda m: len(appointment_texts.when_text(branch, m, language)), reverse=True)[:3]
     return {
         "name": CUSTOMER_NAME.get(language, CUSTOMER_NAME["en"]),
         "ticket": TICKET,
@@ -59,7 +59,7 @@ def longest_values(branch, language: str) -> dict:
         "time": _longest(templates.clock_text(branch, moment) for moment in moments),
         "appointment_time": when,
         "code": new_booking_code(),  # always as long as this
-        "choices": appointment_texts.choices_text(branch, slots),
+        "choices": appointment_texts.choices_text(branch, slots, language),
     }
 
 

@@ -8,6 +8,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from core.extensions import db
+from core.language import customer_time
 from hardware.pdu import encoding_of
 
 from .models import MessageTemplate
@@ -85,8 +86,8 @@ def wording_for(kind: str, values: dict) -> str:
 
 
 def clock_text(branch, moment) -> str:
-    """A time of day as texts give it: 24-hour, on the branch's clock."""
-    return branch.local(moment).strftime("%H:%M")
+    """A time of day as texts give it: 24-hour, on the branch's clock (the same in every language)."""
+    return customer_time(moment, branch.zone)
 
 
 def mend_look_alikes(text: str) -> str:

@@ -80,7 +80,7 @@ def test_reminders_at_each_lead_time_once_and_not_inside_the_lead(clinic, clock)
     clock.set(at(4, 8, 1))
     assert send_reminders() == 1
     reminder = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
-    assert reminder.body.startswith("Tbilisi Clinic: შეხსენება: Appointments, 2026-03-04 10:00") and far.booking_code in reminder.body
+    assert reminder.body.startswith("Tbilisi Clinic: შეხსენება: Appointments, ოთხ 4 მარ 10:00") and far.booking_code in reminder.body
     late_booking = book(clinic, at(4, 12))  # booked 3 h 59 min ahead: inside the 24 h lead
     assert send_reminders() == 0
     clock.set(at(4, 10, 1))
@@ -108,7 +108,7 @@ def test_reschedule_by_reply(clinic, clock, word):
     appointment = book(clinic, at(4, 10))
     assert text_in(word, clock).outcome == "reschedule: slots offered"
     offer = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reschedule_offer"))
-    assert "1) 2026-03-02 13:30" in offer.body  # 09:00 UTC Monday is 13:00 in Tbilisi: the next slot
+    assert "1) ორშ 2 მარ 13:30 2)" in offer.body  # 09:00 UTC Monday is 13:00 in Tbilisi: the next slot
     assert text_in("2", clock).outcome == "appointment rescheduled"
     moved = db.session.get(Appointment, appointment.id)
     assert moved.starts_at == at(2, 14) and moved.status == "booked"

@@ -42,9 +42,9 @@ def exchange(vm, clock, text, count):
 
 
 def test_keywords_over_the_modem(world, vm, clock):
-    assert exchange(vm, clock, "R", 1).startswith("Tbilisi Clinic: თავისუფალი დრო: 1) 2026-03-02 13:30")
+    assert exchange(vm, clock, "R", 1).startswith("Tbilisi Clinic: თავისუფალი დრო: 1) ორშ 2 მარ 13:30")
     moved = exchange(vm, clock, "２", 2)  # a full-width choice
-    assert moved.startswith("Tbilisi Clinic: თქვენი ვიზიტი (Appointments) გადატანილია 2026-03-02 14:00-ზე")
+    assert moved.startswith("Tbilisi Clinic: თქვენი ვიზიტი (Appointments) გადატანილია ორშ 2 მარ 14:00-ზე")
     db.session.rollback()
     assert db.session.get(Appointment, world.id).starts_at == datetime(2026, 3, 2, 14, tzinfo=TBILISI)
     assert "დადასტურებულია" in exchange(vm, clock, "c", 3)

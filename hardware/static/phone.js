@@ -4,10 +4,29 @@
   var current = null;
   var el = function (id) { return document.getElementById(id); };
 
+  // A text's own language, for its bubble's lang (Japanese or Georgian glyphs and voice in an
+  // English page): the script most of its letters are in, Latin alone English, else none.
+  // The same ranges and rule as core/language.py text_lang.
+  var SCRIPTS = {
+    ja: /[\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]/g,
+    ka: /[\u10a0-\u10ff\u1c90-\u1cbf\u2d00-\u2d2f]/g
+  };
+  function textLang(text) {
+    var best = null, most = 0;
+    Object.keys(SCRIPTS).forEach(function (code) {
+      var found = (text || "").match(SCRIPTS[code]), count = found ? found.length : 0;
+      if (count > most) { best = code; most = count; }
+    });
+    return best || (/[A-Za-z]/.test(text || "") ? "en" : null);
+  }
+
   function bubble(item) {
-    var li = document.createElement("li");
+    var li = document.createElement("li"), body = document.createElement("span"), lang = textLang(item.body);
     li.className = "bubble " + item.kind;
-    li.textContent = item.body;
+    body.className = "body";
+    body.textContent = item.body;
+    if (lang) body.lang = lang;
+    li.appendChild(body);
     var meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = (item.kind === "in" ? "received " : "sent ") + new Date(item.time).toLocaleString() +

@@ -29,6 +29,8 @@
   }
   function load() {
     var t = current();
+    // The wording is in the text's language, not the page's: Japanese or Georgian glyphs and voice.
+    el("body").lang = el("preview").lang = t.language;
     el("body").value = t.body; el("custom").textContent = t.custom ? words.custom : words.standard; show(t.preview);
   }
   function choose(select, value) {

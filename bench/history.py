@@ -46,10 +46,12 @@ INSTANCE_CONFIG = 'KIOSK_RATE_LIMIT = "100000 per minute"\n'
 
 
 @contextmanager
-def database(target: str, size: int):
-    """A database with `size` past tickets; yields (url, instance folder, admin API token)."""
-    instance = Path(tempfile.mkdtemp(prefix="seed_bench_"))
-    (instance / "config.py").write_text(INSTANCE_CONFIG)
+def scratch(target: str, prefix: str = "seed_bench_", config: str = INSTANCE_CONFIG):
+    """A fresh instance folder and an empty database (a file in it, or a PostgreSQL database
+    seed_bench_<random> on the server `target` names); yields (folder, database URL), and drops
+    both after."""
+    instance = Path(tempfile.mkdtemp(prefix=prefix))
+    (instance / "config.py").write_text(config)
     admin_url, name = None, None
     if target == "sqlite":
         url = f"sqlite:///{instance / 'seed.db'}"
@@ -60,6 +62,18 @@ def database(target: str, size: int):
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = admin_url.set(database=name).render_as_string(hide_password=False)
     try:
+        yield instance, url
+    finally:
+        if name:
+            with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        shutil.rmtree(instance, ignore_errors=True)
+
+
+@contextmanager
+def database(target: str, size: int):
+    """A database with `size` past tickets; yields (url, instance folder, admin API token)."""
+    with scratch(target) as (instance, url):
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
         upgrade_database(app)
         with app.app_context():
@@ -71,11 +85,6 @@ def database(target: str, size: int):
         print(f"  history of {size:,} tickets built in {took:.0f} s: "
               + ", ".join(f"{table} {count:,}" for table, count in written.items()), flush=True)
         yield url, instance, secret, layout, app
-    finally:
-        if name:
-            with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        shutil.rmtree(instance, ignore_errors=True)
 
 
 class Server:

@@ -33,30 +33,20 @@ import random
 import re
 import resource
 import selectors
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 import websocket
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-from core.config import normalise_database_url
 
 from .display_latency import free_port
-from .history import ROOT, Server
+from .history import ROOT, Server, scratch
 
-# The bench checks in faster than a kiosk may; it opens every socket from one address.
-INSTANCE_CONFIG = 'KIOSK_RATE_LIMIT = "100000 per minute"\n'
 CALLED = re.compile(rb'"kind":\s*"called",\s*"number":\s*"([^"]+)"|"number":\s*"([^"]+)"[^}]*?"kind":\s*"called"')
 WAIT_SECONDS = 5  # for every display to hear a call
 # --gc log|off: run.py started through this, which notes the server's garbage collections (and,
@@ -282,27 +272,9 @@ class System(Server):
         raise RuntimeError("run.py did not answer:\n" + (self.instance / "server.log").read_text()[-3000:])
 
 
-@contextmanager
 def instance(target: str):
     """A fresh instance folder and database; yields (folder, database URL)."""
-    folder = Path(tempfile.mkdtemp(prefix="seed_sockets_"))
-    (folder / "config.py").write_text(INSTANCE_CONFIG)
-    admin_url, name = None, None
-    if target == "sqlite":
-        url = f"sqlite:///{folder / 'seed.db'}"
-    else:
-        admin_url = make_url(normalise_database_url(target))
-        name = f"seed_bench_{uuid.uuid4().hex[:8]}"
-        with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin_url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield folder, url
-    finally:
-        if name:
-            with create_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        shutil.rmtree(folder, ignore_errors=True)
+    return scratch(target, prefix="seed_sockets_")
 
 
 def signed_in(base: str, folder: Path) -> requests.Session:

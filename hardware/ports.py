@@ -25,8 +25,8 @@ def wait_closed(fd: int | None, timeout: float = 2.0) -> None:
     close for the hub's next turn, and until then the port's exclusive lock is still held: the
     next open of the same port (the modem's own, right after our probe of it) would find it
     "held by another program". Without gevent the fd is already gone and this returns at once."""
-    if fd is None:
-        return
+    if fd is None or getattr(os.close, "__module__", "") != "gevent.os":
+        return  # closed already (and the number may belong to another file by now)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

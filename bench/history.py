@@ -100,6 +100,10 @@ class Server:
         self.log = open(self.instance / "server.log", "w")
         self.process = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port)], cwd=ROOT, env=env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
+        return self.answering()
+
+    def answering(self):
+        """Wait until the started run.py answers its health check; self, or why it did not."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:

@@ -262,14 +262,7 @@ class System(Server):
         self.process = subprocess.Popen([sys.executable, *start, "--port", str(self.port), "--connections",
                                          str(self.connections)], cwd=ROOT, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.base + "/api/v1/health", timeout=5).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise RuntimeError("run.py did not answer:\n" + (self.instance / "server.log").read_text()[-3000:])
+        return self.answering()
 
 
 def instance(target: str):

@@ -3,7 +3,8 @@ confirming, cancelling, rescheduling to a slot that is re-checked at the moment 
 finding free slots."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from babel.dates import format_datetime
 from flask_babel import get_locale, gettext, pgettext
@@ -54,6 +55,10 @@ def taken(session, service_id: int, starts_at: datetime, exclude: int | None = N
 
 
 def _check_slot(session, service: Service, starts_at: datetime, exclude=None):
+    """Raise unless `starts_at` is a bookable slot of `service` with room. Holds the service's row
+    (FOR UPDATE) until the transaction ends, so two bookings of one slot never both see room on
+    PostgreSQL (on SQLite the write transaction's lock does that)."""
+    session.execute(select(Service.id).where(Service.id == service.id).with_for_update())
     branch = service.branch
     if starts_at.tzinfo is None:
         raise ValidationError(gettext("Appointment times need a time zone."), {"starts_at": "no zone"})
@@ -151,27 +156,57 @@ def reschedule(appointment_id, starts_at: datetime):
     return _change(appointment_id, ACTIVE, move)
 
 
-def free_slots(service: Service, after: datetime, count=3, days=14) -> list[datetime]:
-    """The next `count` slots of the service with room, after `after`, within `days`."""
-    from .extensions import db
-
-    branch, found = service.branch, []
-    local_day = branch.local(after).date()
-    closed = closed_days(branch, local_day, local_day + timedelta(days=days - 1))
+def _grid(service: Service, first: date, days: int):
+    """Every slot start of the service on the open days from `first` for `days` days (branch-local)."""
+    branch = service.branch
+    closed = closed_days(branch, first, first + timedelta(days=days - 1))
     for offset in range(days):
-        day = local_day + timedelta(days=offset)
+        day = first + timedelta(days=offset)
         if day in closed:
             continue
         for opens, closes in branch.opening_hours.get(WEEKDAYS[day.weekday()], []):
             moment = datetime.combine(day, _hm(opens), tzinfo=branch.zone)
             closing = datetime.combine(day, time(23, 59, 59) if closes == "24:00" else _hm(closes), tzinfo=branch.zone)
             while moment + timedelta(minutes=service.slot_minutes) <= closing:
-                if moment > after and taken(db.session, service.id, moment) < service.slot_capacity:
-                    found.append(moment)
-                    if len(found) == count:
-                        return found
+                yield moment
                 moment += timedelta(minutes=service.slot_minutes)
-    return found
+
+
+@dataclass(frozen=True)
+class Slot:
+    starts_at: datetime  # in the branch's zone
+    booked: int  # active appointments in it
+    capacity: int
+    past: bool
+
+    @property
+    def free(self) -> bool:
+        return not self.past and self.booked < self.capacity
+
+
+def slots(service: Service, first: date, days: int = 1) -> list[Slot]:
+    """The service's slots on `days` branch-local days from `first`, each with how many active
+    appointments it holds (one query for the whole range); closed days have none."""
+    from .extensions import db
+
+    branch = service.branch
+    start = datetime.combine(first, time.min, tzinfo=branch.zone)
+    counts = dict(db.session.execute(
+        select(Appointment.starts_at, func.count(Appointment.id)).where(
+            Appointment.service_id == service.id, Appointment.status.in_(ACTIVE),
+            Appointment.starts_at >= start, Appointment.starts_at < start + timedelta(days=days + 1))
+        .group_by(Appointment.starts_at)).all())
+    booked = {moment.astimezone(branch.zone): count for moment, count in counts.items()}
+    now = clock.now()
+    return [Slot(moment, booked.get(moment, 0), service.slot_capacity, moment <= now)
+            for moment in _grid(service, first, days)]
+
+
+def free_slots(service: Service, after: datetime, count=3, days=14) -> list[datetime]:
+    """The next `count` slots of the service with room, after `after`, within `days`."""
+    found = [slot.starts_at for slot in slots(service, service.branch.local(after).date(), days)
+             if slot.booked < slot.capacity and slot.starts_at > after]
+    return found[:count]
 
 
 def find_for_check_in(branch: Branch, *, code=None, phone=None) -> Appointment:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-
 from flask import current_app
 from sqlalchemy import select
 
-from core import audit, clock, engine, privacy
+from core import audit, backups, clock, engine, privacy
 from core.errors import SeedError
 from core.extensions import db
 from core.models import Branch, Ticket
@@ -83,6 +82,25 @@ def anonymise_old_visits() -> int:
     return sum(done.values())
 
 
+def nightly_backup() -> int:
+    """Back the database up once a night, keeping the newest BACKUP_KEEP (0: no nightly backups).
+    Due when no backup was made since BACKUP_TIME last came (installation-local); the backups
+    folder is the state, so a box that was off then makes it when it is back, and a second run
+    finds it made. Only files named by core/backups are ever deleted."""
+    config = current_app.config
+    keep = int(config.get("BACKUP_KEEP", 0) or 0)
+    if keep <= 0:
+        return 0
+    where = backups.folder()
+    if not backups.due(where, clock.now(), config.get("BACKUP_TIME", "03:00"), config.get("DEFAULT_TIMEZONE", "UTC")):
+        return 0
+    made = backups.make()
+    gone = backups.prune(where, keep)
+    log.info("backup: %s (%d bytes, migration %s); %d older one(s) deleted, keeping %d",
+             made.path, made.size, made.revision, len(gone), keep)
+    return 1
+
+
 JOBS = {
     # id: (function, seconds between runs)
     "dispatch-outbox": (dispatch, 15),
@@ -91,6 +109,7 @@ JOBS = {
     "appointment-reminders": (appointment_reminders, 60),
     "handle-unhandled-replies": (handle_unhandled_replies, 60),
     "anonymise-old-visits": (anonymise_old_visits, 600),
+    "nightly-backup": (nightly_backup, 600),
 }
 # A reply stored just before a crash is handled as soon as the scheduler is back.
 RUN_AT_START = {"handle-unhandled-replies"}

@@ -19,7 +19,8 @@ def test_jobs_run_with_fixed_ids_and_stop(app):
     try:
         assert sorted(job.id for job in scheduler.get_jobs()) == ["anonymise-old-visits", "appointment-reminders",
                                                                   "dispatch-outbox", "end-of-day",
-                                                                  "handle-unhandled-replies", "join-stale-parts"]
+                                                                  "handle-unhandled-replies", "join-stale-parts",
+                                                                  "nightly-backup"]
     finally:
         stop(app)
     assert "seed.scheduler" not in app.extensions

@@ -21,10 +21,12 @@ audit_cli = AppGroup("audit", help="The audit log: who did what, when, in which 
 
 
 def init_app(app) -> None:
-    from . import access, branches, records, services, texts, users  # noqa: F401  (they add their commands)
+    from . import access, backup, branches, records, services, texts, users  # noqa: F401  (they add their commands)
 
     for group in (user_cli, service_cli, counter_cli, branch_cli, token_cli, kiosk_cli, privacy_cli, audit_cli):
         app.cli.add_command(group)
+    app.cli.add_command(backup.backup_command)
+    app.cli.add_command(backup.restore_command)
 
 
 def _ready():

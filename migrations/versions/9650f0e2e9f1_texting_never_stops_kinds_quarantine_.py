@@ -16,7 +16,34 @@ branch_labels = None
 depends_on = None
 
 
+def _set_aside(tables):
+    """SQLite changes a column by rebuilding its table (copy, drop, rename) and, enforcing foreign
+    keys, refuses to drop a table that other rows point at: an installation that had received a
+    long reply, or had a notice or a survey bound to a text, could not upgrade. The rows pointing
+    at the tables rebuilt here wait in temporary tables meanwhile (`tables`: nothing points at
+    them in turn) and _put_back returns them unchanged, in the same transaction."""
+    if op.get_bind().dialect.name != "sqlite":
+        return ()
+    for table in tables:
+        op.execute(f'CREATE TEMP TABLE "aside_{table}" AS SELECT * FROM "{table}"')
+        op.execute(f'DELETE FROM "{table}"')
+    return tables
+
+
+def _put_back(tables):
+    """The rows set aside, in the columns their tables still have."""
+    for table in tables:
+        columns = ", ".join(f'"{c["name"]}"' for c in sa.inspect(op.get_bind()).get_columns(table))
+        op.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "aside_{table}"')
+        op.execute(f'DROP TABLE "aside_{table}"')
+
+
+# Rows pointing at inbox and outbox, which SQLite rebuilds here (see _set_aside).
+POINTING = ('inbox_part', 'ticket_notice', 'survey_response')
+
+
 def upgrade():
+    moved = _set_aside(POINTING)
     op.create_table('inbox_quarantine',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('branch_id', sa.Integer(), nullable=True),
@@ -79,9 +106,11 @@ def upgrade():
                type_=sa.String(length=40),
                existing_nullable=False)
 
+    _put_back(moved)
 
 
 def downgrade():
+    moved = _set_aside(POINTING)
     with op.batch_alter_table('ticket_notice', schema=None) as batch_op:
         batch_op.alter_column('kind',
                existing_type=sa.String(length=40),
@@ -133,3 +162,4 @@ def downgrade():
         batch_op.drop_column('claimed_at')
 
     op.drop_table('inbox_quarantine')
+    _put_back(moved)

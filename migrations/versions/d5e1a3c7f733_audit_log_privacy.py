@@ -28,6 +28,30 @@ IDENTIFIED = (
 # (table, column, its length) that become NULL once anonymised
 NULLABLE = (('outbox', 'to', 16), ('inbox', 'sender', 24), ('survey_response', 'phone', 16),
             ('reschedule_offer', 'phone', 16))
+# Rows pointing at outbox and inbox, which SQLite rebuilds here (see _set_aside).
+POINTING = ('ticket_notice', 'survey_response', 'inbox_part')
+
+
+def _set_aside(tables):
+    """SQLite changes a column by rebuilding its table (copy, drop, rename) and, enforcing foreign
+    keys, refuses to drop a table that other rows point at: an installation that had received a
+    long reply, or had a notice or a survey bound to a text, could not upgrade. The rows pointing
+    at the tables rebuilt here wait in temporary tables meanwhile (`tables`: nothing points at
+    them in turn) and _put_back returns them unchanged, in the same transaction."""
+    if op.get_bind().dialect.name != "sqlite":
+        return ()
+    for table in tables:
+        op.execute(f'CREATE TEMP TABLE "aside_{table}" AS SELECT * FROM "{table}"')
+        op.execute(f'DELETE FROM "{table}"')
+    return tables
+
+
+def _put_back(tables):
+    """The rows set aside, in the columns their tables still have."""
+    for table in tables:
+        columns = ", ".join(f'"{c["name"]}"' for c in sa.inspect(op.get_bind()).get_columns(table))
+        op.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "aside_{table}"')
+        op.execute(f'DROP TABLE "aside_{table}"')
 
 
 def upgrade():
@@ -48,9 +72,11 @@ def upgrade():
         batch_op.create_index('ix_audit_entry_action', ['action', 'id'], unique=False)
         batch_op.create_index('ix_audit_entry_at', ['at'], unique=False)
 
+    moved = _set_aside(POINTING)
     for table, column, length in NULLABLE:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.alter_column(column, existing_type=sa.String(length=length), nullable=True)
+    _put_back(moved)
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.create_index('ix_inbox_sender', ['sender', 'id'], unique=False)
     with op.batch_alter_table('inbox_part', schema=None) as batch_op:
@@ -72,10 +98,13 @@ def downgrade():
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.drop_index('ix_inbox_sender')
     # Rows anonymised meanwhile have no number to put back: an empty one, which names nobody.
-    for table, column, length in NULLABLE:
+    for table, column, _length in NULLABLE:
         op.execute(sa.text(f'UPDATE {table} SET "{column}" = \'\' WHERE "{column}" IS NULL'))
+    moved = _set_aside(POINTING)
+    for table, column, length in NULLABLE:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.alter_column(column, existing_type=sa.String(length=length), nullable=False)
+    _put_back(moved)
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_entry_at')
         batch_op.drop_index('ix_audit_entry_action')

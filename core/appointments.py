@@ -1,19 +1,24 @@
 """Appointments: booking within opening hours, never on a closed day, within slot capacity;
-confirming, cancelling, rescheduling to a slot that is re-checked at the moment of booking, and
-finding free slots."""
+confirming, cancelling, rescheduling to a slot that is re-checked at the moment of booking, changing
+whom an appointment is for, finding free slots, and a service's days as a calendar shows them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+import phonenumbers
 from babel.dates import format_datetime
 from flask_babel import get_locale, gettext, pgettext
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from . import clock
 from .database import write_transaction
 from .errors import Conflict, InvalidTransition, NotFound, ValidationError
-from .models import Appointment, Branch, Service
+from .models import Appointment, Branch, Closure, Customer, Service
 from .settings.branches import closed_days, is_closed
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -123,6 +128,145 @@ def book(service_id: int, starts_at: datetime, *, customer_id=None, source="staf
     return appointment
 
 
+# --- whom an appointment is for ------------------------------------------------------------------
+
+NAME_LENGTH = 60  # what the kiosk and the console's booking form take
+MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_NOT_IN_NAMES = re.compile(r"[<>\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A customer's details as a booking takes them, checked (contact() makes one)."""
+    name: str | None
+    phone: str | None  # E.164
+    language: str  # one the branch offers
+
+
+def _mobile(raw, branch: Branch) -> str | None:
+    """A mobile number texts can reach, in E.164, read as the branch's country writes numbers: the
+    kiosk's rule (kiosk/checkin.py check_phone), which core cannot import."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str) or len(raw) > 32:
+        raise ValidationError(gettext("That is not a phone number."), {"phone": "not a phone number"})
+    try:
+        number = phonenumbers.parse(raw, branch.country)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(gettext("That is not a phone number."), {"phone": "not a phone number"}) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(gettext("That number is not valid: please check it."), {"phone": "invalid"})
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise ValidationError(gettext("That looks like a landline: texts cannot reach it. Enter a mobile number."),
+                              {"phone": "not a mobile"})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _name(raw) -> str | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise ValidationError(gettext("Names may not contain < > or control characters."), {"name": "not text"})
+    name = unicodedata.normalize("NFC", raw).strip()
+    if len(name) > NAME_LENGTH:
+        raise ValidationError(gettext("Names are at most %(count)s characters.", count=NAME_LENGTH),
+                              {"name": "too long"})
+    if _NOT_IN_NAMES.search(name) or any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in name):
+        raise ValidationError(gettext("Names may not contain < > or control characters."),
+                              {"name": "invalid characters"})
+    return name
+
+
+def contact(branch: Branch, *, name=None, phone=None, language=None) -> Contact:
+    """Check a customer's details for an appointment at `branch`: every field, so that one
+    refusal names all that is wrong (its detail: field -> reason). Changes nothing."""
+    checked, messages, detail = {}, [], {}
+    for key, check in (("name", lambda: _name(name)), ("phone", lambda: _mobile(phone, branch)),
+                       ("language", lambda: booking_language(branch, language))):
+        try:
+            checked[key] = check()
+        except ValidationError as error:
+            messages.append(error.message)
+            detail.update(error.detail or {key: "invalid"})
+    if messages:
+        raise ValidationError(" ".join(messages), detail)
+    return Contact(**checked)
+
+
+def _consent(customer: Customer, words: str | None, source: str) -> None:
+    """A consent given now (`words`: what the customer agreed to) also lifts an earlier STOP."""
+    if words and customer.phone:
+        customer.sms_consent, customer.consent_at, customer.opted_out_at = True, clock.now(), None
+        customer.consent_source, customer.consent_text = source, words
+
+
+def _customer_for(session, current: Customer | None, details: Contact) -> Customer | None:
+    """The customer record an appointment with these details belongs to. A number is one record's
+    (the column is unique): the one that holds it already, else `current` when it had no number
+    yet, else a new record; a number that changes does not take the old one's consent along."""
+    if details.phone is not None:
+        if current is not None and current.phone == details.phone:
+            customer = current
+        else:
+            customer = session.scalar(select(Customer).where(Customer.phone == details.phone))
+            if customer is None and current is not None and current.phone is None:
+                customer, customer.phone = current, details.phone
+            if customer is None:
+                customer = Customer(phone=details.phone, created_at=clock.now())
+                session.add(customer)
+            elif customer is not current:  # someone we know: their name stays unless one is given
+                customer.name = details.name or customer.name
+    elif current is not None and current.phone is None:
+        customer = current
+    elif details.name is not None:
+        customer = Customer(created_at=clock.now())
+        session.add(customer)
+    else:
+        return None
+    if customer is current or customer.id is None:
+        customer.name = details.name
+    customer.language = details.language
+    return customer
+
+
+def _once_more_on_a_taken_number(work):
+    """Run `work` (one write transaction); again once if a number was stored by another
+    transaction between our look and our insert (PostgreSQL: the unique index refuses the second)."""
+    try:
+        return work()
+    except IntegrityError:
+        return work()
+
+
+def book_for(service_id: int, starts_at: datetime, *, name=None, phone=None, language=None, consent=None,
+             consent_source="staff", source="staff") -> Appointment:
+    """Book a slot for a customer given by name and mobile (either or neither), in one transaction:
+    the details checked (contact()), the slot checked, the customer found by the number or
+    remembered. A refusal leaves no customer row or consent behind. `consent`: the words the
+    customer agreed to texts with (None: none given now)."""
+    def work():
+        with write_transaction() as session:
+            service = session.get(Service, service_id)
+            if service is None or not service.active:
+                raise NotFound(gettext("Service %(service)s does not exist or is not offered now.",
+                                       service=service_id))
+            details = contact(service.branch, name=name, phone=phone, language=language)
+            _check_slot(session, service, starts_at)
+            customer = _customer_for(session, None, details)
+            if customer is not None:
+                _consent(customer, consent, consent_source)
+                session.flush()
+            appointment = Appointment(branch_id=service.branch_id, service_id=service.id,
+                                      customer_id=customer.id if customer else None, starts_at=starts_at,
+                                      status="booked", source=source, created_at=clock.now(), reminders_sent=[],
+                                      language=details.language)
+            session.add(appointment)
+            session.flush()
+        return appointment
+
+    return _once_more_on_a_taken_number(work)
+
+
 def _change(appointment_id, allowed, change):
     with write_transaction() as session:
         appointment = session.get(Appointment, appointment_id, with_for_update=True)
@@ -154,6 +298,25 @@ def reschedule(appointment_id, starts_at: datetime):
         appointment.starts_at, appointment.status, appointment.reminders_sent = starts_at, "booked", []
 
     return _change(appointment_id, ACTIVE, move)
+
+
+def change_customer(appointment_id, *, name, phone, language, consent=None, consent_source="staff") -> Appointment:
+    """Whom an active appointment is for (staff correcting a booking): name, mobile and the
+    language of its texts, checked as a booking checks them; on bad input nothing changes. The same
+    number: that customer's name and language are corrected. A number another customer record
+    holds: the appointment is that customer's from now on. A new number: a new record (the old
+    one keeps its number and consent), or the customer's own when they had none. Neither name nor
+    number: the appointment is for no one in particular."""
+    def change(session, appointment):
+        details = contact(appointment.branch, name=name, phone=phone, language=language)
+        customer = _customer_for(session, appointment.customer, details)
+        if customer is not None:
+            _consent(customer, consent, consent_source)
+            session.flush()
+        appointment.customer = customer
+        appointment.language = details.language
+
+    return _once_more_on_a_taken_number(lambda: _change(appointment_id, ACTIVE, change))
 
 
 def _grid(service: Service, first: date, days: int):
@@ -209,10 +372,70 @@ def free_slots(service: Service, after: datetime, count=3, days=14) -> list[date
     return found[:count]
 
 
+def _day_start(branch: Branch, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=branch.zone)
+
+
+def appointments_between(branch: Branch, first: date, days: int = 1, *, service_id: int | None = None,
+                         cancelled: bool = False) -> list[Appointment]:
+    """The appointments of the branch (or of one of its services) on `days` branch-local days from
+    `first`, by time, with their customers: one query, bounded by the range (ix_appointment_slot).
+    Cancelled ones only when asked for."""
+    from .extensions import db
+
+    services = [service_id] if service_id is not None else [s.id for s in branch.services]
+    query = (select(Appointment).options(joinedload(Appointment.customer))
+             .where(Appointment.branch_id == branch.id, Appointment.service_id.in_(services),
+                    Appointment.starts_at >= _day_start(branch, first),
+                    Appointment.starts_at < _day_start(branch, first + timedelta(days=days))))
+    if not cancelled:
+        query = query.where(Appointment.status != "cancelled")
+    return db.session.scalars(query.order_by(Appointment.starts_at, Appointment.id)).all()
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    """One branch-local day of a service as the calendar shows it."""
+    day: date
+    closure: Closure | None  # the holiday or closure covering it
+    slots: list[tuple[Slot, list[Appointment]]]  # none on a closed day or one without opening hours
+    # at times that are no slot of the day (the hours changed, a closure was added, since the booking)
+    others: list[Appointment] = field(default_factory=list)
+
+    @property
+    def closed(self) -> bool:
+        return self.closure is not None or not self.slots
+
+
+def calendar(service: Service, first: date, days: int = 1) -> list[CalendarDay]:
+    """The service's days from `first`: each slot with its appointments, closures, and the
+    appointments that fall on no slot. A few queries for the whole range, whatever its history."""
+    from .extensions import db
+
+    branch = service.branch
+    last = first + timedelta(days=days - 1)
+    closures = db.session.scalars(select(Closure).where(Closure.branch_id == branch.id, Closure.last_day >= first,
+                                                        Closure.first_day <= last).order_by(Closure.first_day)).all()
+    booked: dict[date, list[Appointment]] = {}
+    for appointment in appointments_between(branch, first, days, service_id=service.id):
+        booked.setdefault(branch.local_date(appointment.starts_at), []).append(appointment)
+    by_day: dict[date, list[Slot]] = {}
+    for slot in slots(service, first, days):
+        by_day.setdefault(slot.starts_at.date(), []).append(slot)
+    found = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        theirs = booked.get(day, [])
+        rows = [(slot, [a for a in theirs if a.starts_at == slot.starts_at]) for slot in by_day.get(day, [])]
+        placed = {id(a) for _slot, held in rows for a in held}
+        found.append(CalendarDay(day, next((c for c in closures if c.first_day <= day <= c.last_day), None), rows,
+                                 [a for a in theirs if id(a) not in placed]))
+    return found
+
+
 def find_for_check_in(branch: Branch, *, code=None, phone=None) -> Appointment:
     """Today's active appointment at this branch, by booking code or by the customer's phone."""
     from .extensions import db
-    from .models import Customer
 
     today = branch.local_date(clock.now())
     start = datetime.combine(today, time.min, tzinfo=branch.zone)
@@ -257,8 +480,6 @@ def check_in(appointment_id, *, language=None):
 def book_many(rows: list[dict], source="import") -> list[Appointment]:
     """Book every row or none: one transaction, each slot checked against the rows before it.
     Rows: {"service_id", "starts_at", "phone", "name", "language"} (language: the branch's default when absent)."""
-    from .models import Customer
-
     booked = []
     with write_transaction() as session:
         for number, row in enumerate(rows, 1):

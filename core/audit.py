@@ -36,7 +36,7 @@ ACTIONS = (
     "user.created", "user.password_set", "user.password_changed",
     "token.created", "token.revoked", "kiosk.registered", "kiosk.revoked",
     "ticket.cancelled",
-    "appointment.cancelled", "appointment.moved",
+    "appointment.booked", "appointment.cancelled", "appointment.moved", "appointment.customer_changed",
     "text.sent",  # by staff: an inbox reply, an administrator's test
     "text.retried", "text.cancelled",  # outbox buttons
     "broadcast.sent",  # a correction to everyone who got a text

@@ -1,4 +1,5 @@
-"""Staff side: the console (call next, recall, no-show, transfer, hold, serve) and the JSON API."""
+"""Staff side: the console (call next, recall, no-show, transfer, hold, serve), the appointments
+calendar and the JSON API."""
 from flask import Blueprint
 
 bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates", static_folder="static")
@@ -9,7 +10,8 @@ def init_app(app) -> None:
     from core.extensions import csrf
 
     from . import (  # noqa: F401  (they register on the blueprints)
-        account, admin, api_routes, appointments_api, audit_page, errors, inbox, outbox, privacy, routes, tokens_admin)
+        account, admin, api_routes, appointments_api, audit_page, calendar, errors, inbox, outbox, privacy, routes,
+        tokens_admin)
 
     from core import language, scope
 

@@ -30,12 +30,19 @@ def _hm(value: str) -> time:
     return time(0, 0) if value == "24:00" else time(int(hours), int(minutes))
 
 
+def _closing(day: date, closes: str, zone) -> datetime:
+    """When a day's opening period ends; "24:00" is the midnight that ends the day."""
+    if closes == "24:00":
+        return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+    return datetime.combine(day, _hm(closes), tzinfo=zone)
+
+
 def fits_opening_hours(branch: Branch, service: Service, starts_at: datetime) -> bool:
     local = branch.local(starts_at)
-    end = (local + timedelta(minutes=service.slot_minutes)).time()
+    end = local + timedelta(minutes=service.slot_minutes)
     for opens, closes in branch.opening_hours.get(WEEKDAYS[local.weekday()], []):
-        closing = time(23, 59, 59) if closes == "24:00" else _hm(closes)
-        if _hm(opens) <= local.time() and end <= closing and end > local.time():
+        if datetime.combine(local.date(), _hm(opens), tzinfo=branch.zone) <= local and \
+                end <= _closing(local.date(), closes, branch.zone):
             return True
     return False
 
@@ -329,7 +336,7 @@ def _grid(service: Service, first: date, days: int):
             continue
         for opens, closes in branch.opening_hours.get(WEEKDAYS[day.weekday()], []):
             moment = datetime.combine(day, _hm(opens), tzinfo=branch.zone)
-            closing = datetime.combine(day, time(23, 59, 59) if closes == "24:00" else _hm(closes), tzinfo=branch.zone)
+            closing = _closing(day, closes, branch.zone)
             while moment + timedelta(minutes=service.slot_minutes) <= closing:
                 yield moment
                 moment += timedelta(minutes=service.slot_minutes)

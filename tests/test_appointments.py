@@ -63,6 +63,18 @@ def test_booking_rules(clinic):
     assert slots == [at(4, 9), at(4, 9, 30), at(4, 10, 30)]
 
 
+def test_a_day_open_until_midnight_has_its_last_slot(app, clinic):
+    branch, service, _customer = clinic
+    branch.opening_hours = {"wed": [["18:00", "24:00"]]}
+    db.session.commit()
+    days = appointments.slots(service, at(4, 0).date())
+    assert [slot.starts_at for slot in days][-1] == at(4, 23, 30)  # 23:30-24:00, the slot that ends the day
+    assert book(clinic, at(4, 23, 30)).starts_at == at(4, 23, 30)
+    with pytest.raises(ValidationError):
+        book(clinic, at(4, 17, 30))  # before opening
+    assert len(days) == 12
+
+
 def test_no_reminder_for_a_visit_on_a_day_the_branch_closed_after_the_booking(clinic, clock):
     booked = book(clinic, at(4, 10))
     closure = branch_settings.add_closure(clinic[0], "2026-03-04", message="Water pipes under repair")

@@ -1,6 +1,7 @@
 """Settings: branches. The list, a new branch (admins), the edit page (name, zone, country,
-languages, opening hours, branding) with its closures, the same as JSON, and the public route that
-serves a branch's logo to the kiosk, the display and the status page."""
+languages, opening hours, branding, online booking on or off) with its closures, the same as JSON
+(the switch aside), and the public route that serves a branch's logo to the kiosk, the display and
+the status page."""
 from babel import Locale
 from flask import Blueprint, request, send_from_directory, url_for
 from flask_babel import format_date, format_datetime, get_locale
@@ -9,7 +10,7 @@ from flask_login import login_required
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound as NoSuchFile
 
-from core import clock, scope, zones
+from core import clock, scope, self_booking, zones
 from core.auth import Forbidden
 from core.errors import ValidationError
 from core.extensions import db
@@ -61,11 +62,12 @@ def branch_new_page():
     if request.method == "GET":
         values = _values_of(None)
         return render_form("admin/branch.html", **_page(None, values))
-    values = _values_from_form()
+    values = _values_from_form(None)
     try:
         branch = settings.create(_service_data(values))
     except ValidationError as error:
         return refused("admin/branch.html", error, **_page(None, values))
+    self_booking.set_enabled(branch, values["online_booking"])
     return done(_("Branch %(name)s was created.", name=branch.name), "admin.branch_page", branch_id=branch.id)
 
 
@@ -76,11 +78,12 @@ def branch_page(branch_id):
     branch = scope.branch(branch_id)
     if request.method == "GET":
         return render_form("admin/branch.html", **_page(branch, _values_of(branch)))
-    values = _values_from_form()
+    values = _values_from_form(branch)
     try:
         settings.update(branch, _service_data(values))
     except ValidationError as error:
         return refused("admin/branch.html", error, **_page(branch, values))
+    self_booking.set_enabled(branch, values["online_booking"])
     return done(_("The settings of %(name)s are saved.", name=branch.name), "admin.branch_page", branch_id=branch.id)
 
 
@@ -132,7 +135,8 @@ def _page(branch, values, closure_values=None) -> dict:
             "weekdays": [(day, locale.days["format"]["wide"][index]) for index, day in enumerate(WEEKDAYS)],
             "ranges_on_page": RANGES_ON_PAGE, "zone_groups": zone_groups, "countries": countries,
             "language_names": LANGUAGE_NAMES, "closures": settings.closures(branch) if branch else [],
-            "closure_values": closure_values or {}, "logo_url": _logo_url(branch)}
+            "closure_values": closure_values or {}, "logo_url": _logo_url(branch),
+            "booking_url": url_for("booking.page", branch_id=branch.id, _external=True) if branch else None}
 
 
 def _logo_url(branch):
@@ -145,12 +149,13 @@ def _values_of(branch) -> dict:
     if branch is None:
         new = settings.defaults()
         hours = _hour_rows(new.pop("opening_hours"))
-        return {"name": "", "sender_name": "", **new, **DEFAULT_COLOURS, "hours": hours}
+        return {"name": "", "sender_name": "", **new, **DEFAULT_COLOURS, "hours": hours, "online_booking": True}
     look = branch.branding or {}
     return {"name": branch.name, "sender_name": branch.sender_name, "timezone": branch.timezone,
             "country": branch.country, "language": branch.default_language, "languages": list(branch.languages or []),
             "show_names": branch.show_names, "primary": look.get("primary", DEFAULT_COLOURS["primary"]),
-            "accent": look.get("accent", DEFAULT_COLOURS["accent"]), "hours": _hour_rows(branch.opening_hours or {})}
+            "accent": look.get("accent", DEFAULT_COLOURS["accent"]), "hours": _hour_rows(branch.opening_hours or {}),
+            "online_booking": self_booking.enabled(branch)}
 
 
 def _hour_rows(hours: dict) -> dict:
@@ -162,7 +167,7 @@ def _hour_rows(hours: dict) -> dict:
     return rows
 
 
-def _values_from_form() -> dict:
+def _values_from_form(branch) -> dict:
     """The submitted form as the page shows it again (on an error, nothing typed is lost)."""
     form = form_data()
     chosen = form.get("languages", [])
@@ -170,6 +175,10 @@ def _values_from_form() -> dict:
                                                  "primary", "accent")}
     values["languages"] = [chosen] if isinstance(chosen, str) else chosen
     values["show_names"] = "show_names" in form
+    # An unticked box sends nothing: the hidden field says the box was on the page (a form without
+    # it, an older page's, leaves the switch as it is).
+    values["online_booking"] = ("online_booking" in form if "online_booking_shown" in form
+                                else self_booking.enabled(branch) if branch else True)
     values["hours"] = {day: {"closed": f"hours-{day}-closed" in form,
                              "ranges": [[form.get(f"hours-{day}-open-{n}", ""), form.get(f"hours-{day}-close-{n}", "")]
                                         for n in range(1, RANGES_ON_PAGE + 1)]} for day in WEEKDAYS}

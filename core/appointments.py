@@ -298,13 +298,14 @@ def mark_late(appointment_id, minutes: int):
     return _change(appointment_id, ACTIVE, lambda s, a: setattr(a, "late_minutes", minutes))
 
 
-def reschedule(appointment_id, starts_at: datetime):
-    """Move to `starts_at`, re-checked now: a slot taken since it was offered raises Conflict."""
+def reschedule(appointment_id, starts_at: datetime, *, reopen: bool = False):
+    """Move to `starts_at`, re-checked now: a slot taken since it was offered raises Conflict.
+    `reopen`: a cancelled appointment may be booked again this way (R after a cancellation)."""
     def move(session, appointment):
         _check_slot(session, appointment.service, starts_at, exclude=appointment.id)
         appointment.starts_at, appointment.status, appointment.reminders_sent = starts_at, "booked", []
 
-    return _change(appointment_id, ACTIVE, move)
+    return _change(appointment_id, (*ACTIVE, "cancelled") if reopen else ACTIVE, move)
 
 
 def change_customer(appointment_id, *, name, phone, language, consent=None, consent_source="staff") -> Appointment:

@@ -327,6 +327,8 @@ class Appointment(db.Model):
     source: Mapped[str] = mapped_column(String(12), default="staff")
     # The language its texts go out in, chosen when booking (None: booked before it was asked).
     language: Mapped[str | None] = mapped_column(String(5))
+    # The customer's own link to it (/a/<token>, in the booking's text): the only key the public page takes.
+    access_token: Mapped[str] = mapped_column(String(32), unique=True, default=new_access_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     service: Mapped[Service] = relationship()

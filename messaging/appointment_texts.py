@@ -1,5 +1,6 @@
-"""Texts about appointments: reminders at each lead time (a sweep that is safe to rerun), and the
-replies C (confirm), X (cancel), R (reschedule: three free slots, answer 1-3, re-checked)."""
+"""Texts about appointments: the confirmation of a booking made online (with the customer's
+link to it), reminders at each lead time (a sweep that is safe to rerun), and the replies C
+(confirm), X (cancel), R (reschedule: three free slots, answer 1-3, re-checked)."""
 from __future__ import annotations
 
 import logging
@@ -47,6 +48,17 @@ def _text(appointment: Appointment, kind: str, **values) -> int | None:
     return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id).id
 
 
+def booked(appointment: Appointment, link: str) -> int | None:
+    """Confirm a booking made online, after it committed: when, the code, the reply words that act
+    on it (X, R) and `link`, the absolute address of its page (/a/<token>) to cancel or move it."""
+    return _text(appointment, "appointment_booked", link=link)
+
+
+def moved(appointment: Appointment) -> int | None:
+    """Tell the customer the new time of an appointment they moved on its page (as after R and a choice)."""
+    return _text(appointment, "appointment_moved")
+
+
 def send_reminders() -> int:
     """Each lead time once per appointment; none for a lead time the booking was made inside."""
     now, sent = clock.now(), 0
@@ -79,6 +91,18 @@ def upcoming_for(phone: str) -> Appointment | None:
         .order_by(Appointment.starts_at).limit(1))
 
 
+def cancelled_lately(phone: str) -> Appointment | None:
+    """The sender's appointment cancelled in the last RESCHEDULE_AFTER_CANCEL_DAYS whose day has not
+    passed: "Reply R to book another time", in the cancellation text, offers times for it."""
+    now = clock.now()
+    days = current_app.config.get("RESCHEDULE_AFTER_CANCEL_DAYS", 7)
+    return db.session.scalar(
+        select(Appointment).join(Customer, Appointment.customer_id == Customer.id)
+        .where(Customer.phone == phone, Appointment.status == "cancelled",
+               Appointment.starts_at > now - timedelta(days=days))
+        .order_by(Appointment.id.desc()).limit(1))
+
+
 def _answer(phone, change, kind, outcome) -> str | None:
     """Apply `change` to the sender's next appointment and text them `kind`; None without one."""
     appointment = upcoming_for(phone)
@@ -98,11 +122,11 @@ def cancel(phone) -> str | None:
 
 
 def offer(phone, appointment=None) -> str | None:
-    appointment = appointment or upcoming_for(phone)
+    appointment = appointment or upcoming_for(phone) or cancelled_lately(phone)
     if appointment is None:
         return None
-    slots = appointments.free_slots(appointment.service, max(clock.now(), clock.now()), count=3)
-    slots = [s for s in slots if s != appointment.starts_at][:3]
+    slots = appointments.free_slots(appointment.service, clock.now(), count=4)
+    slots = [s for s in slots if s != appointment.starts_at or appointment.status == "cancelled"][:3]
     if not slots:
         _text(appointment, "reschedule_none")
         return "reschedule: no free slot"
@@ -133,7 +157,7 @@ def choose(phone, choice: int) -> str | None:
     with write_transaction() as session:
         session.get(RescheduleOffer, chosen.id).status = "used"
     try:
-        appointments.reschedule(appointment.id, slot)
+        appointments.reschedule(appointment.id, slot, reopen=True)
     except Conflict:
         # Taken since it was offered: say so and offer what is free now.
         _text(appointment, "reschedule_taken")

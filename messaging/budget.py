@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.models import new_booking_code
+from core.models import new_access_token, new_booking_code
 from hardware.pdu import segment_info
 
 from . import appointment_texts, templates
@@ -23,9 +23,12 @@ COUNTER = "12"
 AHEAD = 99  # people ahead on a city office's busiest morning
 WAIT = 180  # minutes
 CUSTOMER_NAME = {"en": "Konstantinos", "ja": "コバヤシ　アレクサンドラ", "ka": "ალექსანდრინე"}  # 12 characters
+# The customer's link to an online booking (/a/<token>), on a public address of 24 characters; a
+# longer address takes characters a Japanese or Georgian confirmation does not have.
+LINK = "https://seed.example.org/a/" + new_access_token()
 # Kinds whose {time} is an appointment's date and time; in every other kind it is a time of day.
 APPOINTMENT_TIME = {"reminder", "appointment_confirmed", "appointment_cancelled", "reschedule_offer",
-                    "reschedule_taken", "reschedule_none", "appointment_moved"}
+                    "reschedule_taken", "reschedule_none", "appointment_moved", "appointment_booked"}
 
 
 def parts_allowed(kind: str, language: str) -> int:
@@ -60,6 +63,7 @@ def longest_values(branch, language: str) -> dict:
         "appointment_time": when,
         "code": new_booking_code(),  # always as long as this
         "choices": appointment_texts.choices_text(branch, slots, language),
+        "link": LINK,
     }
 
 

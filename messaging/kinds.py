@@ -75,6 +75,9 @@ KINDS = {kind.name: kind for kind in (
     Kind("reschedule_none", "reply", **_ANSWER),
     Kind("reply", "reply", sender="staff", **_ANSWER),
     Kind("test", "reply", sender="admin", **_ANSWER),
+    # The confirmation of a booking the customer just made online: an answer to what they did (so
+    # the reply lane, at any hour), on their consent given with it, and only while the booking stands.
+    Kind("appointment_booked", "reply", appointment_bound=True),
     Kind("reminder", "reminder", daytime_only=True, appointment_bound=True),
     Kind("survey", "bulk", daytime_only=True, ticket_states=("completed",)),
     Kind("correction", "bulk", sender="admin"),

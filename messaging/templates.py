@@ -13,7 +13,8 @@ from hardware.pdu import encoding_of
 
 from .models import MessageTemplate
 
-PLACEHOLDERS = ("name", "ticket", "position", "ahead", "wait", "counter", "service", "branch", "time", "code", "choices")
+PLACEHOLDERS = ("name", "ticket", "position", "ahead", "wait", "counter", "service", "branch", "time", "code", "choices",
+                "link")
 
 # Curly quotes, dashes and friends that would turn a Latin text into UCS-2 (70 characters a part).
 LOOK_ALIKES = str.maketrans({
@@ -58,6 +59,8 @@ def defaults(kind: str) -> str:
         "reschedule_offer": gettext("{branch}: free times: {choices}. Reply 1, 2 or 3 within 30 minutes."),
         "reschedule_taken": gettext("{branch}: sorry, that time was just taken."),
         "reschedule_none": gettext("{branch}: there is no free time in the next two weeks. Please call us."),
+        "appointment_booked": gettext("{branch}: your {service} appointment on {time} is booked (code {code}). "
+                                      "Reply X to cancel or R to change the time, or open {link}"),
         "appointment_moved": gettext("{branch}: done. Your {service} appointment is now on {time} (code {code})."),
         "appointment_late": gettext("{branch}: noted. We have told the staff you will be about {wait} min late "
                                     "for your {time} appointment."),
@@ -68,7 +71,7 @@ def defaults(kind: str) -> str:
 KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",
          "survey_thanks", "stop_confirm", "start_confirm", "help", "late_ack", "unknown_ack", "reminder",
          "appointment_confirmed", "appointment_cancelled", "reschedule_offer", "reschedule_taken", "reschedule_none",
-         "appointment_moved", "appointment_late", "welcome_next", "help_survey")
+         "appointment_moved", "appointment_late", "welcome_next", "help_survey", "appointment_booked")
 # Wordings of a kind besides its own, chosen when the text is rendered (the editor lists them too).
 WORDINGS = {"welcome_next": "welcome", "help_survey": "help"}
 

@@ -127,6 +127,25 @@ def test_reschedule_by_reply(clinic, clock, word):
     assert kinds() == ["reschedule_offer", "appointment_moved"]
 
 
+def test_r_after_a_cancellation_books_another_time(clinic, clock):
+    """The cancellation text says "Reply R to book another time": it does."""
+    appointment = book(clinic, at(4, 10))
+    assert text_in("X", clock).outcome == "appointment cancelled"
+    clock.advance(seconds=30)
+    assert text_in("R", clock).outcome == "reschedule: slots offered"
+    assert text_in("1", clock).outcome == "appointment rescheduled"
+    again = db.session.get(Appointment, appointment.id)
+    assert again.status == "booked" and again.starts_at == at(2, 13, 30)
+    assert kinds() == ["appointment_cancelled", "reschedule_offer", "appointment_moved"]
+
+
+def test_r_long_after_a_past_cancelled_visit_goes_to_staff(clinic, clock):
+    book(clinic, at(4, 10))
+    text_in("X", clock)
+    clock.set(at(12, 10))  # eight days after the visit that was cancelled
+    assert text_in("R", clock).outcome == "reschedule: no appointment"
+
+
 def test_a_slot_taken_in_between_gets_new_choices(clinic, clock):
     appointment = book(clinic, at(4, 10))
     text_in("R", clock)

@@ -33,6 +33,9 @@ PUBLIC = {
     "display.index": "display chooser", "display.screen": "waiting-room display: ticket numbers only",
     "kiosk.status": "customer's own status page, by unguessable token", "kiosk.status_json": "same, JSON",
     "kiosk.status_qr": "same, its QR code", "branding.logo": "a branch's logo (on its kiosk anyway)",
+    "booking.page": "a branch's online booking page: its services and free times",
+    "booking.book": "booking online, no account", "booking.manage": "the customer's own appointment, by unguessable token",
+    "booking.cancel": "same, its cancel button", "booking.move": "same, its move button",
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from core.extensions import db
-from core.models import Branch, new_booking_code
+from core.models import Branch, new_access_token, new_booking_code
 from core.seed import seed_demo
 from hardware.pdu import segment_info
 from messaging import appointment_texts, budget, templates
@@ -111,3 +111,23 @@ def test_georgian_texts_use_one_word_for_counter_and_appointment(app):
     joined = " ".join(texts.values())
     assert "ოპერატორ" not in joined and "ჯავშ" not in joined and "მზადაა" not in joined
     assert "№{counter} ფანჯარასთან" in texts["called"]
+
+
+def test_the_online_booking_confirmation_carries_its_link_and_fits(demo):
+    """The text after an online booking: the business, the date and time, the reply words and the
+    customer's link, with a 24-character public address, in two parts in every language."""
+    assert budget.LINK.startswith("https://") and "/a/" in budget.LINK
+    assert len(budget.LINK.rsplit("/", 1)[1]) == len(new_access_token())
+    for language in LANGUAGES:
+        demo.sender_name = SENDER[language]
+        longest = budget.longest_values(demo, language)
+        assert longest["link"] == budget.LINK
+        values = budget.values_for("appointment_booked", longest)
+        assert values["time"] == longest["appointment_time"]  # an appointment's date and time
+        text = templates.render(demo, "appointment_booked", language, **values)
+        assert text.startswith(SENDER[language]) and budget.LINK in text and values["time"] in text, text
+        words = text.replace(budget.LINK, "")
+        assert all(re.search(rf"(?<![A-Za-z]){key}(?![A-Za-z])", words) for key in "XR"), text  # the reply words
+        assert segment_info(text)["segments"] <= 2, (language, segment_info(text), text)
+    english = catalogue("en")["appointment_booked"]
+    assert {"{service}", "{code}", "{link}"} <= set(re.findall(r"{\w+}", english))  # GSM-7 has room for all

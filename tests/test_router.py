@@ -114,7 +114,7 @@ def test_a_handler_failure_leaves_the_text_visible(georgia, clock, monkeypatch):
     assert db.session.scalar(select(InboxMessage.body)) == "something"
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=st.one_of(
     st.text(max_size=200),
     st.sampled_from(["STOP", "START", "HELP", "L", "LATE 5", "1", "5", "６", "x", "停止", "ＳＴＡＲＴ"]),

@@ -23,7 +23,9 @@ def _strings(language: str) -> dict:
     placeholder, so each language puts the number where it belongs ("Counter 3", "3番窓口")."""
     with force_locale(language):
         return {
-            "now_serving": gettext("Now serving"),
+            # The heading over the number just called (ka: "ახლა გამოძახებულია", not "ემსახურება", which
+            # says "is serving him"; the language review of 2026-11-29).
+            "now_serving": pgettext("display", "Now serving"),
             "recent": gettext("Recent calls"),
             "waiting": gettext("Waiting"),
             "counter": pgettext("display", "Counter %(counter)s"),
@@ -34,7 +36,8 @@ def _strings(language: str) -> dict:
             "queue_empty": gettext("Nobody waiting."),
             "nobody": gettext("Please take a ticket. You will be called here."),
             "offline": gettext("Reconnecting…"),
-            # Spoken: the ticket is spelled out ("A 0 1 2") so every voice reads it the same way.
+            # Spoken: display.js spells the ticket out ("A 0 1 2") so every voice reads it the same way,
+            # but as a number in Japanese ("A12", which the phrase follows with 番), as announcements there do.
             "speech": gettext("Ticket %(ticket)s, please go to counter %(counter)s."),
             "clock": wallclock.formats(language),
         }

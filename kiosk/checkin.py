@@ -71,12 +71,12 @@ def clean_name(raw) -> str | None:
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str):
-        raise ValidationError("name must be text.", {"name": "not text"})
+        raise ValidationError(gettext("The name must be text."), {"name": "not text"})
     name = unicodedata.normalize("NFC", raw).strip()
     if len(name) > MAX_NAME:
-        raise ValidationError(f"Names are at most {MAX_NAME} characters.", {"name": "too long"})
+        raise ValidationError(gettext("Names are at most %(most)s characters.", most=MAX_NAME), {"name": "too long"})
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in name) or re.search(r"[<>]", name):
-        raise ValidationError("Names may not contain < > or control characters.", {"name": "invalid characters"})
+        raise ValidationError(gettext("Names may not contain < > or control characters."), {"name": "invalid characters"})
     return name or None
 
 
@@ -124,7 +124,7 @@ def language_for(branch: Branch, data: dict) -> str:
     """The customer's language: one of ours and one this branch offers; its start language when not said."""
     language = data.get("language", start_language(branch))
     if language not in LANGUAGES:
-        raise ValidationError("language must be en, ja or ka.", {"language": "unsupported"})
+        raise ValidationError(gettext("This kiosk does not offer that language."), {"language": "unsupported"})
     if language not in offered_languages(branch):
         raise ValidationError(gettext("This kiosk does not offer that language."), {"language": "not offered"})
     return language
@@ -135,8 +135,9 @@ def _open_service(branch: Branch, code, language: str) -> Service:
     if not isinstance(code, str) or not code.strip():
         raise ValidationError(gettext("Choose a service."), {"service": "required"})
     service = db.session.scalar(select(Service).where(Service.branch_id == branch.id, Service.code == code.strip().upper()))
-    if service is None:
-        raise ValidationError(f"Unknown service {code[:10]!r}.", {"service": "unknown"})
+    if service is None:  # (a kiosk left open while its services were set up anew)
+        raise ValidationError(gettext("This service is not offered here any more: please choose another or ask at the desk."),
+                              {"service": "unknown"})
     if not service.active:
         raise ValidationError(gettext("%(service)s is paused: please ask at the desk.", service=service.name_in(language)),
                               {"service": "paused"})

@@ -24,6 +24,16 @@ from .phone_typing import as_typed
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def _refused(error: SeedError):
+    """A refusal as every customer-facing endpoint answers it, in the words already chosen."""
+    return jsonify({"error": error.code, "message": error.message, "detail": error.detail}), error.status
+
+
+class TooManyTries(SeedError):
+    status = 429
+    code = "too_many_requests"
+
+
 def registered_kiosk():
     """The registered kiosk whose token (X-Kiosk-Token) came with this request, if still active."""
     if "seed.kiosk" not in request.environ:  # looked up once a request, however often the limiter asks
@@ -39,12 +49,35 @@ def kiosk_key() -> str:
 
 
 def _language(data) -> str:
-    language = data.get("language")
-    return language if language in LANGUAGES else "en"
+    """The language the kiosk's customer reads: the one the request says, else its branch's."""
+    language = data.get("language") if isinstance(data, dict) else None
+    if language in LANGUAGES:
+        return language
+    try:
+        return storefront.start_language(branch_or_default(data.get("branch") if isinstance(data, dict) else None))
+    except SeedError:  # no such branch: that refusal is said in English, like any API's
+        return "en"
+
+
+def kiosk_limited(limit_key: str):
+    """The kiosk's rate limit (config[limit_key], per kiosk_key); over it, a refusal like the others
+    ({"error", "message", "detail"}), in the customer's language: the kiosk shows the message."""
+    def wrap(view):
+        limited = limiter.limit(lambda: current_app.config[limit_key], key_func=kiosk_key)(view)
+
+        @wraps(view)
+        def run():
+            try:
+                return limited()
+            except RateLimitExceeded:
+                with force_locale(_language(request.get_json(silent=True))):
+                    return _refused(TooManyTries(gettext("Too many requests: wait a moment and try again.")))
+        return run
+    return wrap
 
 
 @api.post("/checkins")
-@limiter.limit(lambda: current_app.config["KIOSK_RATE_LIMIT"], key_func=kiosk_key)
+@kiosk_limited("KIOSK_RATE_LIMIT")
 def checkins():
     data = json_object()
     language = _language(data)
@@ -62,10 +95,13 @@ def _print(ticket: dict, language: str) -> dict:
     if not settings:
         return {"status": "off", "message": None}
     branch = db.session.get(Ticket, ticket["id"]).branch
+    ahead = max((ticket["position"] or 1) - 1, 0)
     words = {
         "your_ticket": gettext("Your ticket"),
-        "ahead": gettext("People ahead of you: %(count)s", count=max((ticket["position"] or 1) - 1, 0)),
-        "wait": gettext("Estimated wait: about %(minutes)s min", minutes=ticket["estimated_wait_minutes"]),
+        # Nobody ahead: "you're next", never "0 people ahead, about 0 min".
+        "ahead": gettext("People ahead of you: %(count)s", count=ahead) if ahead else gettext("You're next."),
+        "wait": gettext("Estimated wait: about %(minutes)s min", minutes=ticket["estimated_wait_minutes"])
+        if ahead else gettext("Please stay close."),
         "scan": gettext("Scan to follow your place in the queue on your phone."),
     }
     when = branch.local(db.session.get(Ticket, ticket["id"]).arrived_at)  # the printer formats it per language
@@ -80,7 +116,7 @@ def _print(ticket: dict, language: str) -> dict:
 
 
 @api.post("/phone-check")
-@limiter.limit(lambda: current_app.config["KIOSK_PHONE_CHECK_LIMIT"], key_func=kiosk_key)
+@kiosk_limited("KIOSK_PHONE_CHECK_LIMIT")
 def phone_check():
     """The kiosk shows the number back, in national format, before the customer confirms it;
     with "typing": true, while it is typed (the digits so far, formatted, never an error)."""
@@ -118,6 +154,9 @@ def _strings(branch, language):
             "your_ticket": gettext("Your ticket"),
             "ahead": gettext("People ahead of you: %(count)s"),
             "wait": gettext("Estimated wait: about %(minutes)s min"),
+            "next": gettext("You're next."),
+            "stay_close": gettext("Please stay close."),
+            "phone_required": gettext("Enter a mobile number."),
             "scan": gettext("Scan to follow your place in the queue on your phone."),
             "we_will_text": gettext("We will text you when it is almost your turn."),
             "done": gettext("Done"),
@@ -182,8 +221,11 @@ def ticket_by_token(token) -> Ticket:
 
 def _gone_words():
     """What a customer with a dead status link reads, in their browser's language (the ticket,
-    which would say, is not there)."""
-    language = request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+    which would say, is not there), else the language the (first) branch starts its screens in."""
+    language = request.accept_languages.best_match(current_app.config["LANGUAGES"])
+    if language is None:
+        first = db.session.scalar(select(Branch).order_by(Branch.id).limit(1))
+        language = storefront.start_language(first) if first is not None else "en"
     with force_locale(language):
         return language, {"title": gettext("This ticket link no longer works"),
                           "message": gettext("Ticket links work on the day of the visit only. Please take a new "
@@ -221,6 +263,7 @@ def status(token):
             "title": gettext("Your place in the queue"),
             "ahead": gettext("People ahead of you: %(count)s"),
             "wait": gettext("Estimated wait: about %(minutes)s min"),
+            "next": gettext("You're next. Please stay close."),  # nobody ahead: never "0 people, about 0 min"
             "called": gettext("It is your turn: please go to counter %(counter)s."),
             "serving": gettext("You are being served at counter %(counter)s."),
             "held": gettext("Your ticket is on hold. Please ask at the desk."),
@@ -243,6 +286,16 @@ def status(token):
         return render_template("kiosk/status.html", ticket=ticket, status=status_of(ticket), words=words,
                                language=ticket.language, timezone=ticket.branch.timezone, late_choices=choices,
                                brand=storefront.branding(ticket.branch))
+
+
+@bp.get("/t/", defaults={"rest": ""})
+@bp.get("/t/<path:rest>")
+def status_elsewhere(rest):
+    """A status link cut short or run on (a mail client's line break, a stray slash): the
+    customer's page that says the link does not work, never the staff's error page; the
+    ticket's own page when the link starts with a ticket's token."""
+    ticket = ticket_by_token(rest.split("/", 1)[0])
+    return redirect(url_for("kiosk.status", token=ticket.access_token))
 
 
 @bp.get("/t/<token>.json")
@@ -284,15 +337,6 @@ per_ticket = limiter.shared_limit(_action_limit("STATUS_ACTION_RATE_LIMIT"),
                                   scope="status-actions", key_func=_per_ticket)
 per_address = limiter.shared_limit(_action_limit("STATUS_ACTION_ADDRESS_RATE_LIMIT"),
                                    scope="status-actions-address", key_func=_per_address)
-
-
-def _refused(error: SeedError):
-    return jsonify({"error": error.code, "message": error.message, "detail": error.detail}), error.status
-
-
-class TooManyTries(SeedError):
-    status = 429
-    code = "too_many_requests"
 
 
 def customer_action(view):

@@ -1,5 +1,7 @@
 """axe-core (npm, pinned in tests/a11y/package.json; the test command installs it) run inside a
-Playwright page: every rule axe knows for WCAG 2.x A/AA and its best practices, any impact."""
+Playwright page: every rule axe knows for WCAG 2.x A/AA and its best practices, any impact.
+Our pages' Content-Security-Policy refuses an injected script: open the audited pages in a
+browser context made with bypass_csp=True."""
 from __future__ import annotations
 
 from pathlib import Path

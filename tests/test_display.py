@@ -145,7 +145,7 @@ def test_page_renders_with_options_and_refuses_bad_ones(client, setup):
     page = client.get(f"/display/{branch.id}?services=A&languages=en,ja,ka&rotate=10&layout=full")
     assert page.status_code == 200
     strings = json.loads(re.search(r'id="display-strings"[^>]*>(.*?)</script>', page.text, re.S).group(1))
-    assert [strings[l]["now_serving"] for l in ("en", "ja", "ka")] == ["Now serving", "ただいまの呼び出し", "ახლა ემსახურება"]
+    assert [strings[l]["now_serving"] for l in ("en", "ja", "ka")] == ["Now serving", "ただいまの呼び出し", "ახლა გამოძახებულია"]
     assert strings["ja"]["speech"] == "受付番号%(ticket)s番の方、%(counter)s番窓口へお越しください。"
     assert "socket.io.min.js" in page.text and "cdn" not in page.text.lower()
     for query in ("services=Q", "languages=fr", "rotate=1", "layout=spiral", "rotate=abc"):

@@ -1,8 +1,11 @@
 """The display reads well in every language: the clock and the date in the language shown and the
-branch's time zone, phrases whole from the catalogue (the language puts the number), labels that
-fit their boxes in en, ja and ka at 1920×1080 and 1080×1920, and never an empty screen.
+branch's time zone, phrases whole from the catalogue (the language puts the number), the review's
+Georgian heading, labels that fit their boxes, and never an empty screen.
 
-The browser tests run `python run.py` and Chromium; screenshots go to test-artifacts/display/."""
+The browser tests run `python run.py` and Chromium; screenshots go to test-artifacts/display/.
+The measure of the boxes (MEASURE) is here, with a test that it catches what it looks for; every
+layout, size, language and state goes through it (with screenshots and axe) in
+tests/test_customer_accessibility.py."""
 import json
 import re
 import urllib.request
@@ -17,7 +20,7 @@ from core import models
 from core.extensions import db
 from display import routes, wallclock
 
-from .live import CHROMIUM_FLAGS, ROOT, RunningSystem, chromium_path, launch_chromium, wait_until
+from .live import CHROMIUM_FLAGS, ROOT, RunningSystem, chromium_path, wait_until
 
 SHOTS = ROOT / "test-artifacts" / "display"
 TOKYO = "Asia/Tokyo"
@@ -120,6 +123,14 @@ def test_phrases_with_numbers_are_whole_catalogue_strings(client, setup):
         assert not {"people", "minutes", "ticket"} & set(words[language])
 
 
+def test_the_heading_over_a_call_says_called_in_georgian(client, setup):
+    """The language review (2026-11-29): "ახლა ემსახურება" ("now serves him") is an incomplete phrase;
+    the heading over the number just called reads "ახლა გამოძახებულია" ("now called")."""
+    words = page_words(client.get(f"/display/{setup[0].id}?languages=en,ja,ka").text)
+    assert [words[language]["now_serving"] for language in ("en", "ja", "ka")] == [
+        "Now serving", "ただいまの呼び出し", "ახლა გამოძახებულია"]
+
+
 def test_every_word_of_the_display_goes_through_the_catalogue(app):
     """Each text the page is given is a msgid pybabel extracts (with its context), so the
     translators see it; nothing is written in the code's own words."""
@@ -127,7 +138,8 @@ def test_every_word_of_the_display_goes_through_the_catalogue(app):
              in extract_from_file("python", str(Path(routes.__file__)))}
     with app.test_request_context():
         words = routes._strings("en")
-    contexts = {"counter": "display", "serving": "display", "queue": "display", "name": "display: a customer's name"}
+    contexts = {"counter": "display", "serving": "display", "queue": "display", "name": "display: a customer's name",
+                "now_serving": "display"}
     for key, text in words.items():
         if key == "clock":
             continue
@@ -178,16 +190,14 @@ def tokyo(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def playwright():
-    with sync_playwright() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    opened = launch_chromium(playwright)
-    yield opened
-    opened.close()
+def browser():
+    """One Chromium for the module. A page answered by a test's route (the catalogue swap below)
+    counts as a public one, which Chromium keeps off 127.0.0.1's socket without this flag."""
+    with sync_playwright() as playwright:
+        opened = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
+                                            args=[*CHROMIUM_FLAGS, "--disable-features=LocalNetworkAccessChecks"])
+        yield opened
+        opened.close()
 
 
 def new_york(browser, width=1920, height=1080):
@@ -207,17 +217,25 @@ def expected_now(language) -> list[dict]:
     return [wallclock.written(moment, Branch(TOKYO), language) for moment in (now, now - timedelta(seconds=5))]
 
 
+def expected_at(page_ms: float, language) -> list[dict]:
+    """The Tokyo clock at the page's own time (its clock may have been moved on) and a moment before."""
+    moment = datetime.fromtimestamp(page_ms / 1000, timezone.utc)
+    return [wallclock.written(at, Branch(TOKYO), language) for at in (moment, moment - timedelta(seconds=2))]
+
+
 def test_each_rotating_language_shows_tokyo_time_in_its_own_format(tokyo, browser):
     context = new_york(browser)
     page = context.new_page()
     assert page.evaluate("new Date().toLocaleTimeString()").endswith(("AM", "PM"))  # the screen's own habits
-    page.goto(tokyo.base + "/display/1?languages=en,ja,ka&rotate=3")
+    page.clock.install()  # the page's time runs as usual; each turn of the languages is jumped to
+    page.goto(tokyo.base + "/display/1?languages=en,ja,ka&rotate=10")
     wait_until(page, "window.seedDisplay && window.seedDisplay.snapshots > 0")
-    for language in ("en", "ja", "ka"):
-        wait_until(page, f"document.documentElement.lang === '{language}'", timeout=8_000)
-        page.wait_for_timeout(50)
+    for turn, language in enumerate(("en", "ja", "ka")):
+        if turn:
+            page.clock.fast_forward(10_000)
+        wait_until(page, f"document.documentElement.lang === '{language}'")
         shown = shown_clock(page)
-        expected = expected_now(language)
+        expected = expected_at(page.evaluate("Date.now()"), language)
         assert {"time": shown["time"], "date": shown["date"]} in expected, (language, shown)
         assert shown["idle"] == shown["time"]
         assert not re.search(r"AM|PM|午前|午後", shown["time"])
@@ -236,12 +254,9 @@ def test_japanese_screen_in_an_english_browser(tokyo, browser):
     context.close()
 
 
-def test_the_catalogue_puts_the_number_where_the_language_wants_it(busy, playwright):
+def test_the_catalogue_puts_the_number_where_the_language_wants_it(busy, browser):
     """The page fills whatever order the catalogue gives: a Japanese-style "3番窓口" from a
     template with the number first (here swapped in on the way to the browser)."""
-    # A page answered by the test counts as a public one, which Chromium keeps off 127.0.0.1's socket.
-    browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                         args=[*CHROMIUM_FLAGS, "--disable-features=LocalNetworkAccessChecks"])
     context = new_york(browser)
     page = context.new_page()
 
@@ -260,7 +275,7 @@ def test_the_catalogue_puts_the_number_where_the_language_wants_it(busy, playwri
     expect(page.locator("#recent li .where").first).to_have_text(re.compile(r"^\d+番窓口$"))
     serving = page.evaluate("window.seedDisplay.state.serving[0]")
     expect(page.locator("#serving li").first).to_have_text(f"{serving['number']} → counter {serving['counter']}")
-    browser.close()
+    context.close()
 
 
 MEASURE = """() => {
@@ -317,58 +332,82 @@ def busy(tokyo):
     return tokyo
 
 
-@pytest.mark.parametrize("width, height", [(1920, 1080), (1080, 1920)])
-@pytest.mark.parametrize("layout", ["split", "full"])
-def test_every_label_fits_its_box_in_every_language(busy, browser, layout, width, height):
-    context = new_york(browser, width, height)
+def test_the_measure_catches_what_it_looks_for(busy, browser):
+    """MEASURE (which tests/test_customer_accessibility.py runs on every layout, size, language and
+    state) finds a label running out of its box, one leaving its panel and the screen, and one
+    wrapped beyond two lines; and nothing on the page as it is."""
+    context = new_york(browser, 1080, 1920)
     page = context.new_page()
-    for language in ("en", "ja", "ka"):
-        page.goto(busy.base + f"/display/1?languages={language}&layout={layout}")
-        wait_until(page, "window.seedDisplay && window.seedDisplay.snapshots > 0")
-        page.evaluate("document.fonts.ready.then(() => true)")
-        page.evaluate("window.dispatchEvent(new Event('resize'))")  # lay out again with the fonts in
-        page.wait_for_timeout(100)
-        assert page.evaluate("document.documentElement.lang") == language
-        shot = SHOTS / f"{layout}-{width}x{height}-{language}.png"
-        page.screenshot(path=str(shot))
-        assert page.evaluate(MEASURE) == [], shot.name
-        if layout == "split":
-            names = page.locator("#services .service-name").all_text_contents()
-            assert any(LONG_NAMES[language] in text for text in names)
-        assert page.locator("#recent li:not([hidden])").count() >= 2  # the last calls are there
+    page.goto(busy.base + "/display/1?languages=ka")
+    wait_until(page, "window.seedDisplay && window.seedDisplay.snapshots > 0")
+    assert page.evaluate(MEASURE) == []
+    # CSSOM changes (not style attributes): the page's Content-Security-Policy allows them.
+    page.evaluate("""() => {
+      const wide = document.querySelector('#recent li:not([hidden]) .where');
+      wide.textContent = 'ფანჯარა'.repeat(12); wide.style.whiteSpace = 'nowrap';
+      const heading = document.querySelector('.services h2');
+      heading.textContent = 'ჯერ კიდევ რიგში მყოფი მომხმარებლები '.repeat(8);
+      const out = document.querySelector('#serving li');
+      out.style.position = 'relative'; out.style.left = '3000px';
+    }""")
+    problems = page.evaluate(MEASURE)
+    moved = page.evaluate("document.querySelector('#serving li').textContent.trim().slice(0, 12)")
+    assert any("ფანჯარაფანჯარა" in p and "leaves the screen" in p for p in problems), problems
+    assert any(p.startswith("h2") and "lines" in p for p in problems), problems
+    assert any(moved in p and "leaves the screen" in p for p in problems), problems
+    assert any(moved in p and "leaves its panel" in p for p in problems), problems
+    page.evaluate("document.querySelector('section.now').style.overflow = 'visible'")
+    page.evaluate("document.querySelector('#now-where').style.whiteSpace = 'nowrap'")
+    page.evaluate("document.querySelector('#now-where').textContent = 'ფანჯარა'.repeat(12)")
+    assert any(p.startswith("#now-where") and "overflows" in p for p in page.evaluate(MEASURE))
     context.close()
 
 
-def test_full_layout_is_never_empty(tmp_path, browser):
-    system = RunningSystem(tmp_path / "instance").start()
-    try:
-        context = new_york(browser)
-        page = context.new_page()
-        page.goto(system.base + "/display/1?layout=full&languages=en")
-        wait_until(page, "window.seedDisplay && window.seedDisplay.snapshots > 0")
-        # No call yet today: the branch, the time and what to do.
-        expect(page.locator("#now")).to_be_hidden()
-        expect(page.locator("#idle")).to_be_visible()
-        expect(page.locator("#idle .idle-branch")).to_have_text("Demo Branch")
-        expect(page.locator("#idle-clock")).to_have_text(re.compile(r"^\d{2}:\d{2}$"))
-        expect(page.locator("#nobody")).to_be_visible()
-        expect(page.locator(".recent")).to_be_hidden()  # no empty strip of earlier calls
-        page.screenshot(path=str(SHOTS / "full-before-first-call.png"))
+def new_branch(system, name: str, counters: int) -> dict:
+    """A branch with service A and `counters` open counters serving it, made through the admin API."""
+    def made(path, payload):
+        status, body, _ = system.request("POST", path, payload, auth=True)
+        assert status in (200, 201), body
+        return body
+    branch = made("/api/v1/admin/branches", {"name": name, "timezone": TOKYO, "country": "JP", "language": "en",
+                                             "languages": ["en", "ja", "ka"]})
+    service = made("/api/v1/admin/services", {"branch": branch["id"], "code": "A", "names": SECOND_NAMES})
+    ids = []
+    for number in range(counters):
+        ids.append(made("/api/v1/admin/counters", {"branch": branch["id"], "name": str(number + 1),
+                                                   "services": [service["id"]]})["id"])
+        made(f"/api/v1/counters/{ids[-1]}/open", None)
+    return {"id": branch["id"], "counters": ids}
 
-        issue(system)
-        issue(system)
-        first = call(system, 1)["number"]
-        expect(page.locator("#now-number")).to_have_text(first)
-        expect(page.locator("#now")).to_be_visible()
-        expect(page.locator("#idle")).to_be_hidden()
-        second = call(system, 2)["number"]
-        expect(page.locator("#now-number")).to_have_text(second)
-        # The last calls stay on the wall under the current one.
-        expect(page.locator("#recent li:not([hidden])")).to_have_text([re.compile(f"^{first}")])
-        page.screenshot(path=str(SHOTS / "full-after-calls.png"))
-        context.close()
-    finally:
-        system.stop()
+
+def test_full_layout_is_never_empty(tokyo, browser):
+    quiet = new_branch(tokyo, "Shibaura Annex", counters=2)
+    context = new_york(browser)
+    page = context.new_page()
+    page.goto(tokyo.base + f"/display/{quiet['id']}?layout=full&languages=en")
+    wait_until(page, "window.seedDisplay && window.seedDisplay.snapshots > 0")
+    # No call yet today: the branch, the time and what to do.
+    expect(page.locator("#now")).to_be_hidden()
+    expect(page.locator("#idle")).to_be_visible()
+    expect(page.locator("#idle .idle-branch")).to_have_text("Shibaura Annex")
+    expect(page.locator("#idle-clock")).to_have_text(re.compile(r"^\d{2}:\d{2}$"))
+    expect(page.locator("#nobody")).to_be_visible()
+    expect(page.locator(".recent")).to_be_hidden()  # no empty strip of earlier calls
+    page.screenshot(path=str(SHOTS / "full-before-first-call.png"))
+
+    for _ in range(2):
+        status, body, _ = tokyo.request("POST", "/api/v1/tickets", {"service": "A", "branch": quiet["id"]}, auth=True)
+        assert status == 201, body
+    first = call(tokyo, quiet["counters"][0])["number"]
+    expect(page.locator("#now-number")).to_have_text(first)
+    expect(page.locator("#now")).to_be_visible()
+    expect(page.locator("#idle")).to_be_hidden()
+    second = call(tokyo, quiet["counters"][1])["number"]
+    expect(page.locator("#now-number")).to_have_text(second)
+    # The last calls stay on the wall under the current one.
+    expect(page.locator("#recent li:not([hidden])")).to_have_text([re.compile(f"^{first}")])
+    page.screenshot(path=str(SHOTS / "full-after-calls.png"))
+    context.close()
 
 
 SHOTS.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ PUBLIC = {
     "kiosk_api.checkins": "check-in at a kiosk", "kiosk_api.phone_check": "kiosk phone check",
     "display.index": "display chooser", "display.screen": "waiting-room display: ticket numbers only",
     "kiosk.status": "customer's own status page, by unguessable token", "kiosk.status_json": "same, JSON",
-    "kiosk.status_qr": "same, its QR code", "branding.logo": "a branch's logo (on its kiosk anyway)",
+    "kiosk.status_qr": "same, its QR code", "kiosk.status_elsewhere": "a status link cut short or run on", "branding.logo": "a branch's logo (on its kiosk anyway)",
     "booking.page": "a branch's online booking page: its services and free times",
     "booking.book": "booking online, no account", "booking.manage": "the customer's own appointment, by unguessable token",
     "booking.cancel": "same, its cancel button", "booking.move": "same, its move button",
@@ -79,7 +79,7 @@ def values_for(rule, data) -> dict:
         "counter_id": data["counter1"].id, "message_id": data["inbox"], "number": SECRET_NUMBER,
         "branch_id": data["one"].id, "token": data["ticket"].access_token, "kind": "welcome", "language": "en",
         "action": "cancel", "state": "close", "token_id": data["kiosk"],
-        "filename": "branch-1-00000000.png", "service_id": data["service1"].id, "user_id": data["alice"], "closure_id": data["closure"],
+        "rest": f"{data['ticket'].access_token}/more", "filename": "branch-1-00000000.png", "service_id": data["service1"].id, "user_id": data["alice"], "closure_id": data["closure"],
     }
     if rule.endpoint == "staff.outbox_action":
         per_argument["message_id"] = data["outbox"]

@@ -182,7 +182,7 @@ def test_a_held_ticket_cannot_be_late_but_can_be_cancelled(tokyo, web):
 def test_a_dead_link_is_a_404_and_changes_nothing(tokyo, web, token):
     ticket = issue(tokyo)
     for action, body in (("late", {"minutes": 10}), ("cancel", {"confirm": True})):
-        answer = web.post(f"/t/{token}/{action}", json=body, headers=HEADERS)
+        answer = web.post(f"/t/{token}/{action}", json=body, headers={**HEADERS, "Accept-Language": "en"})
         assert answer.status_code == 404
         assert answer.json["error"] == "not_found" and "day of the visit" in answer.json["message"]
     assert fresh(ticket).status == "waiting" and fresh(ticket).late_until is None

@@ -113,7 +113,6 @@
       li.dataset.ticket = r.number;
       calls.appendChild(li);
     });
-    trim(calls);
 
     var services = el("services");
     services.textContent = "";
@@ -129,6 +128,8 @@
       services.appendChild(li);
     });
     each(services.querySelectorAll(".service-name"), function (name) { fit(name); });
+    // Last: the recent calls' panel has its size only once the waiting lines beside (or under) it are in.
+    trim(calls);
   }
 
   // --- announcements: strictly one after another -------------------------------------------
@@ -162,7 +163,7 @@
 
   // How a ticket number is said: digit by digit ("A 0 1 2"), but in Japanese as a number ("A12番").
   function spoken(number, lang) {
-    return lang === "ja" ? number.replace(/^([A-Z]+)0*(\d)/, "$1$2") : number.split("").join(" ");
+    return lang === "ja" ? number.replace(/^([A-Z]*)0*(\d)/, "$1$2") : number.split("").join(" ");
   }
 
   function next() {

@@ -35,15 +35,23 @@
     serviceButtons.forEach(labelService);
     if (api.step === "confirm" && state.service) el("confirm-service").textContent = state.service.code + " · " + serviceName(state.service);
     if (api.step === "ticket" && api.ticket) showTicket(api.ticket);
+    fitShown();
   }
 
   function show(step) {
     api.step = step;
     document.querySelectorAll(".step").forEach(function (section) { section.hidden = section.dataset.step !== step; });
+    fitShown();
     var focus = document.querySelector("#step-" + step + " input, #step-" + step + " button");
     if (focus) focus.focus();
     armIdle();
   }
+
+  // Headings and service names: smaller rather than beyond two lines (fit.js), at every size.
+  var FITTED = "h1, .service-name, #confirm-service, #ticket-service";
+  function fitShown() { window.seedFit.all("#step-" + api.step + " :is(" + FITTED + ")"); }
+  window.addEventListener("resize", fitShown);
+  if (document.fonts) document.fonts.addEventListener("loadingdone", fitShown);
 
   // --- idle: warn, count down (extendable), then start over with nothing left behind ------------
   // The ticket screen waits ticket_seconds before it asks, the others idle_seconds.
@@ -173,6 +181,7 @@
   function showTyped() {
     var raw = el("phone").value, node = el("phone-typed");
     clearTimeout(typed.timer);
+    el("phone-error").textContent = "";  // what it said was about the number before this key
     if (!raw.trim()) { typed.raw = typed.shown = ""; node.textContent = ""; return; }
     var grown = typed.raw && raw.indexOf(typed.raw) === 0;
     node.textContent = grown ? typed.shown + raw.slice(typed.raw.length) : raw.trim();
@@ -218,7 +227,7 @@
 
   el("phone-next").addEventListener("click", function () {
     var raw = el("phone").value.trim();
-    if (!raw) { el("phone-error").textContent = t("phone_label") + "?"; return; }
+    if (!raw) { el("phone-error").textContent = t("phone_required"); return; }
     post("/api/v1/phone-check", { phone: raw, branch: config.branch, language: state.language }).then(function (result) {
       if (!result.ok) { el("phone-error").textContent = result.data.message || t("error"); return; }
       el("phone-error").textContent = "";
@@ -279,8 +288,9 @@
     el("ticket-number").textContent = ticket.number;
     var known = config.services.filter(function (s) { return s.code === ticket.service; })[0];
     el("ticket-service").textContent = ticket.service + " · " + (known ? serviceName(known) : ticket.service_name);
-    el("ticket-ahead").textContent = t("ahead", { count: Math.max(0, (ticket.position || 1) - 1) });
-    el("ticket-wait").textContent = t("wait", { minutes: ticket.estimated_wait_minutes });
+    var ahead = Math.max(0, (ticket.position || 1) - 1);  // nobody ahead: "you're next", never "0 … about 0 min"
+    el("ticket-ahead").textContent = ahead ? t("ahead", { count: ahead }) : t("next");
+    el("ticket-wait").textContent = ahead ? t("wait", { minutes: ticket.estimated_wait_minutes }) : t("stay_close");
     el("ticket-texts").hidden = !ticket.sms;
     var path = new URL(ticket.status_url).pathname;
     el("ticket-qr").src = path + "/qr.svg";

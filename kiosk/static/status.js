@@ -27,6 +27,8 @@
 
   function stateText(status) {
     if (status.status === "waiting") {
+      // Nobody ahead: "you're next", never "0 people ahead, about 0 min".
+      if (status.ahead === 0) { return words.next; }
       return fill(words.ahead, { count: status.ahead }) + " · " + fill(words.wait, { minutes: status.estimated_wait_minutes });
     }
     if (status.status === "called") { return fill(words.called, { counter: status.counter }); }
@@ -135,6 +137,12 @@
       poller = null;
     }
   }
+  // The heading and the service name: smaller rather than beyond two lines (fit.js), at every size.
+  function fitLabels() { window.seedFit.all("main h1, main .ticket-service"); }
+  fitLabels();
+  window.addEventListener("resize", fitLabels);
+  if (document.fonts) { document.fonts.addEventListener("loadingdone", fitLabels); }
+
   render(data.status);
   if (typeof window.io !== "function") {
     poll(true);

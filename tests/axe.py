@@ -1,7 +1,7 @@
 """axe-core (npm, pinned in tests/a11y/package.json; the test command installs it) run inside a
 Playwright page: every rule axe knows for WCAG 2.x A/AA and its best practices, any impact.
-Our pages' Content-Security-Policy refuses an injected script: open the audited pages in a
-browser context made with bypass_csp=True."""
+axe is evaluated through the DevTools protocol, which our pages' Content-Security-Policy (no
+inline scripts) does not govern, so the audited page runs under its real policy."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +16,7 @@ def audit(page, *, exclude: list[str] | None = None) -> list[dict]:
     if not AXE.exists():
         raise RuntimeError(f"{AXE} is missing: the test command installs it (npm ci in tests/a11y)")
     if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.add_script_tag(path=str(AXE))
+        page.evaluate(AXE.read_text(encoding="utf-8"))
     context = {"exclude": [[selector] for selector in exclude]} if exclude else None
     found = page.evaluate(
         """async ([context, tags]) => {

@@ -18,7 +18,7 @@ from core.errors import InvalidTransition, NotFound, ValidationError
 from core.extensions import db
 from core.models import Appointment, Branch, Closure, Customer
 
-from .axe import AXE, audit
+from .axe import audit
 from .constants import START
 from .helpers import at_once, csrf_token, login, make_branch, make_service, make_staff
 from .live import ROOT, chromium, running_system, signed_in
@@ -532,14 +532,6 @@ MEASURE = """() => {
 }"""
 
 
-def audited(page) -> list[dict]:
-    """axe-core's findings, axe loaded through the DevTools protocol: the pages' Content-Security-Policy
-    (rightly) refuses the inline script tag tests/axe.py would add."""
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE.read_text())
-    return audit(page)
-
-
 def weekday_after(day: date) -> date:
     day += timedelta(days=1)
     while day.weekday() > 4:
@@ -690,7 +682,7 @@ def test_every_calendar_page_fits_reads_and_passes_axe(live, browser, language):
             found.extend(f"{language} {size['width']}x{size['height']} {name}: {problem}"
                          for problem in page.evaluate(MEASURE))
         found.extend(f"{language} {name}: axe {v['id']} ({v['impact']}): {v['help']} {v['nodes'][:3]}"
-                     for v in audited(page))
+                     for v in audit(page))
 
     try:
         page.goto(calendar_url(live))

@@ -7,7 +7,7 @@ switch turns it off; a slot goes to one booking only (many threads at once, on S
 PostgreSQL); the pages, their refusals in the customer's language, the rate limits, the manage page
 by its link. Then in Chromium against `python run.py`: booking on a phone in Japanese, the text
 arriving on the virtual phone, R answered by text, then moving and cancelling on the link's page;
-every page in en, ja and ka at a 360×740 phone and at 1920×1080 measured from element boxes
+every page in en, ja and ka at a 360×740 phone, 1080×1920 upright and 1920×1080 measured from element boxes
 (nothing overflows, is clipped or wraps beyond two lines), screenshot to
 test-artifacts/booking/<language>/ and audited by axe-core."""
 import re
@@ -552,7 +552,7 @@ def test_the_migration_gives_every_earlier_appointment_its_own_link(backend, tmp
 # --- in Chromium, on the real server -------------------------------------------------------------------
 
 SHOTS = ROOT / "test-artifacts" / "booking"
-PHONE, WIDE = (360, 740), (1920, 1080)
+PHONE, PORTRAIT, WIDE = (360, 740), (1080, 1920), (1920, 1080)  # a phone, a kiosk screen upright, a computer
 JAPANESE_MOBILE = "090-1234-5678"  # +819012345678, the virtual phone's number below
 JA_NUMBER = "+819012345678"
 CATALOGUES = {language: Translations.load(str(ROOT / "translations"), [language]) for language in ("ja", "ka")}
@@ -621,7 +621,7 @@ class Inspector:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, name: str) -> None:
-        for width, height in (PHONE, WIDE):
+        for width, height in (PHONE, PORTRAIT, WIDE):
             self.page.set_viewport_size({"width": width, "height": height})
             self.page.evaluate("window.scrollTo(0, 0)")
             self.page.screenshot(path=str(self.folder / f"{width}x{height}-{name}.png"), full_page=True)

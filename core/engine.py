@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext, pgettext
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
 
 from . import clock
 from .database import write_transaction
@@ -73,6 +74,14 @@ def status_word(status) -> str:
 
 
 def _staff_id(staff):
+    """The staff member's id, read from the session's identity map: the write transaction has
+    just expired the logged-in user, and reloading the whole row for its id is a query per change."""
+    if staff is None:
+        return None
+    staff = staff._get_current_object() if hasattr(staff, "_get_current_object") else staff  # current_user
+    state = inspect(staff, raiseerr=False)
+    if state is not None and state.identity is not None:
+        return state.identity[0]
     return getattr(staff, "id", None)
 
 
@@ -143,7 +152,11 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
                               {"priority": "out of range"})
     with write_transaction() as session:
-        service = session.get(Service, service_id)
+        # The service with its branch in one query (the commit before the write lock expired both).
+        service = session.execute(
+            select(Service).where(Service.id == service_id).options(joinedload(Service.branch))
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
         if service is None or not service.active:
             raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         branch = service.branch

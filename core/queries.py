@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from statistics import median
 
@@ -17,6 +19,34 @@ from .models import TicketStatus as S
 # the lower id (two arrivals in the same instant). The engine calls by it, positions count by it.
 # A ticket running late keeps its place in this order; the engine only skips it until it is back.
 QUEUE_ORDER = (Ticket.priority.desc(), Ticket.arrived_at, Ticket.id)
+
+# The figures already worked out in the current `estimating()` block; None outside one.
+_ESTIMATES: ContextVar[dict | None] = ContextVar("seed_estimates", default=None)
+
+
+@contextmanager
+def estimating():
+    """A block in which the queue does not change after its first change: a check-in, its welcome
+    text and its answer, or the texts after one call. A ticket's place and a service's figures
+    are worked out once in it however many callers ask (the check-in answer and its welcome both
+    say where the ticket stands). Nested blocks share the outer one's figures."""
+    if _ESTIMATES.get() is not None:
+        yield
+        return
+    token = _ESTIMATES.set({})
+    try:
+        yield
+    finally:
+        _ESTIMATES.reset(token)
+
+
+def _remembered(key, work):
+    memo = _ESTIMATES.get()
+    if memo is None:
+        return work()
+    if key not in memo:
+        memo[key] = work()
+    return memo[key]
 
 
 def _places(branch_id: int, service_id: int | None = None):
@@ -41,21 +71,16 @@ def position(ticket: Ticket) -> int | None:
     """One ticket's place, by the same query, only its row coming back; None when not waiting."""
     if ticket.status != S.WAITING:
         return None
-    places = _places(ticket.branch_id, ticket.service_id).subquery()
-    return db.session.scalar(select(places.c.place).where(places.c.id == ticket.id))
+
+    def work():
+        places = _places(ticket.branch_id, ticket.service_id).subquery()
+        return db.session.scalar(select(places.c.place).where(places.c.id == ticket.id))
+
+    return _remembered(("position", ticket.id, ticket.service_id), work)
 
 
-def service_minutes(service: Service) -> float:
-    """Median measured service time of the service's recent completions; the configured
-    average when there are too few to trust."""
+def _minutes_from(service: Service, rows) -> float:
     config = current_app.config
-    since = clock.now() - timedelta(hours=config["ESTIMATE_WINDOW_HOURS"])
-    rows = db.session.execute(
-        select(Ticket.started_at, Ticket.called_at, Ticket.finished_at)
-        .where(Ticket.service_id == service.id, Ticket.status == S.COMPLETED, Ticket.finished_at >= since)
-        .order_by(Ticket.finished_at.desc())
-        .limit(config["ESTIMATE_SAMPLE_SIZE"])
-    ).all()
     durations = [
         (finished - (started or called)).total_seconds() / 60
         for started, called, finished in rows
@@ -66,12 +91,61 @@ def service_minutes(service: Service) -> float:
     return max(median(durations), 0.5)
 
 
+def _since():
+    return clock.now() - timedelta(hours=current_app.config["ESTIMATE_WINDOW_HOURS"])
+
+
+def service_minutes(service: Service) -> float:
+    """Median measured service time of the service's recent completions; the configured
+    average when there are too few to trust."""
+    def work():
+        rows = db.session.execute(
+            select(Ticket.started_at, Ticket.called_at, Ticket.finished_at)
+            .where(Ticket.service_id == service.id, Ticket.status == S.COMPLETED, Ticket.finished_at >= _since())
+            .order_by(Ticket.finished_at.desc())
+            .limit(current_app.config["ESTIMATE_SAMPLE_SIZE"])
+        ).all()
+        return _minutes_from(service, rows)
+
+    return _remembered(("minutes", service.id), work)
+
+
 def open_counters(service: Service) -> int:
-    return db.session.scalar(
+    return _remembered(("counters", service.id), lambda: db.session.scalar(
         select(func.count(Counter.id))
         .join(counter_services, counter_services.c.counter_id == Counter.id)
         .where(counter_services.c.service_id == service.id, Counter.is_open.is_(True))
+    ))
+
+
+def service_figures(services) -> dict[int, tuple[float, int]]:
+    """{service id: (service_minutes, open_counters)} for several services in two queries, however
+    many services: the recent completions of each (ix_ticket_service_finished, one range per
+    service, numbered newest first) and the open counters of each."""
+    services = list(services)
+    if not services:
+        return {}
+    ids = [service.id for service in services]
+    recent = (
+        select(Ticket.service_id, Ticket.started_at, Ticket.called_at, Ticket.finished_at,
+               func.row_number().over(partition_by=Ticket.service_id,
+                                      order_by=(Ticket.finished_at.desc(), Ticket.id.desc())).label("newest"))
+        .where(Ticket.service_id.in_(ids), Ticket.status == S.COMPLETED, Ticket.finished_at >= _since())
+        .subquery()
     )
+    rows = {service_id: [] for service_id in ids}
+    for service_id, started, called, finished in db.session.execute(
+        select(recent.c.service_id, recent.c.started_at, recent.c.called_at, recent.c.finished_at)
+        .where(recent.c.newest <= current_app.config["ESTIMATE_SAMPLE_SIZE"])
+    ):
+        rows[service_id].append((started, called, finished))
+    counters = dict(db.session.execute(
+        select(counter_services.c.service_id, func.count(Counter.id))
+        .join(Counter, counter_services.c.counter_id == Counter.id)
+        .where(counter_services.c.service_id.in_(ids), Counter.is_open.is_(True))
+        .group_by(counter_services.c.service_id)
+    ).all())
+    return {service.id: (_minutes_from(service, rows[service.id]), counters.get(service.id, 0)) for service in services}
 
 
 def wait_minutes(people_ahead: int, minutes_each: float, counters: int) -> int:
@@ -134,9 +208,10 @@ def queue_snapshot(branch_id: int, first: int | None = None, after: int = 0) -> 
         select(Ticket.service_id, func.count()).where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING)
         .group_by(Ticket.service_id)
     ).all())
+    figures = service_figures(services)
     result = []
     for service in services:
-        minutes, counters = service_minutes(service), open_counters(service)
+        minutes, counters = figures[service.id]
         count = counts.get(service.id, 0)
         result.append(
             {

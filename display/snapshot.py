@@ -7,7 +7,7 @@ from core import clock, storefront
 from core.extensions import db
 from core.models import OPEN_AT_COUNTER, Branch, Counter, Ticket, TicketEvent
 from core.models import TicketStatus as S
-from core.queries import open_counters, service_minutes, wait_minutes
+from core.queries import service_figures, wait_minutes
 
 RECENT_CALLS = 8
 CALLS = ("called", "recalled")
@@ -63,15 +63,16 @@ def build(branch_id: int) -> dict | None:
     ).all()
     counts = dict(waiting)
     languages = storefront.offered_languages(branch)
+    offered = [service for service in storefront.kiosk_services(branch) if service.active]
+    figures = service_figures(offered)  # two queries for all the services, not two per service
     services = []
-    for service in storefront.kiosk_services(branch):
-        if not service.active:
-            continue
+    for service in offered:
         count = counts.get(service.id, 0)
+        minutes, counters = figures[service.id]
         # Every offered language's name: each screen picks the one it is showing as it rotates.
         services.append({"code": service.code, "name": service.name,
                          "names": {language: service.name_in(language) for language in languages}, "waiting": count,
-                         "estimated_wait_minutes": wait_minutes(count, service_minutes(service), open_counters(service))})
+                         "estimated_wait_minutes": wait_minutes(count, minutes, counters)})
     return {
         "branch": {"id": branch.id, "name": branch.name, "timezone": branch.timezone},
         "time": now.isoformat(),

@@ -17,7 +17,7 @@ from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
 from core.models import Branch, Service, Ticket
-from core.queries import estimated_wait_minutes, position
+from core.queries import estimated_wait_minutes, estimating, position
 from core.storefront import LANGUAGES, closure_today, offered_languages, start_language
 from core.web import whole_number
 
@@ -101,11 +101,14 @@ def check_in(data: dict) -> dict:
         raise ValidationError(gettext("Texts need a mobile number."), {"phone": "required for texts"})
     name = clean_name(data.get("name"))
 
+    service_id = service.id  # (read before the customer's commit expires it)
     customer_id = None
     if phone is not None or name is not None:
         customer_id = _remember_customer(branch, phone, name, language, consent)
-    ticket = engine.issue_ticket(service.id, customer_id=customer_id, language=language, source="kiosk")
-    return ticket_result(ticket, sms=bool(consent))
+    # The welcome text and the answer both say where the ticket stands: worked out once.
+    with estimating():
+        ticket = engine.issue_ticket(service_id, customer_id=customer_id, language=language, source="kiosk")
+        return ticket_result(ticket, sms=bool(consent))
 
 
 def refuse_when_closed(branch: Branch) -> None:
@@ -200,7 +203,8 @@ def _appointment_check_in(branch: Branch, data: dict) -> dict:
     except NotFound:
         raise NotFound(gettext("We found no appointment for today. Please take a ticket or ask at the desk."),
                        {"booking_code" if code else "phone": "not found"}) from None
-    ticket = appointments.check_in(appointment.id, language=language)
-    return ticket_result(ticket, sms=bool(appointment.customer and appointment.customer.sms_consent),
-                         appointment={"code": appointment.booking_code,
-                                      "time": branch.local(appointment.starts_at).strftime("%H:%M")})
+    with estimating():
+        ticket = appointments.check_in(appointment.id, language=language)
+        return ticket_result(ticket, sms=bool(appointment.customer and appointment.customer.sms_consent),
+                             appointment={"code": appointment.booking_code,
+                                          "time": branch.local(appointment.starts_at).strftime("%H:%M")})

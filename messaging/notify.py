@@ -9,13 +9,14 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
 
 from core import clock
 from core.database import write_transaction
 from core.errors import SeedError
 from core.extensions import db
 from core.models import Branch, Customer, Ticket
-from core.queries import estimated_wait_minutes, position, positions
+from core.queries import estimated_wait_minutes, estimating, position, positions
 
 from . import outbox, policy, templates
 from .models import OutboxMessage, SurveyResponse, TicketNotice
@@ -44,17 +45,18 @@ def _values(ticket: Ticket, language: str, place=None, **extra) -> dict:
             "time": templates.clock_text(ticket.branch, clock.now()), **extra}
 
 
-def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), **extra) -> int | None:
+def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), fresh=False, **extra) -> int | None:
     """Queue text `kind` for this ticket unless it had it already (or nobody may be texted).
     The notice and its outbox row commit together, and the notice's key (ticket, kind) is taken
     by an insert that does nothing when it exists: two racing callers never queue it twice.
     `also`: notices of other kinds taken in the same transaction when this text is queued (the
-    welcome's "nearly your turn" and "next", which it makes needless)."""
+    welcome's "nearly your turn" and "next", which it makes needless).
+    `fresh`: the caller knows the ticket has no notice of this kind yet (a ticket just issued)."""
     customer = _recipient(ticket)
     rules = policy.settings(ticket.branch)
     if customer is None or not rules.get(kind, True):
         return None
-    if db.session.get(TicketNotice, (ticket.id, kind)) is not None:
+    if not fresh and db.session.get(TicketNotice, (ticket.id, kind)) is not None:
         return None  # cheap early answer; the insert below is what decides
     language = ticket.language or customer.language
     body = templates.render(ticket.branch, kind, language, **_values(ticket, language, place, **extra))
@@ -151,28 +153,44 @@ def _welcome(ticket: Ticket) -> None:
     ahead = (place or 99) - 1
     also = (("position",) if ahead <= policy.settings(ticket.branch)["position_threshold"] else ()) + (
         ("next",) if ahead == 0 else ())
-    send_once(ticket, "welcome", place=place, also=also)
+    send_once(ticket, "welcome", place=place, also=also, fresh=True)
+
+
+def _changed_ticket(ticket_id: int) -> Ticket | None:
+    """The ticket after its change, with what its texts name (customer, branch, service, counter):
+    one query, where loading each after the change's commit would be one each."""
+    return db.session.execute(
+        select(Ticket).where(Ticket.id == ticket_id)
+        .options(joinedload(Ticket.customer), joinedload(Ticket.branch), joinedload(Ticket.service),
+                 joinedload(Ticket.counter))
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def on_ticket_changed(app, change) -> None:
     try:
-        ticket = db.session.get(Ticket, change.ticket_id)
-        if ticket is None:
-            return
-        if change.kind == "issued":
-            _welcome(ticket)
-        elif change.kind == "called":
-            send_once(ticket, "called")
-        elif change.kind == "no_show":
-            send_once(ticket, "no_show")
-        elif change.kind == "completed":
-            _survey(ticket)
-        if change.kind in MOVES_QUEUE:
-            _positions(change.branch_id)
+        with estimating():  # the queue stands still while this change's texts are written
+            _texts_for(change)
     except SeedError as error:
         log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
     except Exception:  # noqa: BLE001  (a text problem must never undo or block a ticket change)
         log.exception("texts for ticket %s failed", change.ticket_id)
+
+
+def _texts_for(change) -> None:
+    ticket = _changed_ticket(change.ticket_id)
+    if ticket is None:
+        return
+    if change.kind == "issued":
+        _welcome(ticket)
+    elif change.kind == "called":
+        send_once(ticket, "called")
+    elif change.kind == "no_show":
+        send_once(ticket, "no_show")
+    elif change.kind == "completed":
+        _survey(ticket)
+    if change.kind in MOVES_QUEUE:
+        _positions(change.branch_id)
 
 
 def init_app(app) -> None:

@@ -24,48 +24,56 @@ LOOK_ALIKES = str.maketrans({
 })
 
 
+# Each kind's catalogue text, translated only when asked for: a text rendered translates its
+# own wording, not all of them (gettext(...) is kept literal for the extractor).
+_DEFAULTS = {
+    "welcome": lambda: gettext("{branch}: your ticket is {ticket} ({service}). {ahead} ahead of you, about {wait} min. "
+                               "We'll text you before your turn. Reply STOP to opt out."),
+    "welcome_next": lambda: gettext("{branch}: your ticket is {ticket} ({service}). You are next: please stay close. "
+                                    "Reply STOP to opt out."),
+    "position": lambda: gettext("{branch}: ticket {ticket}, {ahead} ahead of you now, about {wait} min. "
+                                "Please stay close."),
+    "next": lambda: gettext("{branch}: ticket {ticket}, you are next. Please get ready."),
+    "called": lambda: gettext("{branch}: ticket {ticket}, please go to counter {counter} now."),
+    "no_show": lambda: gettext("{branch}: we called ticket {ticket} but could not find you. "
+                               "Please see the desk if you still need help."),
+    "survey": lambda: gettext("{branch}: thank you for your visit. How was it? "
+                              "Reply with a number from 1 (poor) to 5 (excellent)."),
+    "survey_followup": lambda: gettext("{branch}: we are sorry it was not better. What should we improve? "
+                                       "Reply in your own words."),
+    "survey_retry": lambda: gettext("{branch}: please reply with one number from 1 (poor) to 5 (excellent)."),
+    "survey_thanks": lambda: gettext("{branch}: thank you for your answer. It helps us serve you better."),
+    "stop_confirm": lambda: gettext("{branch}: you will get no more texts from us. Reply START to get them again."),
+    "start_confirm": lambda: gettext("{branch}: texts are on again. Reply STOP to stop them."),
+    "help": lambda: gettext("{branch}: replies we understand: C to confirm, X to cancel, R to move an appointment; "
+                            "L or LATE 20 if you are running late; STOP to stop texts, START to get them again."),
+    "help_survey": lambda: gettext("{branch}: replies we understand: 1-5 to rate your visit; C to confirm, "
+                                   "X to cancel, R to move an appointment; L or LATE 20 if you are running late; "
+                                   "STOP to stop texts, "
+                                   "START to get them again."),
+    "late_ack": lambda: gettext("{branch}: noted. We will keep your place (ticket {ticket}) until {time}. "
+                                "Please be back by then."),
+    "unknown_ack": lambda: gettext("{branch}: thank you, we have passed your message to our staff. "
+                                   "Reply HELP for options."),
+    "reminder": lambda: gettext("{branch}: reminder of your {service} appointment on {time} (code {code}). "
+                                "Reply C to confirm, X to cancel, R to change the time."),
+    "appointment_confirmed": lambda: gettext("{branch}: thank you, your appointment on {time} is confirmed."),
+    "appointment_cancelled": lambda: gettext("{branch}: your appointment on {time} is cancelled. "
+                                             "Reply R to book another time."),
+    "reschedule_offer": lambda: gettext("{branch}: free times: {choices}. Reply 1, 2 or 3 within 30 minutes."),
+    "reschedule_taken": lambda: gettext("{branch}: sorry, that time was just taken."),
+    "reschedule_none": lambda: gettext("{branch}: there is no free time in the next two weeks. Please call us."),
+    "appointment_booked": lambda: gettext("{branch}: your {service} appointment on {time} is booked (code {code}). "
+                                          "Reply X to cancel or R to change the time, or open {link}"),
+    "appointment_moved": lambda: gettext("{branch}: done. Your {service} appointment is now on {time} (code {code})."),
+    "appointment_late": lambda: gettext("{branch}: noted. We have told the staff you will be about {wait} min late "
+                                        "for your {time} appointment."),
+}
+
+
 def defaults(kind: str) -> str:
     """The catalogue text of `kind` in the current locale."""
-    texts = {
-        "welcome": gettext("{branch}: your ticket is {ticket} ({service}). {ahead} ahead of you, about {wait} min. "
-                           "We'll text you before your turn. Reply STOP to opt out."),
-        "welcome_next": gettext("{branch}: your ticket is {ticket} ({service}). You are next: please stay close. "
-                                "Reply STOP to opt out."),
-        "position": gettext("{branch}: ticket {ticket}, {ahead} ahead of you now, about {wait} min. Please stay close."),
-        "next": gettext("{branch}: ticket {ticket}, you are next. Please get ready."),
-        "called": gettext("{branch}: ticket {ticket}, please go to counter {counter} now."),
-        "no_show": gettext("{branch}: we called ticket {ticket} but could not find you. "
-                           "Please see the desk if you still need help."),
-        "survey": gettext("{branch}: thank you for your visit. How was it? "
-                          "Reply with a number from 1 (poor) to 5 (excellent)."),
-        "survey_followup": gettext("{branch}: we are sorry it was not better. What should we improve? "
-                                   "Reply in your own words."),
-        "survey_retry": gettext("{branch}: please reply with one number from 1 (poor) to 5 (excellent)."),
-        "survey_thanks": gettext("{branch}: thank you for your answer. It helps us serve you better."),
-        "stop_confirm": gettext("{branch}: you will get no more texts from us. Reply START to get them again."),
-        "start_confirm": gettext("{branch}: texts are on again. Reply STOP to stop them."),
-        "help": gettext("{branch}: replies we understand: C to confirm, X to cancel, R to move an appointment; "
-                        "L or LATE 20 if you are running late; STOP to stop texts, START to get them again."),
-        "help_survey": gettext("{branch}: replies we understand: 1-5 to rate your visit; C to confirm, X to cancel, "
-                               "R to move an appointment; L or LATE 20 if you are running late; STOP to stop texts, "
-                               "START to get them again."),
-        "late_ack": gettext("{branch}: noted. We will keep your place (ticket {ticket}) until {time}. "
-                            "Please be back by then."),
-        "unknown_ack": gettext("{branch}: thank you, we have passed your message to our staff. Reply HELP for options."),
-        "reminder": gettext("{branch}: reminder of your {service} appointment on {time} (code {code}). "
-                            "Reply C to confirm, X to cancel, R to change the time."),
-        "appointment_confirmed": gettext("{branch}: thank you, your appointment on {time} is confirmed."),
-        "appointment_cancelled": gettext("{branch}: your appointment on {time} is cancelled. Reply R to book another time."),
-        "reschedule_offer": gettext("{branch}: free times: {choices}. Reply 1, 2 or 3 within 30 minutes."),
-        "reschedule_taken": gettext("{branch}: sorry, that time was just taken."),
-        "reschedule_none": gettext("{branch}: there is no free time in the next two weeks. Please call us."),
-        "appointment_booked": gettext("{branch}: your {service} appointment on {time} is booked (code {code}). "
-                                      "Reply X to cancel or R to change the time, or open {link}"),
-        "appointment_moved": gettext("{branch}: done. Your {service} appointment is now on {time} (code {code})."),
-        "appointment_late": gettext("{branch}: noted. We have told the staff you will be about {wait} min late "
-                                    "for your {time} appointment."),
-    }
-    return texts[kind]
+    return _DEFAULTS[kind]()
 
 
 KINDS = ("welcome", "position", "next", "called", "no_show", "survey", "survey_followup", "survey_retry",

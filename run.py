@@ -1,5 +1,10 @@
 """Run the whole system on its embedded defaults: `python run.py [--host H] [--port P]`.
 
+Scaled out (PostgreSQL and Redis): `--workers N` web processes (or WEB_CONCURRENCY), and `--role`
+picks what a process does: `web` (pages, API, screens), `scheduler` (the periodic jobs; one is
+active, the others wait as standbys), `gateway` (the modem of this host), or `all`, the default:
+everything in one process, as a branch box runs it.
+
 Also the target of `flask --app run ...` commands (Flask finds create_app here).
 
 Served by gunicorn's gevent worker: a display, console or status page holds its Socket.IO
@@ -27,6 +32,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from app import create_app  # noqa: F401  (flask --app run finds the factory here)
+from core import leader
+from core.config import ConfigError
 from core.database import upgrade_database
 from core.extensions import db
 from core.security import install_log_masking
@@ -34,12 +41,13 @@ from core.seed import seed_demo
 from messaging.phones import masked
 
 PASSWORD_FILE = "first-admin-password.txt"
+ROLES = ("all", "web", "scheduler", "gateway")
 
 
 class Server(BaseApplication):
-    """Gunicorn with one gevent worker: production-grade HTTP and WebSocket (Flask-SocketIO's
-    gevent mode over simple-websocket), one process so the in-process scheduler and modem
-    gateway exist once."""
+    """Gunicorn with gevent workers: production-grade HTTP and WebSocket (Flask-SocketIO's gevent
+    mode over simple-websocket). One worker by default; with more, the scheduler and the modem
+    gateway still run once (each is elected among the workers, core/leader.py)."""
 
     def __init__(self, app, options):
         self.application = app
@@ -86,20 +94,26 @@ class PrivateLogger(Logger):
         install_log_masking(masked, self.error_log, self.access_log)
 
 
-def start_in_worker(app):
-    """gunicorn hooks: the modem gateway (and its virtual modem) and the scheduler live in the
-    one worker process, started after the fork."""
-    import hardware
+def start_in_worker(app, role="all"):
+    """gunicorn hooks. Role `all`: the modem gateway (and its virtual modem) and the scheduler
+    live in a worker process, started after the fork; with several workers, in one of them at a
+    time (the others are standbys). Role `web`: neither."""
+    import hardware.role
     import scheduler
+    from display import realtime
+
+    leaders = []
 
     def post_worker_init(_worker):
-        hardware.start(app)
-        scheduler.start(app)
+        realtime.join_message_queue(app)  # with several processes: before this worker serves anyone
+        if role == "all":
+            leaders.append(hardware.role.elect(app))
+            leaders.append(scheduler.elect(app))
         tune_garbage_collection()
 
     def worker_exit(_server, _worker):
-        scheduler.stop(app)
-        hardware.stop(app)
+        for leading in reversed(leaders):
+            leading.stop()
 
     return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}
 
@@ -123,15 +137,17 @@ def configure_logging() -> None:
 
 
 def prepare(app) -> None:
-    """Upgrade the schema and, on an empty database, seed the demo branch."""
-    upgrade_database(app)
-    make_instance_private(Path(app.instance_path))
-    with app.app_context():
-        password = seed_demo()
-        if password:
-            announce_first_password(write_first_password(Path(app.instance_path), password), password)
-        # No database connection may cross the fork into the worker.
-        db.engine.dispose()
+    """Upgrade the schema and, on an empty database, seed the demo branch: one process at a time
+    (web processes on several hosts, a scheduler and gateways may start together)."""
+    with leader.exclusively(app, "upgrade"):
+        upgrade_database(app)
+        make_instance_private(Path(app.instance_path))
+        with app.app_context():
+            password = seed_demo()
+            if password:
+                announce_first_password(write_first_password(Path(app.instance_path), password), password)
+            # No database connection may cross the fork into the worker.
+            db.engine.dispose()
     # Nor a greenlet: the rate limiter's expiry timer, started with the app, runs now rather
     # than in the worker as a copy (under gevent a "thread" is a greenlet and runs only when
     # this process waits).
@@ -184,28 +200,87 @@ def allow_open_files(wanted: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def default_workers() -> int:
+    return int(os.environ.get("WEB_CONCURRENCY") or 1)  # (gunicorn itself refuses one that is not a number)
+
+
+def check_workers(app, workers: int, forced: bool) -> list[str]:
+    """Refuse (ConfigError) a number of web workers the installation cannot serve as one; the
+    warnings for what it can serve, but less well."""
+    if workers < 1:
+        raise ConfigError(f"--workers is {workers}: 1 or more.")
+    if workers == 1:
+        return []
+    problems = []
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("SQLite lets one process write at a time: the workers would wait for each other's check-ins "
+                        "and calls. Use PostgreSQL (DATABASE_URL)")
+    if not app.config["SOCKETIO_MESSAGE_QUEUE"]:
+        problems.append("the workers would not share the displays, consoles and status pages: a screen connected to "
+                        "one worker would miss what happens in the others. Set REDIS_URL (or SOCKETIO_MESSAGE_QUEUE)")
+    if problems and not forced:
+        raise ConfigError(f"--workers {workers} refused: " + "; and ".join(problems)
+                          + ". Or run one worker (the default), or add --force-workers to run them anyway.")
+    warnings = [f"  Warning: --force-workers: {problem}." for problem in problems]
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        warnings.append("  Warning: the kiosk's rate limits are counted per worker (RATELIMIT_STORAGE_URI is memory://); "
+                        "set REDIS_URL to share them.")
+    return warnings
+
+
+def serve_role(app, role: str) -> int:
+    """A process without a web server: the scheduler or this host's modem gateway."""
+    if role == "scheduler":
+        from scheduler.cli import serve
+    else:
+        from hardware.cli import serve
+    with leader.exclusively(app, "upgrade"):
+        upgrade_database(app)
+    configure_logging()  # again: the migrations' alembic.ini replaced the root handler and level
+    serve(app, echo=lambda line: print(f"  {line}", flush=True), upgrade=False)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run Seed: web app, displays and console on one port.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
     parser.add_argument("--connections", type=int, default=4000,
-                        help="open connections at most: requests, displays, consoles and status pages (default 4000)")
+                        help="open connections at most per worker: requests, displays, consoles and status pages "
+                             "(default 4000)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="web processes (default: WEB_CONCURRENCY, else 1); more than 1 needs PostgreSQL and Redis")
+    parser.add_argument("--force-workers", action="store_true",
+                        help="run --workers N even without PostgreSQL or a message queue")
+    parser.add_argument("--role", choices=ROLES, default="all",
+                        help="what this process does: all (default: everything, one branch box), web, scheduler "
+                             "(one active, others stand by) or gateway (this host's modem)")
     args = parser.parse_args(argv)
     os.umask(0o077)  # before anything is created: the database, its -wal/-shm, the modem's folder
     configure_logging()
+    workers = default_workers() if args.workers is None else args.workers
     allow_open_files(args.connections + 100)  # a connection is a file; the database, logs and modem too
 
     app = create_app({"SOCKETIO_ASYNC_MODE": "gevent"})
+    if args.role in ("scheduler", "gateway"):
+        return serve_role(app, args.role)
+    warnings = check_workers(app, workers, args.force_workers)
     prepare(app)
     configure_logging()  # again: the migrations' alembic.ini replaced the root handler and level
-    print(f"  Seed is running: http://{args.host}:{args.port}/  (staff console: /staff/, health: /api/v1/health)", flush=True)
-    if not app.config["MODEM_PORT"]:
-        print(f"  No modem configured: texts go to the virtual modem; see them at http://{args.host}:{args.port}/virtual-phone", flush=True)
+    for warning in warnings:
+        print(warning, flush=True)
+    print(f"  Seed is running: http://{args.host}:{args.port}/  (staff console: /staff/, health: /api/v1/health)"
+          + (f"  [{workers} web workers]" if workers > 1 else "") + ("" if args.role == "all" else f"  [role {args.role}]"),
+          flush=True)
+    if args.role == "all" and not app.config["MODEM_PORT"]:
+        print(f"  No modem configured: texts go to the virtual modem; see them at http://{args.host}:{args.port}/virtual-phone"
+              + (" (served by the one worker that runs the gateway: with several, a reload may land elsewhere)" if workers > 1 else ""),
+              flush=True)
     Server(
         app,
         {
             "bind": f"{args.host}:{args.port}",
-            "workers": 1,
+            "workers": workers,
             "worker_class": "gevent",
             "worker_connections": args.connections,
             "timeout": 60,
@@ -215,7 +290,7 @@ def main(argv=None) -> int:
             "logger_class": PrivateLogger,
             # A per-user control socket would collide between two instances on one machine.
             "control_socket_disable": True,
-            **start_in_worker(app),
+            **start_in_worker(app, args.role),
         },
     ).run()
     return 0

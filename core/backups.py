@@ -67,7 +67,7 @@ class Restored:
 
 def folder() -> Path:
     """BACKUP_DIR, or backups/ in the instance folder."""
-    configured = current_app.config.get("BACKUP_DIR")
+    configured = current_app.config["BACKUP_DIR"]
     return Path(configured) if configured else Path(current_app.instance_path) / "backups"
 
 
@@ -303,7 +303,7 @@ def _drop_empty_schema() -> None:
 # --- PostgreSQL's programs -------------------------------------------------------------------
 
 def _program(name: str) -> str:
-    where = current_app.config.get("PG_BIN_DIR")
+    where = current_app.config["PG_BIN_DIR"]
     found = shutil.which(name, path=where) if where else shutil.which(name)
     if found is None:
         place = f"in PG_BIN_DIR ({where})" if where else "on the PATH"

@@ -72,7 +72,16 @@ class Defaults:
     KIOSK_PHONE_CHECK_LIMIT = "60 per minute"
     STATUS_ACTION_RATE_LIMIT = "6 per minute"  # the status page's late/cancel buttons, per ticket
     STATUS_ACTION_ADDRESS_RATE_LIMIT = "60 per minute"  # and per address (a waiting room shares one Wi-Fi)
-    RATELIMIT_STORAGE_URI = "memory://"  # redis://... when several web processes share the limits
+    # Online self-booking (kiosk/booking.py): its pages per address, each booking or change per
+    # address, bookings per mobile number, and changes per customer's link.
+    BOOKING_PAGE_RATE_LIMIT = "120 per minute"
+    BOOKING_RATE_LIMIT = "20 per hour"
+    BOOKING_PHONE_RATE_LIMIT = "5 per hour"
+    BOOKING_CHANGE_RATE_LIMIT = "10 per hour"
+    # The address customers reach Seed at (https://queue.example.org): links in texts are built on
+    # it, never on a request's Host header. None: the request's address (a branch box on its own).
+    PUBLIC_URL = None
+    RATELIMIT_STORAGE_URI = "memory://"  # redis://... when several web processes share the limits (REDIS_URL fills it)
     RATELIMIT_HEADERS_ENABLED = True
     KIOSK_IDLE_SECONDS = 30  # no touch for this long on any screen but the first: warn
     KIOSK_IDLE_WARNING_SECONDS = 20  # then count down this long, extendable, before starting over (WCAG 2.2.1: >= 20 s)
@@ -90,6 +99,7 @@ class Defaults:
         "reminder_lead_minutes": [1440, 120],  # appointment reminders: 24 h and 2 h before
     }
     RESCHEDULE_OFFER_MINUTES = 30  # how long offered slots wait for an answer
+    RESCHEDULE_AFTER_CANCEL_DAYS = 7  # R after a cancellation offers new times for this long after its day
     # Checking in for an appointment: before its time the ticket waits for it; more than the grace
     # after it, the branch decides: "priority" keeps appointment priority, "walk_in" queues as a walk-in.
     APPOINTMENT_PRIORITY = 10
@@ -105,11 +115,30 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent.parent / "translations")
 
-    # Flask-SocketIO: None in one process; redis://... when several processes share displays.
+    # Flask-SocketIO: None in one process; redis://... when several processes share displays
+    # (REDIS_URL fills it).
     SOCKETIO_MESSAGE_QUEUE = None
     SOCKETIO_ASYNC_MODE = "threading"  # run.py serves with gevent: an open socket costs no thread
     SOCKETS_PER_ADDRESS = 100  # open Socket.IO connections one client address may hold; 0: no cap
-    SOCKETIO_CHANNEL = "seed"  # one per installation sharing a Redis server
+    SOCKETIO_CHANNEL = "seed"  # one per installation sharing a Redis server; also the prefix of our other Redis keys
+
+    # Scaled out: several web processes, a scheduler and a gateway per modem (README, "Deploying").
+    # The one Redis they share: where SOCKETIO_MESSAGE_QUEUE and RATELIMIT_STORAGE_URI are left at
+    # their defaults, REDIS_URL fills them.
+    REDIS_URL = None
+    # One active scheduler, and one process per modem's gateway, at a time (core/leader.py): "auto"
+    # is an advisory lock on PostgreSQL and a lock file in instance/ on SQLite; "redis" a key with
+    # an expiry on REDIS_URL.
+    LEADER_LOCK = "auto"
+    LEADER_RETRY_SECONDS = 5.0  # a standby tries to take over this often; the active one checks its lock as often
+    LEADER_LEASE_SECONDS = 15.0  # a holder whose host vanished loses the lock after about this (expiry, keepalives)
+    SCHEDULER_JOB_SECONDS: dict = {}  # {job id: seconds}: a job more or less often than scheduler/jobs.py says
+
+    # Backups (core/backups.py): `flask --app run backup`, and one each night from the scheduler.
+    BACKUP_KEEP = 0  # nightly backups kept; 0: no nightly backups
+    BACKUP_DIR = None  # None: backups/ in the instance folder
+    BACKUP_TIME = "03:00"  # the night's backup is due after this time of day, in DEFAULT_TIMEZONE
+    PG_BIN_DIR = None  # the folder of pg_dump and pg_restore; None: the PATH
 
     # Personal data (core/privacy.py) and the audit log (core/audit.py). Numbers, names and the
     # words of finished visits are anonymised this many days after the visit, keeping the figures;
@@ -130,6 +159,12 @@ ENVIRONMENT = {
     "SOCKETIO_MESSAGE_QUEUE": "SOCKETIO_MESSAGE_QUEUE",
     "SOCKETIO_CHANNEL": "SOCKETIO_CHANNEL",
     "SOCKETS_PER_ADDRESS": "SOCKETS_PER_ADDRESS",
+    "REDIS_URL": "REDIS_URL",
+    "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "LEADER_LOCK": "LEADER_LOCK",
+    "PUBLIC_URL": "PUBLIC_URL",
+    "BACKUP_KEEP": "BACKUP_KEEP",
+    "BACKUP_DIR": "BACKUP_DIR",
     "SEED_TIMEZONE": "DEFAULT_TIMEZONE",
     "SEED_COUNTRY": "DEFAULT_COUNTRY",
     "SEED_BRANCH_NAME": "DEFAULT_BRANCH_NAME",
@@ -165,7 +200,23 @@ def load_config(app, overrides=None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(instance)
+    share_redis(app.config)
     check_timezone(app.config["DEFAULT_TIMEZONE"])
+
+
+def share_redis(config) -> None:
+    """REDIS_URL as the default of what processes share through Redis. Limits kept there fall back
+    to each process's memory while Redis is away (a check-in must not fail for it); their keys are
+    prefixed with the installation's channel, like the Socket.IO messages."""
+    url = config.get("REDIS_URL")
+    if url:
+        if not config.get("SOCKETIO_MESSAGE_QUEUE"):
+            config["SOCKETIO_MESSAGE_QUEUE"] = url
+        if config.get("RATELIMIT_STORAGE_URI") in (None, "", "memory://"):
+            config["RATELIMIT_STORAGE_URI"] = url
+    if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith(("redis://", "rediss://", "redis+")):
+        config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        config.setdefault("RATELIMIT_KEY_PREFIX", f"{config['SOCKETIO_CHANNEL']}:limits")
 
 
 class ConfigError(SystemExit):

@@ -53,6 +53,11 @@ class SocketCap:
     open thousands to use up the server's file descriptors and memory. The cap is counted on
     Engine.IO's connect and disconnect, before any namespace sees the client; the one over it is
     answered 401 and nothing is kept. The address is the one the trusted proxies forwarded.
+
+    Counted per process, on purpose: what the cap protects (file descriptors, memory) is each web
+    worker's own, so with `run.py --workers N` an address may hold up to N x limit in all, never
+    more than `limit` in one worker. A count shared through Redis would have to be cleaned up after
+    a worker killed with its connections open, and would protect nothing more.
     """
 
     def __init__(self, limit):

@@ -8,7 +8,15 @@ own update, so each call is announced, one after another.
 
 Other pushes about a branch's queue (the reports' live figures) ride on the same worker as
 followers (follow()): each is asked once per batch of a branch's changes, only while it has
-someone watching that branch."""
+someone watching that branch.
+
+Several processes (web workers, the scheduler, gateways) share displays through the Socket.IO
+message queue: the process where a change happened builds the snapshot once and its emit reaches
+every process's screens. A follower that keeps per-process state (the status pages: which tickets
+are watched here) cannot be served from another process, so each process runs those for its own
+pages: the changing process tells the others which branches changed, and each one that has such
+pages of the branch publishes to them. And a call is announced once even when the process that
+made it dies before announcing it. Both in display/across.py."""
 from __future__ import annotations
 
 import logging
@@ -22,12 +30,13 @@ from core.extensions import db, socketio
 from core.models import Counter, Ticket
 
 from . import snapshot
+from .across import ANNOUNCED, Across, join_message_queue  # noqa: F401  (run.py calls join_message_queue)
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/display"
-ANNOUNCED = {"called", "recalled"}
 EXTENSION = "seed.display_updates"
-FOLLOWERS = "seed.display_followers"  # [(watching(branch id) -> bool, publish(branch id))]
+# [(watching(branch id) -> bool, publish(branch id), branches watched here() or None)]
+FOLLOWERS = "seed.display_followers"
 IDLE_SECONDS = 60  # the worker thread ends after this long without a change; the next one starts it again
 
 
@@ -69,26 +78,48 @@ class Updates(Watchers):
 
     def __init__(self, app):
         super().__init__(app, threading.Condition(threading.RLock()))
-        self.pending: list[tuple[int, object]] = []  # (branch id, TicketChange or None), in commit order
+        # (branch id, TicketChange or None, heard, note): in commit order; heard: a change another
+        # process made, for this process's per-process followers only; note: a call's, see across.py
+        self.pending: list[tuple[int, object, bool, str | None]] = []
         self.busy = False
         self.worker = None
         self.builds = 0  # snapshots built for updates (tests and the bench read it)
+        self.across = Across(self)
 
-    def followers(self, branch_id: int) -> list:
-        return [publish for watching, publish in self.app.extensions.get(FOLLOWERS, ()) if watching(branch_id)]
+    def followers(self, branch_id: int, heard: bool = False) -> list:
+        return [publish for watching, publish, here in self.app.extensions.get(FOLLOWERS, ())
+                if (here or not heard) and watching(branch_id)]
 
     def wanted(self, branch_id: int) -> bool:
+        # (with a message queue, watched() is always true: the changes are told to the others too)
         return self.watched(branch_id) or bool(self.followers(branch_id))
 
     def submit(self, branch_id: int, change) -> None:
-        """Called in the request, after the commit: costs an append, never a query."""
+        """Called in the request, after the commit: costs an append, never a query (with several
+        processes, a call also costs a note in Redis: see across.py)."""
         with self.lock:
             if not self.wanted(branch_id):
                 return
-            self.pending.append((branch_id, change))
-            if self.worker is None:
-                self.worker = socketio.start_background_task(self._run)
-            self.lock.notify_all()
+        note = self.across.note(change)
+        with self.lock:
+            self._add((branch_id, change, False, note))
+
+    def heard(self, branch_id: int) -> None:
+        """Another process changed the branch's queue: publish to this process's own pages of it."""
+        with self.lock:
+            if self.followers(branch_id, heard=True):
+                self._add((branch_id, None, True, None))
+
+    def orphaned(self, branch_id: int) -> None:
+        """Calls of the branch are overdue for their announcement (across.py): publish them."""
+        with self.lock:
+            self._add((branch_id, None, False, None))
+
+    def _add(self, entry) -> None:
+        self.pending.append(entry)
+        if self.worker is None:
+            self.worker = socketio.start_background_task(self._run)
+        self.lock.notify_all()
 
     def settle(self, timeout: float = 10) -> bool:
         """Wait until every change noted so far has been published (tests, the bench)."""
@@ -113,8 +144,12 @@ class Updates(Watchers):
 
     def _publish(self, batch) -> None:
         branches: dict[int, list] = {}
-        for branch_id, change in batch:
-            branches.setdefault(branch_id, []).append(change)
+        heard: set[int] = set()
+        for branch_id, change, from_elsewhere, note in batch:
+            if from_elsewhere:
+                heard.add(branch_id)
+            else:
+                branches.setdefault(branch_id, []).append((change, note))
         with self.app.app_context():
             try:
                 for branch_id, changes in branches.items():
@@ -124,17 +159,28 @@ class Updates(Watchers):
                         self._screens(branch_id, changes)
                     for publish in self.followers(branch_id):
                         _follow(publish, branch_id)
+                for branch_id in heard - set(branches):  # (a branch changed here too is done above)
+                    for publish in self.followers(branch_id, heard=True):
+                        _follow(publish, branch_id)
             finally:
                 db.session.remove()  # no read transaction left open between batches
+        if branches:
+            self.across.tell(list(branches))
 
     def _screens(self, branch_id: int, changes) -> None:
         state = snapshot.build(branch_id)
         self.builds += 1
         if state is None:
             return
-        events = [_event(change) for change in changes if change is not None] or [None]
+        # Calls other processes left unannounced first (they are older), then this batch's; a call
+        # whose note another process took is announced by that process (display/across.py).
+        taken = self.across.orphans(branch_id) + [
+            (change, note) for change, note in changes
+            if change is not None and (note is None or self.across.take(branch_id, note))]
+        events = [_event(change) for change, _note in taken] or [None]
         for event in events:  # (with a message queue configured, each emit travels through Redis)
             socketio.emit("update", {"event": event, "snapshot": state}, to=room(branch_id), namespace=NAMESPACE)
+        self.across.done(branch_id, [note for _change, note in taken if note is not None])
 
 
 def _follow(publish, branch_id: int) -> None:
@@ -145,11 +191,21 @@ def _follow(publish, branch_id: int) -> None:
         db.session.rollback()
 
 
-def follow(app, watching, publish) -> None:
+def follow(app, watching, publish, here=None) -> None:
     """Have `publish(branch_id)` called by the worker, in an app context, once per batch of that
     branch's changes while `watching(branch_id)` says someone wants them. Any package may follow,
-    before or after this one's init_app."""
-    app.extensions.setdefault(FOLLOWERS, []).append((watching, publish))
+    before or after this one's init_app.
+
+    here: for a `publish` that reaches only this process's own sessions (it keeps state about them):
+    a function giving the branches it has sessions of here. Then `publish` is also called for
+    changes other processes made (display/across.py), and `watching` says whether this process has sessions
+    of the branch."""
+    app.extensions.setdefault(FOLLOWERS, []).append((watching, publish, here))
+
+
+def listen(app=None) -> None:
+    """A per-process follower's first session connected here: hear other processes' changes."""
+    updates(app).across.listen()
 
 
 def updates(app=None) -> Updates:

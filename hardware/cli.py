@@ -40,22 +40,38 @@ def gateway_options(command):
 @click.option("--name", help="This gateway's id in the outbox (default: made from the port; keep it when the "
                              "port changes).")
 def run_gateway(port, baudrate, pin, smsc, branch_id, rate_per_minute, name):
-    """Run a gateway in the foreground until Ctrl-C (one per modem)."""
-    from . import start, stop
+    """Run a gateway in the foreground until Ctrl-C (one per modem). A second one started for the
+    same modem waits as a standby and takes over when the first stops."""
+    serve(current_app._get_current_object(), port=port, baudrate=baudrate, pin=pin, smsc=smsc,
+          branch_id=branch_id, rate_per_minute=rate_per_minute, name=name)
 
-    app = current_app._get_current_object()
-    upgrade_database(app)
-    gateway, virtual = start(app, port=port, baudrate=baudrate, pin=pin, smsc=smsc, branch_id=branch_id,
-                             rate_per_minute=rate_per_minute, name=name)
-    click.echo(f"Gateway {gateway.name} running" + (" on the virtual modem" if virtual else "") + ". Ctrl-C stops it.")
+
+def serve(app, echo=click.echo, upgrade=True, **settings) -> None:
+    """The elected gateway in this process until Ctrl-C or SIGTERM (also `run.py --role gateway`)."""
+    from core import leader
+
+    from . import role
+
+    if upgrade:
+        with leader.exclusively(app, "upgrade"):
+            upgrade_database(app)
+    leading = role.elect(app, **settings)
+    name = role.gateway_name(app, **settings)
+    if leading.leading:
+        virtual = app.extensions.get("seed.virtual_modem")
+        echo(f"Gateway {name} running" + (f" on the virtual modem {virtual.port}" if virtual else "") + ". Ctrl-C stops it.")
+    else:
+        echo(f"Gateway {name}: another process runs it; this one waits as a standby. Ctrl-C stops it.")
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     while not done.wait(1):
-        if not gateway.thread.is_alive():
+        gateway = app.extensions.get("seed.gateway")
+        if leading.leading and gateway is not None and not gateway.thread.is_alive():
+            leading.stop()
             raise click.ClickException("The gateway thread ended unexpectedly; see the log above.")
-    stop(app)
-    click.echo("Gateway stopped.")
+    leading.stop()
+    echo("Gateway stopped.")
 
 
 @modem_cli.command("test")

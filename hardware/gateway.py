@@ -470,11 +470,16 @@ def _sender_of(pdu: str) -> str | None:
         return None
 
 
-def from_config(app, **overrides) -> Gateway:
+def settings_of(app, **overrides) -> dict:
+    """The gateway's settings: the process's configuration, then what the command line gave."""
     config = app.config
     settings = {
         "port": config["MODEM_PORT"], "baudrate": config["MODEM_BAUDRATE"], "pin": config["MODEM_PIN"],
         "smsc": config["MODEM_SMSC"], "branch_id": config["MODEM_BRANCH_ID"], "name": config.get("MODEM_NAME"),
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    return Gateway(app, **settings)
+    return settings
+
+
+def from_config(app, **overrides) -> Gateway:
+    return Gateway(app, **settings_of(app, **overrides))

@@ -33,14 +33,6 @@ log = logging.getLogger(__name__)
 
 booking = Blueprint("booking", __name__, template_folder="templates")
 
-# The limits, until core/config.py holds them (one place per fact): the pages per address, every
-# booking or change per address, bookings per mobile number, and changes per link.
-LIMITS = {
-    "BOOKING_PAGE_RATE_LIMIT": "120 per minute",
-    "BOOKING_RATE_LIMIT": "20 per hour",
-    "BOOKING_PHONE_RATE_LIMIT": "5 per hour",
-    "BOOKING_CHANGE_RATE_LIMIT": "10 per hour",
-}
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 # How the pages write days and times: the customer's language, the branch's clock, 24-hour.
@@ -49,7 +41,7 @@ LONG_PATTERNS = {"en": "EEEE d MMMM y, HH:mm", "ja": "y年M月d日(E) HH:mm", "k
 
 
 def _limit(key: str):
-    return lambda: current_app.config.get(key, LIMITS[key])
+    return lambda: current_app.config[key]
 
 
 def _per_address() -> str:
@@ -333,7 +325,7 @@ def _confirm_by_text(appointment: Appointment) -> None:
     """The confirmation text, after the booking committed; a booking stands whatever the outbox says.
     The link's address: PUBLIC_URL when configured (a text must never carry a host a request made
     up, say one pointing elsewhere), else the one the customer booked on."""
-    public = current_app.config.get("PUBLIC_URL")
+    public = current_app.config["PUBLIC_URL"]
     link = (public.rstrip("/") + url_for("booking.manage", token=appointment.access_token) if public
             else url_for("booking.manage", token=appointment.access_token, _external=True))
     try:

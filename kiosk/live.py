@@ -6,7 +6,11 @@ and joins its ticket's room. The statuses are built by the display's update work
 (display/realtime.py), after the change committed, once per batch of a branch's changes and only
 while a status page of that branch is connected here: one positions query for the branch and one
 query for the watched tickets, however many pages are open; each page then costs one emit, and
-only when its ticket's status changed since the last push."""
+only when its ticket's status changed since the last push.
+
+Which tickets are watched is known only to the process the pages are connected to: with several
+processes, a change made in another one reaches this one as a notice (display/across.py), and
+this process publishes to its own pages."""
 from __future__ import annotations
 
 import threading
@@ -63,12 +67,24 @@ class Watchers(realtime.Watchers):
                     del self.pages[ticket_id]
                     self.sent.pop(ticket_id, None)
 
+    def watched(self, branch_id: int) -> bool:
+        """Pages of the branch connected to this process (not "maybe elsewhere": the others publish
+        to their own pages)."""
+        with self.lock:
+            return self.watching[branch_id] > 0
+
+    def branches(self) -> list[int]:
+        with self.lock:
+            return list(self.watching)
+
     def watched_tickets(self, branch_id: int) -> set[int]:
         with self.lock:
             return {ticket_id for sid, ticket_id in self.tickets.items() if self.sessions.get(sid) == branch_id}
 
     def first(self, sid: str, ticket: Ticket) -> dict:
-        """A page's first status, on connect: built and sent under the same lock as the pushes."""
+        """A page's first status, on connect: built and sent under the same lock as the pushes. Other
+        processes' changes are heard from before it is built, so none made after it is missed."""
+        realtime.listen(self.app)
         with self.sending:
             self.watch_ticket(sid, ticket)
             status = status_of(ticket)
@@ -88,7 +104,8 @@ class Watchers(realtime.Watchers):
                     if ticket_id not in self.pages or self.sent.get(ticket_id) == status:
                         continue
                     self.sent[ticket_id] = status
-                socketio.emit(EVENT, status, to=room(ticket_id), namespace=NAMESPACE)
+                # To this process's pages only: every process publishes to its own (see above).
+                socketio.emit(EVENT, status, to=room(ticket_id), namespace=NAMESPACE, ignore_queue=True)
 
 
 def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
@@ -137,4 +154,4 @@ class StatusNamespace(Namespace):
 def init_app(app) -> None:
     found = app.extensions[EXTENSION] = Watchers(app)
     socketio.on_namespace(StatusNamespace(NAMESPACE))
-    realtime.follow(app, found.watched, found.publish)
+    realtime.follow(app, found.watched, found.publish, here=found.branches)

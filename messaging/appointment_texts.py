@@ -95,7 +95,7 @@ def cancelled_lately(phone: str) -> Appointment | None:
     """The sender's appointment cancelled in the last RESCHEDULE_AFTER_CANCEL_DAYS whose day has not
     passed: "Reply R to book another time", in the cancellation text, offers times for it."""
     now = clock.now()
-    days = current_app.config.get("RESCHEDULE_AFTER_CANCEL_DAYS", 7)
+    days = current_app.config["RESCHEDULE_AFTER_CANCEL_DAYS"]
     return db.session.scalar(
         select(Appointment).join(Customer, Appointment.customer_id == Customer.id)
         .where(Customer.phone == phone, Appointment.status == "cancelled",

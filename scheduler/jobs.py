@@ -88,11 +88,11 @@ def nightly_backup() -> int:
     folder is the state, so a box that was off then makes it when it is back, and a second run
     finds it made. Only files named by core/backups are ever deleted."""
     config = current_app.config
-    keep = int(config.get("BACKUP_KEEP", 0) or 0)
+    keep = int(config["BACKUP_KEEP"] or 0)
     if keep <= 0:
         return 0
     where = backups.folder()
-    if not backups.due(where, clock.now(), config.get("BACKUP_TIME", "03:00"), config.get("DEFAULT_TIMEZONE", "UTC")):
+    if not backups.due(where, clock.now(), config["BACKUP_TIME"], config["DEFAULT_TIMEZONE"]):
         return 0
     made = backups.make()
     gone = backups.prune(where, keep)

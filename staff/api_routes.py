@@ -3,7 +3,7 @@ from flask import current_app, jsonify, request
 from flask_login import current_user, login_required
 from sqlalchemy import select, text
 
-from core import clock, engine, scope
+from core import clock, engine, leader, scope
 from core.errors import NotFound, UnsupportedMediaType, ValidationError
 from core.extensions import db
 from core.models import Branch, Counter, Service, Ticket, TicketStatus
@@ -70,6 +70,11 @@ def health():
                        reasons=[{"reason": "database", "message": "The database cannot be reached."}])
         return jsonify(payload), 503
     payload["database"] = "ok"
+    try:  # which process runs the scheduler's jobs now (README, "Deploying"): reported, not judged
+        payload["scheduler"] = {"active": leader.holder(current_app._get_current_object(), "scheduler")}
+    except Exception:  # noqa: BLE001
+        current_app.logger.exception("health check: could not ask who runs the scheduler")
+        payload["scheduler"] = {"active": None}
     try:
         payload.update(health_report(now))
     except Exception as error:  # noqa: BLE001

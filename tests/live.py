@@ -101,9 +101,10 @@ def free_port() -> int:
 class RunningSystem:
     """`python run.py` on a free port with its own instance folder, as a newcomer starts it."""
 
-    def __init__(self, instance: Path, port: int | None = None, env: dict | None = None):
+    def __init__(self, instance: Path, port: int | None = None, env: dict | None = None, args: list | None = None):
         self.instance = instance
         self.extra_env = env or {}
+        self.args = list(args or [])  # more run.py arguments, e.g. ["--workers", "3", "--role", "web"]
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
@@ -114,7 +115,7 @@ class RunningSystem:
         env.pop("DATABASE_URL", None)
         env.update(self.extra_env)
         self.process = subprocess.Popen(
-            [sys.executable, "run.py", "--port", str(self.port)],
+            [sys.executable, "run.py", "--port", str(self.port), *self.args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         deadline = time.monotonic() + timeout
@@ -140,6 +141,11 @@ class RunningSystem:
     def _drain(self):
         for line in self.process.stdout:
             self.output.append(line)
+
+    def workers(self) -> list[int]:
+        """The pids of gunicorn's worker processes (run.py's children), as they are now."""
+        pid = self.process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     @property
     def admin_password(self) -> str | None:

@@ -144,3 +144,17 @@ def test_database_down_is_503(client, app, monkeypatch):
     response = client.get("/api/v1/health")
     assert response.status_code == 503
     assert response.json["status"] == "degraded" and response.json["database"] == "error: ConnectionError"
+
+
+def test_the_health_answer_says_which_process_runs_the_scheduler(client, app):
+    from core import leader
+
+    assert health(client)["scheduler"] == {"active": None}  # nobody holds the lock: said, not judged
+    lock = leader.lock_for(app, "scheduler")
+    assert lock.acquire()
+    try:
+        body = health(client)
+        assert body["scheduler"]["active"].startswith(leader.identity("scheduler")) and body["status"] == "ok"
+    finally:
+        lock.release()
+    assert health(client)["scheduler"] == {"active": None}

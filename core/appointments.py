@@ -150,9 +150,9 @@ class Contact:
     language: str  # one the branch offers
 
 
-def _mobile(raw, branch: Branch) -> str | None:
-    """A mobile number texts can reach, in E.164, read as the branch's country writes numbers: the
-    kiosk's rule (kiosk/checkin.py check_phone), which core cannot import."""
+def mobile(raw, branch: Branch) -> str | None:
+    """A mobile number texts can reach, in E.164, read as the branch's country writes numbers; None
+    for none given. The one rule: the kiosk, the console, the API and the import use it too."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if not isinstance(raw, str) or len(raw) > 32:
@@ -169,7 +169,8 @@ def _mobile(raw, branch: Branch) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _name(raw) -> str | None:
+def customer_name(raw) -> str | None:
+    """A customer's name as typed, checked (length, no markup or control characters); None for none."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if not isinstance(raw, str):
@@ -188,7 +189,7 @@ def contact(branch: Branch, *, name=None, phone=None, language=None) -> Contact:
     """Check a customer's details for an appointment at `branch`: every field, so that one
     refusal names all that is wrong (its detail: field -> reason). Changes nothing."""
     checked, messages, detail = {}, [], {}
-    for key, check in (("name", lambda: _name(name)), ("phone", lambda: _mobile(phone, branch)),
+    for key, check in (("name", lambda: customer_name(name)), ("phone", lambda: mobile(phone, branch)),
                        ("language", lambda: booking_language(branch, language))):
         try:
             checked[key] = check()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 
 import phonenumbers
 from flask import url_for
@@ -12,7 +11,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import customers, engine
+from core import appointments, customers, engine
 from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
@@ -23,8 +22,6 @@ from core.web import whole_number
 
 log = logging.getLogger(__name__)
 
-MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-MAX_NAME = 60
 
 
 def consent_text(branch: Branch, language: str) -> str:
@@ -46,18 +43,10 @@ def branch_or_default(branch_id) -> Branch:
 
 
 def check_phone(raw, branch: Branch) -> dict:
-    """A mobile number that texts can reach, in E.164 and as the customer would write it."""
+    """A mobile number that texts can reach (core's rule), in E.164 and as the customer would write it."""
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 32:
         raise ValidationError(gettext("Enter a mobile number."), {"phone": "required"})
-    try:
-        number = phonenumbers.parse(raw, branch.country)
-    except phonenumbers.NumberParseException:
-        raise ValidationError(gettext("That is not a phone number."), {"phone": "not a phone number"}) from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError(gettext("That number is not valid: please check it."), {"phone": "invalid"})
-    if phonenumbers.number_type(number) not in MOBILE_TYPES:
-        raise ValidationError(gettext("That looks like a landline: texts cannot reach it. Enter a mobile number."),
-                              {"phone": "not a mobile"})
+    number = phonenumbers.parse(appointments.mobile(raw, branch))
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     same_country = phonenumbers.region_code_for_number(number) == branch.country
     return {
@@ -68,16 +57,9 @@ def check_phone(raw, branch: Branch) -> dict:
 
 
 def clean_name(raw) -> str | None:
-    if raw is None or raw == "":
-        return None
-    if not isinstance(raw, str):
+    if raw not in (None, "") and not isinstance(raw, str):
         raise ValidationError(gettext("The name must be text."), {"name": "not text"})
-    name = unicodedata.normalize("NFC", raw).strip()
-    if len(name) > MAX_NAME:
-        raise ValidationError(gettext("Names are at most %(most)s characters.", most=MAX_NAME), {"name": "too long"})
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in name) or re.search(r"[<>]", name):
-        raise ValidationError(gettext("Names may not contain < > or control characters."), {"name": "invalid characters"})
-    return name or None
+    return appointments.customer_name(raw)
 
 
 def check_in(data: dict) -> dict:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core import appointments, clock
 from core.database import write_transaction
-from core.errors import Conflict, SeedError
+from core.errors import Conflict, SeedError, ValidationError
 from core.extensions import db
 from core.language import customer_datetime
 from core.models import Appointment, Customer
@@ -37,15 +37,23 @@ def _language(appointment: Appointment) -> str:
     return appointment.language or appointment.customer.language  # the one asked when booking, if it was
 
 
-def _text(appointment: Appointment, kind: str, **values) -> int | None:
+def _body(appointment: Appointment, kind: str, **values) -> str | None:
+    """The text of `kind` for the appointment's customer, or None when they have no number."""
     customer = appointment.customer
     if customer is None or not customer.phone:
         return None
     language = _language(appointment)
-    body = templates.render(appointment.branch, kind, language, service=appointment.service.name_in(language),
+    return templates.render(appointment.branch, kind, language, service=appointment.service.name_in(language),
                             time=when_text(appointment.branch, appointment.starts_at, language),
                             code=appointment.booking_code, **values)
-    return outbox.enqueue(customer.phone, body, kind, branch_id=appointment.branch_id, appointment_id=appointment.id).id
+
+
+def _text(appointment: Appointment, kind: str, **values) -> int | None:
+    body = _body(appointment, kind, **values)
+    if body is None:
+        return None
+    return outbox.enqueue(appointment.customer.phone, body, kind, branch_id=appointment.branch_id,
+                          appointment_id=appointment.id).id
 
 
 def booked(appointment: Appointment, link: str) -> int | None:
@@ -72,14 +80,25 @@ def send_reminders() -> int:
             due = appointment.starts_at - timedelta(minutes=lead)
             if lead in (appointment.reminders_sent or []) or now < due:
                 continue
+            # Booked before the lead time: remind; inside it: the booking said it. The text is
+            # written in the transaction that marks the lead time done: a crash loses neither.
+            body = _body(appointment, "reminder") if due >= appointment.created_at else None
             with write_transaction() as session:
                 row = session.get(Appointment, appointment.id, with_for_update=True)
                 if lead in (row.reminders_sent or []):
                     continue
                 row.reminders_sent = [*(row.reminders_sent or []), lead]
-            if due >= appointment.created_at:  # booked before the lead time: remind; inside it: the booking said it
-                if _text(appointment, "reminder"):
-                    sent += 1
+                queued = None
+                try:
+                    if body:
+                        queued = outbox.Queued.of(outbox.add(
+                            session, row.customer.phone, body, "reminder", branch_id=row.branch_id,
+                            appointment_id=row.id))
+                except ValidationError as error:  # a stored number no text can reach: the others still go
+                    log.warning("appointment %s: no reminder written: %s", row.id, error.message)
+            if queued:
+                outbox.announce(queued)
+                sent += 1
     return sent
 
 

@@ -100,6 +100,39 @@ def test_reminders_at_each_lead_time_once_and_not_inside_the_lead(clinic, clock)
     assert kinds().count("reminder") == 3 and late_booking
 
 
+def test_a_reminder_is_marked_sent_only_with_its_text_written(clinic, clock, monkeypatch):
+    """The lead time is marked done in the transaction that writes the text: a crash between the
+    two (here the outbox refusing once) loses neither, and the next run writes it."""
+    from messaging import outbox
+
+    appointment = book(clinic, at(4, 10))
+    clock.set(at(3, 10, 1))
+    real_add = outbox.add
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(outbox, "add", crash)
+    with pytest.raises(RuntimeError):
+        send_reminders()
+    db.session.rollback()
+    assert db.session.get(Appointment, appointment.id).reminders_sent == [] and kinds() == []
+    monkeypatch.setattr(outbox, "add", real_add)
+    assert send_reminders() == 1 and kinds() == ["reminder"]
+
+
+def test_one_unreachable_stored_number_costs_nobody_else_their_reminder(clinic, clock):
+    broken = Customer(phone="+99532", created_at=clock.now(), sms_consent=True)  # stored before numbers were checked
+    db.session.add(broken)
+    db.session.commit()
+    appointments.book(clinic[1].id, at(4, 10), customer_id=broken.id)
+    other = book(clinic, at(4, 10, 30))
+    clock.set(at(3, 10, 31))
+    assert send_reminders() == 1
+    reminder = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "reminder"))
+    assert reminder.appointment_id == other.id
+
+
 @pytest.mark.parametrize("word", ["C", "ｃ", "confirm", "確認", "დიახ"])
 def test_confirm_in_every_language(clinic, clock, word):
     appointment = book(clinic, at(4, 10))

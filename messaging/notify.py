@@ -15,13 +15,16 @@ from core import clock
 from core.database import write_transaction
 from core.errors import SeedError
 from core.extensions import db
-from core.models import Branch, Customer, Ticket
+from core.events import TicketChange
+from core.models import Branch, Customer, Ticket, TicketEvent
 from core.queries import estimated_wait_minutes, estimating, position, positions
 
 from . import outbox, policy, templates
 from .models import OutboxMessage, SurveyResponse, TicketNotice
 
 log = logging.getLogger(__name__)
+# The changes that owe their ticket a text of its own, and that text's kind (see _texts_for).
+TEXT_OF_CHANGE = {"issued": "welcome", "called": "called", "no_show": "no_show", "completed": "survey"}
 # Changes after which someone waiting may have moved closer to their turn.
 MOVES_QUEUE = {"called", "cancelled", "held", "transferred", "no_show", "completed", "unheld"}
 
@@ -45,13 +48,15 @@ def _values(ticket: Ticket, language: str, place=None, **extra) -> dict:
             "time": templates.clock_text(ticket.branch, clock.now()), **extra}
 
 
-def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), fresh=False, **extra) -> int | None:
+def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), fresh=False, with_rows=None,
+              **extra) -> int | None:
     """Queue text `kind` for this ticket unless it had it already (or nobody may be texted).
     The notice and its outbox row commit together, and the notice's key (ticket, kind) is taken
     by an insert that does nothing when it exists: two racing callers never queue it twice.
     `also`: notices of other kinds taken in the same transaction when this text is queued (the
     welcome's "nearly your turn" and "next", which it makes needless).
-    `fresh`: the caller knows the ticket has no notice of this kind yet (a ticket just issued)."""
+    `fresh`: the caller knows the ticket has no notice of this kind yet (a ticket just issued).
+    `with_rows(session, message)`: adds rows that must commit with the text (the survey's own row)."""
     customer = _recipient(ticket)
     rules = policy.settings(ticket.branch)
     if customer is None or not rules.get(kind, True):
@@ -69,6 +74,8 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
                         .values(outbox_id=message.id).execution_options(synchronize_session=False))
         for other in also:
             _claim(session, ticket.id, other)
+        if with_rows is not None:
+            with_rows(session, message)
     outbox.announce(message)
     return message.id
 
@@ -137,12 +144,14 @@ def _survey(ticket: Ticket) -> None:
         OutboxMessage.status.not_in(("suppressed", "cancelled", "failed")), OutboxMessage.created_at >= since))
     if recent:
         return
-    outbox_id = send_once(ticket, "survey", send_after=clock.now() + timedelta(minutes=rules["survey_delay_minutes"]))
-    if outbox_id:
-        with _adding() as session:
-            session.add(SurveyResponse(branch_id=ticket.branch_id, ticket_id=ticket.id, outbox_id=outbox_id,
-                                       phone=customer.phone, language=ticket.language or customer.language,
-                                       created_at=clock.now()))
+
+    def survey_row(session, message):  # in the text's transaction: a crash leaves both or neither
+        session.add(SurveyResponse(branch_id=ticket.branch_id, ticket_id=ticket.id, outbox_id=message.id,
+                                   phone=customer.phone, language=ticket.language or customer.language,
+                                   created_at=clock.now()))
+
+    send_once(ticket, "survey", send_after=clock.now() + timedelta(minutes=rules["survey_delay_minutes"]),
+              with_rows=survey_row)
 
 
 def _welcome(ticket: Ticket) -> None:
@@ -191,6 +200,39 @@ def _texts_for(change) -> None:
         _survey(ticket)
     if change.kind in MOVES_QUEUE:
         _positions(change.branch_id)
+
+
+def unwritten(since, until) -> list[TicketChange]:
+    """Changes between `since` and `until` whose own text was never queued: the process died
+    between the change's commit and on_ticket_changed. Only tickets whose customer may be texted
+    and whose kind the branch sends: what on_ticket_changed would have left without a notice
+    (a survey held back by survey_dedupe_days aside) is not found again and again. Two queries:
+    a range of the (kind, at) index with each ticket and customer looked up by key, then those
+    tickets' notices by key (an anti-join would let PostgreSQL read every notice of a kind)."""
+    rows = db.session.execute(
+        select(TicketEvent, Ticket.branch_id, Ticket.label)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(TicketEvent.kind.in_(TEXT_OF_CHANGE), TicketEvent.at >= since, TicketEvent.at <= until,
+               Customer.phone.is_not(None), Customer.sms_consent.is_(True), Customer.opted_out_at.is_(None))
+        .order_by(TicketEvent.at, TicketEvent.id)
+    ).all()
+    if not rows:
+        return []
+    told = set(db.session.execute(select(TicketNotice.ticket_id, TicketNotice.kind).where(
+        TicketNotice.ticket_id.in_({event.ticket_id for event, _, _ in rows}),
+        TicketNotice.kind.in_(TEXT_OF_CHANGE.values()))).all())
+    lost = []
+    for event, branch_id, label in rows:
+        text_kind = TEXT_OF_CHANGE[event.kind]
+        if (event.ticket_id, text_kind) in told:
+            continue
+        told.add((event.ticket_id, text_kind))  # a ticket called twice is replayed once
+        if not policy.settings(db.session.get(Branch, branch_id)).get(text_kind, True):
+            continue
+        lost.append(TicketChange(kind=event.kind, ticket_id=event.ticket_id, branch_id=branch_id, label=label,
+                                 status=event.to_status, counter_id=event.counter_id, detail=event.detail or {}))
+    return lost
 
 
 def init_app(app) -> None:

@@ -3,6 +3,7 @@ the scheduler: a restart loses nothing (surveys, for one, are outbox rows with s
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -12,12 +13,17 @@ from core.errors import SeedError
 from core.extensions import db
 from core.models import Branch, Ticket
 from core.models import TicketStatus as S
-from messaging import inbox
+from messaging import inbox, notify
 from messaging.models import OutboxMessage
 from messaging.signals import outbox_queued
 
 log = logging.getLogger(__name__)
 LEFT_OPEN = (S.WAITING, S.HELD, S.CALLED, S.SERVING)
+# Changes whose texts are looked for again: old enough that the process that made them has had
+# its moment to write them (normal operation leaves nothing to do), young enough that the range
+# stays small and the text still matters.
+LOST_TEXTS_FROM = timedelta(minutes=10)
+LOST_TEXTS_UNTIL = timedelta(seconds=20)
 
 
 def dispatch() -> int:
@@ -64,6 +70,21 @@ def handle_unhandled_replies() -> int:
     return inbox.handle_unhandled()
 
 
+def lost_texts() -> int:
+    """Queue the texts of recent ticket changes that never got them: messaging writes a change's
+    texts after its commit, and a process that dies in between would lose them. They are written
+    by the same code, whose notices (one per ticket and kind) keep a text that was queued from
+    being queued twice; one whose ticket has moved on is cancelled by the gateway's stale check."""
+    now = clock.now()
+    lost = notify.unwritten(now - LOST_TEXTS_FROM, now - LOST_TEXTS_UNTIL)
+    app = current_app._get_current_object()
+    for change in lost:
+        notify.on_ticket_changed(app, change)
+    if lost:
+        log.warning("lost texts: %d ticket change(s) had no texts; written now", len(lost))
+    return len(lost)
+
+
 def appointment_reminders() -> int:
     """Remind appointments at each lead time, once (safe to rerun)."""
     from messaging.appointment_texts import send_reminders
@@ -108,10 +129,11 @@ JOBS = {
     "join-stale-parts": (join_stale_parts, 60),
     "appointment-reminders": (appointment_reminders, 60),
     "handle-unhandled-replies": (handle_unhandled_replies, 60),
+    "lost-texts": (lost_texts, 60),
     "anonymise-old-visits": (anonymise_old_visits, 600),
     "nightly-backup": (nightly_backup, 600),
 }
 # A reply stored just before a crash is handled as soon as the scheduler is back.
-RUN_AT_START = {"handle-unhandled-replies"}
+RUN_AT_START = {"handle-unhandled-replies", "lost-texts"}
 
 

@@ -20,7 +20,7 @@ def test_jobs_run_with_fixed_ids_and_stop(app):
         assert sorted(job.id for job in scheduler.get_jobs()) == ["anonymise-old-visits", "appointment-reminders",
                                                                   "dispatch-outbox", "end-of-day",
                                                                   "handle-unhandled-replies", "join-stale-parts",
-                                                                  "nightly-backup"]
+                                                                  "lost-texts", "nightly-backup"]
     finally:
         stop(app)
     assert "seed.scheduler" not in app.extensions

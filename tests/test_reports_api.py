@@ -209,7 +209,7 @@ def test_the_wait_told_at_check_in_is_kept_and_judged(client, app, clock):
     short = count_statements(check_in_one)
     for _ in range(20):
         engine.issue_ticket(a.id)
-    assert count_statements(check_in_one) == short
+    assert count_statements(check_in_one) <= short  # no more with 20 more waiting (fewer: already loaded)
 
     clock.advance(minutes=4)
     engine.call_next(counter.id)  # the first: told 0, waited 4 minutes

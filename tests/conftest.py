@@ -27,15 +27,31 @@ logging.getLogger().setLevel(logging.INFO)  # the app's info lines are what a br
 NUMBER_WATCH = number_watch.install()
 
 
+LEAKS_FROM_WORKERS: list[str] = []
+
+
 def pytest_sessionfinish(session, exitstatus):
-    """No phone number in any log line written during the whole suite (issue 11, item 10)."""
-    if NUMBER_WATCH.leaks:
+    """No phone number in any log line written during the whole suite (issue 11, item 10). Under
+    pytest-xdist each worker hands its lines to the controller, which reports them all."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker
+        workeroutput["number_leaks"] = list(NUMBER_WATCH.leaks[:10])
+        workeroutput["number_leak_count"] = len(NUMBER_WATCH.leaks)
+        return
+    leaks = [*NUMBER_WATCH.leaks, *LEAKS_FROM_WORKERS]
+    if leaks:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"{len(NUMBER_WATCH.leaks)} log line(s) hold an unmasked phone number, e.g.:", red=True)
-            for line in NUMBER_WATCH.leaks[:10]:
+            reporter.write_line(f"{len(leaks)} log line(s) hold an unmasked phone number, e.g.:", red=True)
+            for line in leaks[:10]:
                 reporter.write_line(f"  {line}", red=True)
         session.exitstatus = 1
+
+
+def pytest_testnodedown(node, error):
+    """(pytest-xdist, in the controller) a worker's leaked lines, for pytest_sessionfinish."""
+    output = getattr(node, "workeroutput", {}) or {}
+    LEAKS_FROM_WORKERS.extend(output.get("number_leaks", []))
 
 
 @pytest.fixture

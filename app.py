@@ -4,7 +4,7 @@ import os
 
 from flask import Flask, render_template
 
-from core import auth, cli, language
+from core import auth, cli, language, logs, metrics
 from core.clock import SystemClock
 from core.config import load_config
 from core.database import MIGRATIONS, configure_engine
@@ -30,6 +30,8 @@ def create_app(config=None) -> Flask:
     init_blueprints(app)
     init_security(app)  # after Socket.IO, so ProxyFix wraps it too
     cli.init_app(app)
+    logs.init_app(app)  # a request id on every request's log lines
+    metrics.init_app(app)  # /metrics, and what requests and the engine count
     return app
 
 

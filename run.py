@@ -20,7 +20,6 @@ if __name__ == "__main__":
 
 import argparse
 import gc
-import logging
 import os
 import resource
 import stat
@@ -32,7 +31,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from app import create_app  # noqa: F401  (flask --app run finds the factory here)
-from core import leader
+from core import leader, metrics
 from core.config import ConfigError
 from core.database import upgrade_database
 from core.extensions import db
@@ -87,11 +86,31 @@ class OffTheHub:
 
 class PrivateLogger(Logger):
     """gunicorn's access and error logs with phone numbers masked: request lines carry them
-    (/staff/inbox/+995..., ?number=...). gunicorn's loggers do not propagate to the root."""
+    (/staff/inbox/+995..., ?number=...). gunicorn's loggers do not propagate to the root. Both
+    write in the process's LOG_FORMAT (core/logs.py); an access line ends with the request's id,
+    and in JSON it has the path without the query string (which can carry numbers and tokens)."""
 
     def setup(self, cfg):
+        from core import logs
+
         super().setup(cfg)
+        logs.dress_gunicorn(self.error_log, self.access_log)
         install_log_masking(masked, self.error_log, self.access_log)
+
+    def access(self, resp, req, environ, request_time):
+        from core import logs
+
+        if not self.access_log_enabled:
+            return
+        try:
+            if logs.format_in_use() == "json":
+                fields = logs.access_fields(environ, resp.status, request_time.total_seconds())
+                self.access_log.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields)
+            else:  # gunicorn's line as it always was, then the id
+                atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+                self.access_log.info(self.cfg.access_log_format + " request_id=%({seed.request_id}e)s", atoms)
+        except Exception:  # noqa: BLE001  (a line not written must not fail the request)
+            self.error_log.exception("could not write an access log line")
 
 
 def start_in_worker(app, role="all"):
@@ -111,9 +130,10 @@ def start_in_worker(app, role="all"):
             leaders.append(scheduler.elect(app))
         tune_garbage_collection()
 
-    def worker_exit(_server, _worker):
+    def worker_exit(_server, worker):
         for leading in reversed(leaders):
             leading.stop()
+        metrics.worker_gone(worker.pid)
 
     return {"post_worker_init": post_worker_init, "worker_exit": worker_exit}
 
@@ -131,9 +151,11 @@ def tune_garbage_collection() -> None:
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # two lines per job run; our jobs log what they do
-    install_log_masking(masked)
+    """The root logger as LOG_FORMAT and LOG_LEVEL say (core/logs.py): from the environment at
+    first, then from the app's settings (instance/config.py too) once it is made."""
+    from core import logs
+
+    logs.configure()
 
 
 def prepare(app) -> None:
@@ -265,6 +287,7 @@ def main(argv=None) -> int:
     if args.role in ("scheduler", "gateway"):
         return serve_role(app, args.role)
     warnings = check_workers(app, workers, args.force_workers)
+    metrics.share_between_workers(workers)  # before the fork: every worker's counts in one folder, added up
     prepare(app)
     configure_logging()  # again: the migrations' alembic.ini replaced the root handler and level
     for warning in warnings:

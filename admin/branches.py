@@ -11,18 +11,19 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound as NoSuchFile
 
 from core import clock, scope, self_booking, zones
-from core.auth import Forbidden
 from core.errors import ValidationError
 from core.extensions import db
 from core.language import LANGUAGE_NAMES
-from core.models import Counter
+from core.models import Branch, Closure, Counter
+from core.openapi import (BOOLEAN, DATE, Day, Flag, INTEGER, STRING, Text, array, body_values, endpoint, model,
+                          nullable, sent_values)
 from core.seed import WEEKDAYS
 from core.settings import branches as settings
 from core.settings import branding
 from core.web import arg_number
 
 from . import api, bp
-from .common import body, done, form_data, refused, render_form
+from .common import done, form_data, read_only, refused, render_form, setting
 
 RANGES_ON_PAGE = 2  # a day's rows on the page: the opening and, say, after a lunch break
 DEFAULT_COLOURS = {"primary": "#0b3d6e", "accent": "#ffd166"}  # what screens without branding show
@@ -203,42 +204,139 @@ def _service_data(values: dict) -> dict:
 
 # --- JSON ---------------------------------------------------------------------------------------
 
-@api.route("/branches", methods=["GET", "POST"], endpoint="branches")
+def _length(column) -> int:
+    return column.type.length
+
+
+CLOSURE = model("AdminClosure", {"id": INTEGER, "first_day": DATE, "last_day": DATE, "message": STRING})
+# core/settings/branches.py's _TIME, and 24:00 as a closing time
+CLOCK_TIME = {"type": "string", "pattern": r"^(([01]?[0-9]|2[0-3]):[0-5][0-9](:00)?|24:00)$",
+              "description": "HH:MM (24:00 only as a closing time)"}
+HOURS = {"type": "object", "propertyNames": {"enum": list(WEEKDAYS)},
+         "additionalProperties": nullable({**array({**array(CLOCK_TIME), "minItems": 2, "maxItems": 2}),
+                                           "maxItems": settings.MAX_RANGES})}
+HOURS_SHOWN = {"type": "object", "additionalProperties": array(array(STRING))}
+COLOUR = {"type": "string", "pattern": r"^(#[0-9a-fA-F]{6})?$", "description": "#rrggbb; empty: the default colour"}
+DATA_URL = {"type": "string", "pattern": "^data:image/(png|jpeg);base64,",
+            "maxLength": len("data:image/jpeg;base64,") + 4 * -(-branding.MAX_BYTES // 3),
+            "description": f"A PNG or JPEG as a data URL, at most {branding.MAX_BYTES // 1024} KB and "
+                           f"{branding.MAX_SIDE} pixels a side; null removes the logo"}
+ADMIN_BRANCH = model("AdminBranch", {
+    "id": INTEGER, "name": STRING, "sender_name": {**STRING, "description": "The name the texts are signed with"},
+    "timezone": STRING, "country": STRING, "language": {"type": "string", "enum": list(settings.LANGUAGES)},
+    "languages": array({"type": "string", "enum": list(settings.LANGUAGES)}), "opening_hours": HOURS_SHOWN,
+    "show_names": BOOLEAN,
+    "branding": {"type": "object", "properties": {"primary": STRING, "accent": STRING, "logo": {
+        **STRING, "description": "The logo's file, under /branding/"}}},
+    "closures": array(CLOSURE),
+})
+
+
+def _fields(creating: bool) -> dict:
+    """A branch's fields as core/settings/branches.py reads them (its limits); what as_dict()
+    shows besides them is taken back unread. A new branch takes defaults() where a field is left out."""
+    default = " (default: the configured one)" if creating else ""
+    return {
+        "name": setting(Text(max_length=_length(Branch.name), required=creating), required=creating),
+        "sender_name": setting(Text("The name texts are signed with" + (" (default: the name, when it fits)"
+                                                                       if creating else ""),
+                                    max_length=_length(Branch.sender_name))),
+        "timezone": setting(Text("An IANA time zone, e.g. Asia/Tbilisi" + default,
+                                 max_length=_length(Branch.timezone))),
+        "country": setting({"type": "string", "enum": sorted(settings.COUNTRIES)},
+                           "Two letters (ISO 3166): how local phone numbers are read" + default),
+        "language": setting(Text("The default language: one the kiosk offers" + default,
+                                 choices=settings.LANGUAGES)),
+        "languages": setting({**array({"type": "string", "enum": list(settings.LANGUAGES)}), "minItems": 1},
+                             "The kiosk's languages" + (" (default: all)" if creating else "")),
+        "opening_hours": setting({"anyOf": [HOURS, {"type": "string", "description": "e.g. mon-fri 09:00-17:00; "
+                                                                                     "sat 10:00-13:00; sun closed"}]},
+                                 "Per weekday, the openings (at most %s a day); a day left out or empty is closed"
+                                 % settings.MAX_RANGES + (" (default: mon-fri 09:00-17:00)" if creating else "")),
+        "show_names": setting(Flag("Whether screens show customers' names")),
+        "primary": setting(COLOUR, "The main colour of the screens", null=True),
+        "accent": setting(COLOUR, "The accent colour of the screens", null=True),
+        "logo": setting(DATA_URL, null=True),
+        "branding": setting({"type": "object", "properties": {
+            "primary": nullable(COLOUR), "accent": nullable(COLOUR),
+            "logo": nullable({**STRING, "description": "null removes the logo; the current name is no change"})}},
+            "The same as primary, accent and logo, in the shape GET answers"),
+        "id": read_only(INTEGER, "The branch's id"), "branch": read_only(INTEGER, "The branch's id"),
+        "closures": read_only(array(CLOSURE), "The closures (changed at /closures)"),
+    }
+
+
+@api.get("/branches", endpoint="branches")
 @login_required
 @scope.require_role("manager")
+@endpoint("The branches within the caller's reach", role="manager",
+          responses={200: model("AdminBranches", {"branches": array(ADMIN_BRANCH)})})
 def json_branches():
-    if request.method == "GET":
-        return {"branches": [settings.as_dict(b) for b in scope.branches()]}
-    if not scope.has_role("admin"):
-        raise Forbidden(_("Only administrators create branches."))
-    return settings.as_dict(settings.create(body())), 201
+    return {"branches": [settings.as_dict(b) for b in scope.branches()]}
 
 
-@api.route("/branches/<int:branch_id>", methods=["GET", "PUT"], endpoint="branch")
+@api.post("/branches", endpoint="branch_create")
+@login_required
+@scope.require_role("admin")
+@endpoint("Create a branch (administrators)", role="admin", body=_fields(creating=True),
+          description="Every bad field is named at once in `detail`; nothing is created then.",
+          responses={201: ("Created", ADMIN_BRANCH)})
+def json_branch_create():
+    return settings.as_dict(settings.create(sent_values())), 201
+
+
+@api.get("/branches/<int:branch_id>", endpoint="branch")
 @login_required
 @scope.require_role("manager")
+@endpoint("One branch with its closures", role="manager", responses={200: ADMIN_BRANCH})
 def json_branch(branch_id):
+    return settings.as_dict(scope.branch(branch_id))
+
+
+@api.put("/branches/<int:branch_id>", endpoint="branch_update")
+@login_required
+@scope.require_role("manager")
+@endpoint("Change a branch: the fields sent change, the others stay", role="manager", body=_fields(creating=False),
+          description="Every bad field is named at once in `detail`; nothing changes then.",
+          responses={200: ADMIN_BRANCH})
+def json_branch_update(branch_id):
     found = scope.branch(branch_id)
-    if request.method != "GET":
-        settings.update(found, body())
+    settings.update(found, sent_values())
     return settings.as_dict(found)
 
 
-@api.route("/branches/<int:branch_id>/closures", methods=["GET", "POST"], endpoint="branch_closures")
+@api.get("/branches/<int:branch_id>/closures", endpoint="branch_closures")
 @login_required
 @scope.require_role("manager")
+@endpoint("The branch's closures (holidays)", role="manager",
+          responses={200: model("AdminClosures", {"closures": array(CLOSURE)})})
 def json_closures(branch_id):
     found = scope.branch(branch_id)
-    if request.method == "GET":
-        return {"closures": [settings.closure_dict(c) for c in settings.closures(found)]}
-    data = body()
-    closure = settings.add_closure(found, data.get("first_day"), data.get("last_day"), data.get("message", ""))
+    return {"closures": [settings.closure_dict(c) for c in settings.closures(found)]}
+
+
+@api.post("/branches/<int:branch_id>/closures", endpoint="branch_closure_add")
+@login_required
+@scope.require_role("manager")
+@endpoint("Close the branch from one day to another, both included", role="manager",
+          body={"first_day": setting(Day(), "The first closed day", required=True),
+                "last_day": setting(Day(), "The last closed day (default: the first; at most %s days)"
+                                    % settings.MAX_CLOSURE_DAYS, null=True),
+                "message": setting(Text("What the kiosk and the booking page say",
+                                        max_length=_length(Closure.message)), null=True)},
+          responses={201: ("Added", CLOSURE)})
+def json_closure_add(branch_id):
+    found = scope.branch(branch_id)
+    data = body_values()
+    closure = settings.add_closure(found, data["first_day"], data["last_day"],
+                                   "" if data["message"] is None else data["message"])
     return settings.closure_dict(closure), 201
 
 
 @api.delete("/branches/<int:branch_id>/closures/<int:closure_id>", endpoint="branch_closure")
 @login_required
 @scope.require_role("manager")
+@endpoint("Remove a closure", role="manager", responses={204: ("Removed: the answer is empty", {})})
 def json_closure(branch_id, closure_id):
     settings.remove_closure(scope.branch(branch_id), closure_id)
     return "", 204

@@ -6,7 +6,8 @@ from flask_login import login_required
 
 from core import scope
 from core.errors import UnsupportedMediaType, ValidationError
-from core.web import arg_number, json_object
+from core.openapi import Any, Field, Id, nullable, query_values
+from core.web import arg_number
 
 from . import api, bp
 
@@ -17,9 +18,32 @@ def require_json():
         raise UnsupportedMediaType("Send JSON (Content-Type: application/json).")
 
 
-def body() -> dict:
-    """The request's JSON object (core/web.py's rules: size, depth, characters)."""
-    return json_object()
+# --- what the JSON endpoints declare (core/openapi.py) ------------------------------------------
+
+BRANCH = Id("The branch (default: the caller's first)")
+
+
+def setting(like: Field | dict, description: str = "", *, null: bool = False, required: bool = False) -> Any:
+    """A field the service layer reads (core/settings), described with `like`: a field kind built
+    from the service layer's own limits, or a JSON Schema. It is passed on as sent: the service
+    layer checks every field of a body and names each bad one at once (a check here would stop at
+    the first), and the pages' forms go through the same checks. `null`: null means something
+    (back to the default, remove)."""
+    schema = like.schema() if isinstance(like, Field) else dict(like)
+    if not description and isinstance(like, Field):
+        description = like.description
+    return Any(description, required=required, schema_of=nullable(schema) if null else schema)
+
+
+def read_only(like: Field | dict, what: str) -> Any:
+    """A field the answer shows and the service layer takes back unread, so that what a GET
+    answered may be sent back as it came."""
+    return setting(like, f"{what}: read-only, not changed by sending it")
+
+
+def asked_branch_id() -> int | None:
+    """?branch= as the endpoint's declaration read it (a JSON endpoint) or as a page sends it."""
+    return query_values()["branch"] if "branch" in query_values() else arg_number("branch")
 
 
 def page_branch(data: dict | None = None):
@@ -29,7 +53,7 @@ def page_branch(data: dict | None = None):
     if data is not None and data.get("branch") is not None:
         wanted = data.get("branch")
     else:
-        wanted = arg_number("branch")
+        wanted = asked_branch_id()
     return scope.branch(wanted)
 
 

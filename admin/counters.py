@@ -10,11 +10,13 @@ from flask_login import login_required
 from core import scope
 from core.errors import Conflict, ValidationError
 from core.models import Counter
+from core.openapi import BOOLEAN, INTEGER, Id, Items, STRING, Text, array, body_values, endpoint, model, sent_values
 from core.settings import counters as settings
+from core.settings import fields
 from core.settings import services as service_settings
 
 from . import api, bp
-from .common import body, branch_context, done, page_branch, refused, render_form
+from .common import BRANCH, branch_context, done, page_branch, read_only, refused, render_form, setting
 
 LIST, FORM = "admin/counters.html", "admin/counter.html"
 
@@ -95,9 +97,33 @@ def counter_delete(counter_id):
     return _to_list(branch_id, gettext("Counter %(name)s is deleted.", name=name))
 
 
+# --- JSON --------------------------------------------------------------------------------------
+
+COUNTER = model("AdminCounter", {
+    "id": INTEGER, "branch": INTEGER, "name": STRING,
+    "services": {**array(INTEGER), "description": "The services whose tickets it calls, by id"},
+    "is_open": {**BOOLEAN, "description": "Opened and closed at the console"},
+})
+
+
+def _fields(creating: bool) -> dict:
+    """A counter's fields as core/settings/counters.py reads them (its limits); what describe()
+    shows besides them is taken back unread."""
+    name = Text("Unique in the branch, on one line", max_length=settings.NAME_LENGTH, required=creating)
+    return {
+        "name": setting(name, required=creating),
+        "services": setting(Items("The services it calls tickets of, by id (this branch's); default: none",
+                                  of=Id(), max_items=fields.MAX_CHOICES)),
+        "id": read_only(INTEGER, "The counter's id"), "is_open": read_only(BOOLEAN, "Open"),
+        "branch": BRANCH if creating else read_only(INTEGER, "The counter's branch"),
+    }
+
+
 @api.get("/counters")
 @login_required
 @scope.require_role("manager")
+@endpoint("The branch's counters", role="manager", query={"branch": BRANCH},
+          responses={200: model("AdminCounters", {"branch": INTEGER, "counters": array(COUNTER)})})
 def counters():
     branch = page_branch()
     return {"branch": branch.id, "counters": [settings.describe(c) for c in settings.in_order(branch)]}
@@ -106,16 +132,18 @@ def counters():
 @api.post("/counters")
 @login_required
 @scope.require_role("manager")
+@endpoint("Add a counter to the branch", role="manager", query={"branch": BRANCH}, body=_fields(creating=True),
+          responses={201: ("Created", COUNTER)})
 def counter_create():
     """{"name": "3", "services": [1, 2]}: 201."""
-    data = body()
-    branch = page_branch(data)
-    return settings.describe(settings.create(branch, data)), 201
+    branch = page_branch(body_values())
+    return settings.describe(settings.create(branch, {k: v for k, v in sent_values().items() if k != "branch"})), 201
 
 
 @api.get("/counters/<int:counter_id>")
 @login_required
 @scope.require_role("manager")
+@endpoint("One counter", role="manager", responses={200: COUNTER})
 def counter(counter_id):
     return settings.describe(scope.owned(Counter, counter_id, "Counter"))
 
@@ -123,14 +151,18 @@ def counter(counter_id):
 @api.put("/counters/<int:counter_id>")
 @login_required
 @scope.require_role("manager")
+@endpoint("Change a counter: the fields sent change, the others stay", role="manager", body=_fields(creating=False),
+          responses={200: COUNTER})
 def counter_update(counter_id):
     """The fields given change; "id", "branch" and "is_open" are not read."""
-    return settings.describe(settings.update(scope.owned(Counter, counter_id, "Counter"), body()))
+    return settings.describe(settings.update(scope.owned(Counter, counter_id, "Counter"), sent_values()))
 
 
 @api.delete("/counters/<int:counter_id>")
 @login_required
 @scope.require_role("manager")
+@endpoint("Delete a counter that never served a ticket (rename one that did)", role="manager",
+          responses={204: ("Deleted: the answer is empty", {})})
 def counter_remove(counter_id):
     """204; 409 for a counter that served tickets (rename it instead) or is open."""
     settings.delete(scope.owned(Counter, counter_id, "Counter"))

@@ -10,13 +10,14 @@ from flask_login import login_required
 
 from core import clock, scope
 from core.errors import ValidationError
+from core.openapi import BOOLEAN, INTEGER, STRING, TIME, array, body_values, endpoint, model, nullable, sent_values
 from core.settings import modem as settings
 from messaging import modem_report
 from messaging.outbox_report import jsonable
 from staff.outbox import state_words
 
 from . import api, bp
-from .common import body, branch_context, done, form_data, page_branch, refused, render_form
+from .common import BRANCH, branch_context, done, form_data, page_branch, refused, render_form, setting
 
 PAGE = "admin/modem.html"
 
@@ -82,18 +83,40 @@ def modem_save():
                 "admin.modem_page", branch=branch.id)
 
 
+SETTINGS = model("AdminModemSettings", {
+    "branch": INTEGER,
+    "port": nullable({**STRING, "description": "A device or imei:<IMEI>; null: the gateway's own configuration"}),
+    "pin_set": {**BOOLEAN, "description": "Whether a PIN is set (it is never shown)"},
+    "version": {**INTEGER, "description": "Goes up with each change: the gateway connects again"},
+    "updated_at": nullable(TIME),
+})
+GATEWAY = model("AdminModemGateway", {
+    "gateway": STRING, "port": STRING,
+    "state": {**STRING, "description": "What the gateway last reported, or silent when it stopped reporting"},
+    "signal": nullable({**INTEGER, "description": "0-31 (AT+CSQ)"}),
+    "sim": {"type": "string", "enum": ["ready", "unknown", *modem_report.SIM_PROBLEMS]},
+    "network": nullable(STRING), "sent_today": INTEGER, "last_error": nullable(STRING), "updated_at": TIME,
+    "imei": nullable(STRING),
+    "follows_settings": {**BOOLEAN, "description": "Whether the gateway connects with this branch's settings"},
+})
+MODEM = model("AdminModem", {"branch": INTEGER, "settings": SETTINGS, "failed_today": INTEGER,
+                             "gateways": array(GATEWAY)})
+SHOWN = ("gateway", "port", "state", "signal", "sim", "network", "sent_today", "last_error", "updated_at", "imei",
+         "follows_settings")
+
+
 def _json(branch) -> dict:
     """Codes and numbers for machines (the page says them in words); times in UTC."""
     found = modem_report.for_branch(branch, clock.now())
-    shown = ("gateway", "port", "state", "signal", "sim", "network", "sent_today", "last_error", "updated_at",
-             "imei", "follows_settings")
     return jsonable({"branch": branch.id, "settings": settings.get(branch), "failed_today": found["failed_today"],
-                     "gateways": [{key: modem[key] for key in shown} for modem in found["gateways"]]})
+                     "gateways": [{key: modem[key] for key in SHOWN} for modem in found["gateways"]]})
 
 
 @api.get("/modem")
 @login_required
 @scope.require_role("manager")
+@endpoint("The branch's modem: its settings, and what each gateway serving it last reported", role="manager",
+          query={"branch": BRANCH}, responses={200: MODEM})
 def modem_json():
     return _json(page_branch())
 
@@ -101,10 +124,20 @@ def modem_json():
 @api.put("/modem")
 @login_required
 @scope.require_role("manager")
+@endpoint("Set where the modem is plugged in and the SIM's PIN: the gateway connects again with them",
+          role="manager", description="A field left out stays; empty or null goes back to the gateway's own "
+                                      "configuration (MODEM_PORT, MODEM_PIN).",
+          query={"branch": BRANCH},
+          body={"branch": BRANCH,
+                "port": setting({"type": "string", "maxLength": settings.PORT_MAX_LENGTH},
+                                "A device (/dev/ttyUSB0, /dev/serial/by-id/...) or imei: and the modem's 15 digits",
+                                null=True),
+                "pin": setting({"type": "string", "pattern": f"^({settings.PIN.pattern})?$"},
+                               "The SIM's PIN, 4 to 8 digits: never shown back", null=True)},
+          responses={200: MODEM})
 def modem_update():
     """{"port": "/dev/ttyUSB0" | "imei:<IMEI>" | "" , "pin": "1234" | "" }: a field left out stays;
     an empty one goes back to the gateway's configuration."""
-    data = body()
-    branch = page_branch(data)
-    settings.update(branch, {key: data[key] for key in ("port", "pin") if key in data})
+    branch = page_branch(body_values())
+    settings.update(branch, {key: value for key, value in sent_values().items() if key in ("port", "pin")})
     return _json(branch)

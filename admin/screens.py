@@ -22,13 +22,14 @@ from core import audit, clock, scope, tokens
 from core.errors import NotFound, ValidationError
 from core.extensions import db
 from core.models import Branch
+from core.openapi import BOOLEAN, INTEGER, STRING, TIME, Flag, Whole, array, endpoint, model, nullable, query_values
 from core.settings import FieldErrors
 from core.web import MAX_ID
 from display.routes import LANGUAGES, LAYOUTS
 from staff.tokens_admin import setup_link
 
 from . import api, bp
-from .common import branch_context, done, field_errors, page_branch, render_form
+from .common import BRANCH, branch_context, done, field_errors, page_branch, render_form, setting
 
 TEMPLATE = "admin/screens.html"
 ROTATE = (3, 600)  # seconds; the display refuses others (display/routes.py)
@@ -170,20 +171,53 @@ def screens_kiosk_revoke(token_id):
                         name=kiosk.name), "admin.screens_page", branch=branch.id)
 
 
+# --- JSON --------------------------------------------------------------------------------------
+
+KIOSK = model("AdminKiosk", {
+    "id": INTEGER, "name": STRING, "url": {**STRING, "description": "The kiosk page of the branch"},
+    "state": {"type": "string", "enum": ["active", "revoked", "expired"]}, "created_at": TIME,
+    "last_used_at": nullable(TIME),
+})
+DISPLAY_LINK = model("AdminDisplayLink", {
+    "url": {**STRING, "description": "The display's address with these options"},
+    "services": {**array(STRING), "description": "Service codes; none: every open service"},
+    "languages": {**array({"type": "string", "enum": list(LANGUAGES)}), "description": "In rotation order"},
+    "layout": {"type": "string", "enum": list(LAYOUTS)}, "rotate": INTEGER, "names": BOOLEAN,
+})
+# The display's own parameters (display/routes.py): a list is comma-separated, A,B.
+LIST_TEXT = {"type": "string"}
+DISPLAY_QUERY = {
+    "services": setting(LIST_TEXT, "Service codes, comma-separated (A,B), among the open ones; none: every open "
+                                   "service"),
+    "languages": setting(LIST_TEXT, f"Languages in rotation order, comma-separated, each once, among "
+                                    f"{', '.join(LANGUAGES)} (default: the branch's)"),
+    "layout": setting({"type": "string", "enum": list(LAYOUTS)}, "Default: split"),
+    "rotate": setting(Whole("Seconds each language stays on screen", low=ROTATE[0], high=ROTATE[1],
+                            default=DEFAULT_ROTATE)),
+    "names": Flag("Customers' names on the screen (where the branch shows names)"),
+}
+
+
 @api.get("/screens")
 @login_required
 @scope.require_role("manager")
+@endpoint("The branch's kiosks, and the display link for the options asked", role="manager",
+          query={"branch": BRANCH, **DISPLAY_QUERY},
+          responses={200: model("AdminScreens", {"branch": INTEGER, "kiosk_url": STRING, "kiosks": array(KIOSK),
+                                                 "display": DISPLAY_LINK})})
 def screens():
     """The branch's kiosks with their URL, and the display URL for the options in the query
     (services=A,B&languages=en,ja&layout=split|full&rotate=12&names=1)."""
     branch = page_branch()
     kiosk_url = url_for("kiosk.screen", branch_id=branch.id, _external=True)
+    asked = {key: value for key, value in query_values().items() if key in DISPLAY_QUERY and value is not None}
+    if "names" in asked:
+        asked["names"] = "1" if asked["names"] else ""
     return {
         "branch": branch.id, "kiosk_url": kiosk_url,
         "kiosks": [{"id": kiosk.id, "name": kiosk.name, "url": kiosk_url, "state": kiosk.state(clock.now()),
                     "created_at": kiosk.created_at.isoformat(),
                     "last_used_at": kiosk.last_used_at.isoformat() if kiosk.last_used_at else None}
                    for kiosk in kiosks_of(branch)],
-        "display": display_link(branch, request.args),
+        "display": display_link(branch, MultiDict(asked)),
     }
-

@@ -13,6 +13,7 @@ from core import audit, scope
 from core.errors import ValidationError
 from core.extensions import db
 from core.language import LANGUAGE_NAMES
+from core.openapi import BOOLEAN, Flag, INTEGER, STRING, Text, Whole, array, body_values, endpoint, model, sent_values
 from core.settings import FieldErrors
 from core.settings import texts as settings
 from messaging import outbox, templates
@@ -21,10 +22,11 @@ from messaging.phones import e164
 from staff.admin import LANGUAGES, SAMPLE, preview_of
 
 from . import api, bp
-from .common import body, branch_context, done, page_branch, refused, render_form
+from .common import BRANCH, branch_context, done, page_branch, refused, render_form, setting
 
 TEMPLATE = "admin/texts.html"
 SWITCHES = tuple(key for key, rule in settings.RULES.items() if rule.kind == settings.SWITCH)
+PHONE_LENGTH = 32  # messaging/phones.py's e164 reads at most this many characters
 
 
 def _from_form(form) -> dict:
@@ -118,9 +120,31 @@ def texts_test():
                 _anchor="test")
 
 
+# --- JSON --------------------------------------------------------------------------------------
+
+def _rule_schema(rule: settings.Rule) -> dict:
+    """What core/settings/texts.py's rule of one setting takes, in JSON Schema. (The command line
+    and the page send the same as text: "off", "20", "1440, 120".)"""
+    if rule.kind == settings.SWITCH:
+        return Flag().schema()
+    if rule.kind == settings.NUMBER:
+        return Whole(low=rule.low, high=rule.high).schema()
+    if rule.kind == settings.TIME:
+        return {"type": "string", "pattern": f"^{settings.CLOCK.pattern}$", "description": "A time of day, HH:MM"}
+    return {**array(Whole(low=rule.low, high=rule.high).schema()), "maxItems": settings.MAX_REMINDERS,
+            "uniqueItems": True, "description": "Minutes before the appointment; [] sends no reminders"}
+
+
+_SHOWN = {settings.SWITCH: BOOLEAN, settings.NUMBER: INTEGER, settings.TIME: STRING, settings.MINUTES: array(INTEGER)}
+TEXT_SETTINGS = model("AdminTextSettings", {key: _SHOWN[rule.kind] for key, rule in settings.RULES.items()})
+TEXTS_ANSWER = model("AdminTexts", {"branch": INTEGER, "settings": TEXT_SETTINGS})
+
+
 @api.get("/texts")
 @login_required
 @scope.require_role("manager")
+@endpoint("The branch's text settings: which texts it sends and the policy they obey", role="manager",
+          query={"branch": BRANCH}, responses={200: TEXTS_ANSWER})
 def texts_settings():
     branch = page_branch()
     return {"branch": branch.id, "settings": settings.current(branch)}
@@ -129,20 +153,34 @@ def texts_settings():
 @api.put("/texts")
 @login_required
 @scope.require_role("manager")
+@endpoint("Change some text settings: the ones sent change, all or none", role="manager",
+          description="Every bad value is named at once in `detail`; nothing changes then.",
+          query={"branch": BRANCH},
+          body={"branch": BRANCH, **{key: setting(_rule_schema(rule)) for key, rule in settings.RULES.items()}},
+          responses={200: TEXTS_ANSWER})
 def texts_settings_save():
     """Change some settings: {"welcome": false, "reminder_lead_minutes": [1440, 120], ...}."""
-    data = body()
-    branch = page_branch(data)
-    changes = {key: value for key, value in data.items() if key != "branch"}
+    branch = page_branch(body_values())
+    changes = {key: value for key, value in sent_values().items() if key != "branch"}
     return {"branch": branch.id, "settings": settings.update(branch, changes)}
 
 
 @api.post("/texts/test")
 @login_required
 @scope.require_role("manager")
+@endpoint("Send one text, filled with sample values, to a number: through the outbox like every text",
+          role="manager", query={"branch": BRANCH},
+          body={"branch": BRANCH,
+                "kind": setting(Text("The text (its template)", choices=templates.KINDS, required=True),
+                                required=True),
+                "language": setting(Text("Its language", choices=LANGUAGES, required=True), required=True),
+                "phone": setting(Text("The number, e.g. +995555123456 (the branch's country without +)",
+                                      max_length=PHONE_LENGTH, required=True), required=True)},
+          responses={202: ("In the outbox", model("AdminTestText", {
+              "queued": {**INTEGER, "description": "The outbox row"}, "kind": STRING}))})
 def texts_test_send():
     """{"kind": "welcome", "language": "ja", "phone": "+81..."}: 202, the outbox row's id."""
-    data = body()
+    data = body_values()
     branch = page_branch(data)
     message = send_test(branch, data)
     return {"queued": message.id, "kind": message.kind}, 202

@@ -6,15 +6,18 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from core import auth, scope
+from core.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from core.errors import ValidationError
+from core.models import StaffUser
+from core.openapi import BOOLEAN, Flag, INTEGER, Id, STRING, Text, array, endpoint, model, nullable, sent_values
 from core.settings import users
-from core.web import arg_number
 
 from . import api, bp
-from .common import body, done, field_errors, render_form
+from .common import asked_branch_id, done, field_errors, read_only, render_form, setting
 
 NO_STORE = {"Cache-Control": "no-store"}  # an answer carrying a password is kept by no browser or proxy
 FORM_FIELDS = ("username", "display_name", "role", "language")
+LANGUAGE_LENGTH = StaffUser.__table__.c.language.type.length
 
 
 def _actor():
@@ -23,7 +26,7 @@ def _actor():
 
 def _chosen_branch():
     """?branch= narrows a list to one branch within reach (another one's: 404); without it, None."""
-    branch_id = arg_number("branch")
+    branch_id = asked_branch_id()
     return scope.branch(branch_id) if branch_id is not None else None
 
 
@@ -157,9 +160,47 @@ def reset_user_password(user_id):
 
 # --- JSON --------------------------------------------------------------------------------------
 
+USER = model("AdminUser", {
+    "id": INTEGER, "username": STRING, "display_name": STRING, "role": {"type": "string", "enum": list(users.ROLES)},
+    "branches": {**array(INTEGER), "description": "The home branch first; only the caller's branches are shown"},
+    "language": nullable({**STRING, "description": "The pages' language; null: the browser's"}),
+    "active": BOOLEAN, "editable": {**BOOLEAN, "description": "Whether the caller may change this account"},
+})
+USER_ANSWER = model("AdminUserAnswer", {"user": USER})
+PASSWORD_ANSWER = model("AdminUserPassword", {"user": USER, "password": {
+    **STRING, "description": "The generated password: shown this once, never stored in clear"}}, required=["user"])
+
+
+def _fields(creating: bool) -> dict:
+    """The account's fields as core/settings/users.py reads them (its limits)."""
+    fields = {
+        "username": setting({"type": "string", "pattern": f"^{users.USERNAME.pattern}$"},
+                            "2-40 letters, digits, dots, dashes or underscores; unique in any case",
+                            required=creating),
+        "display_name": setting(Text("The name shown to colleagues, on one line", max_length=users.MAX_NAME,
+                                     required=creating), required=creating),
+        "role": setting(Text("Only an administrator gives the admin role (default: staff)", choices=users.ROLES)),
+        "branches": setting(array(Id().schema()),
+                            "Branch ids, the home branch first; staff and managers need at least one"),
+        "language": setting(Text("A language of the installation (en, ja, ka); empty or null: the browser's",
+                                 max_length=LANGUAGE_LENGTH), null=True),
+        "active": setting(Flag("false: signed out everywhere at once, and cannot sign in")),
+    }
+    if creating:
+        fields["password"] = setting({"type": "string", "maxLength": MAX_PASSWORD_LENGTH}, f"At least "
+                                     f"{MIN_PASSWORD_LENGTH} characters; empty or left out: one is generated and "
+                                     "answered once", null=True)
+    else:  # a password is reset (reset-password) or changed by its owner, never set here
+        fields.update(id=read_only(INTEGER, "The account's id"), editable=read_only(BOOLEAN, "Editable"))
+    return fields
+
+
 @api.get("/users")
 @login_required
 @scope.require_role("manager")
+@endpoint("The accounts the caller may see, by username", role="manager",
+          query={"branch": Id("Only this branch's accounts")},
+          responses={200: model("AdminUsers", {"users": array(USER)})})
 def list_users():
     actor, branch = _actor(), _chosen_branch()
     return {"users": [users.as_json(user, actor) for user in users.listing(actor, branch.id if branch else None)]}
@@ -168,8 +209,10 @@ def list_users():
 @api.post("/users")
 @login_required
 @scope.require_role("manager")
+@endpoint("Create an account", role="manager", body=_fields(creating=True),
+          responses={201: ("Created; `password` when one was generated (shown this once)", PASSWORD_ANSWER)})
 def create_user():
-    actor, data = _actor(), body()
+    actor, data = _actor(), sent_values()
     user, password = users.create(data, actor)
     answer = {"user": users.as_json(user, actor)}
     if data.get("password") in (None, ""):
@@ -180,6 +223,7 @@ def create_user():
 @api.get("/users/<int:user_id>")
 @login_required
 @scope.require_role("manager")
+@endpoint("One account", role="manager", responses={200: USER_ANSWER})
 def get_user(user_id):
     actor = _actor()
     return {"user": users.as_json(users.get(user_id, actor), actor)}
@@ -188,15 +232,22 @@ def get_user(user_id):
 @api.put("/users/<int:user_id>")
 @login_required
 @scope.require_role("manager")
+@endpoint("Change an account: the fields sent change, the others stay", role="manager",
+          description="A deactivation (`active`: false) ends every session of the person at once. Nobody "
+                      "deactivates themselves, and the last active administrator stays one.",
+          body=_fields(creating=False), responses={200: USER_ANSWER})
 def update_user(user_id):
     actor = _actor()
-    user = users.update(users.get(user_id, actor), body(), actor)
+    user = users.update(users.get(user_id, actor), sent_values(), actor)
     return {"user": users.as_json(user, actor)}
 
 
 @api.post("/users/<int:user_id>/reset-password", endpoint="reset_user_password")
 @login_required
 @scope.require_role("manager")
+@endpoint("Set a generated password, answered this once; every session of the person ends", role="manager",
+          body={}, empty_body=True,
+          responses={200: model("AdminUserNewPassword", {"user": USER, "password": STRING})})
 def reset_password_json(user_id):
     actor = _actor()
     user = users.get(user_id, actor)

@@ -151,6 +151,12 @@ class Defaults:
     TRUSTED_PROXIES = 0
     CSP_EMBED_ANCESTORS = "'self'"  # who may frame views marked @embeddable; others: nobody
 
+    # Seen from outside (README, "Operating"). /metrics answers loopback only, or whoever sends
+    # "Authorization: Bearer <METRICS_TOKEN>" when one is set.
+    METRICS_TOKEN = None
+    LOG_FORMAT = "text"  # "json": one JSON object per line (request id, branch, numbers masked)
+    LOG_LEVEL = "INFO"
+
 
 # Environment variables read at start, name -> config key.
 ENVIRONMENT = {
@@ -173,6 +179,10 @@ ENVIRONMENT = {
     "MODEM_NAME": "MODEM_NAME",
     # Security (core/security.py).
     "TRUSTED_PROXIES": "TRUSTED_PROXIES",
+    # Seen from outside.
+    "METRICS_TOKEN": "METRICS_TOKEN",
+    "LOG_FORMAT": "LOG_FORMAT",
+    "LOG_LEVEL": "LOG_LEVEL",
 }
 
 

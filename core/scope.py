@@ -16,6 +16,7 @@ from functools import wraps
 from flask_login import current_user
 from sqlalchemy import select
 
+from . import logs
 from .auth import Forbidden
 from .errors import NotFound
 from .extensions import db, login_manager
@@ -65,8 +66,10 @@ def owned(model, ident, what: str | None = None, user=None):
     # ids are 32-bit on PostgreSQL: a larger one is simply not there (never a database error)
     row = db.session.get(model, ident) if isinstance(ident, int) and 0 < ident <= MAX_ID else None
     # a branch's own row is the branch itself
-    if row is None or not can_see(row.id if model.__tablename__ == "branch" else row.branch_id, user):
+    branch_id = None if row is None else row.id if model.__tablename__ == "branch" else row.branch_id
+    if row is None or not can_see(branch_id, user):
         raise NotFound(f"{what or model.__name__} {ident} does not exist.")
+    logs.note_branch(branch_id)  # what the request's log lines are about
     return row
 
 
@@ -85,6 +88,7 @@ def branch(branch_id=None, user=None):
     found = db.session.scalar(query.limit(1))
     if found is None:
         raise NotFound("No branch is set up yet.")
+    logs.note_branch(found.id)
     return found
 
 

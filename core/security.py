@@ -204,19 +204,27 @@ def is_local_request() -> bool:
 
 # Phone numbers as they appear in URLs and messages: +, or %2B URL-encoded, then 8-15 digits.
 PHONE_IN_TEXT = re.compile(r"(?:\+|%2[Bb])(\d{8,15})(?!\d)")
+# What every log record has; anything else on a record came as `extra=` (a JSON log writes it).
+LOG_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def mask_numbers(text: str, mask) -> str:
+    """`text` with every E.164-looking number in it replaced by mask(number)."""
+    return PHONE_IN_TEXT.sub(lambda m: mask("+" + m.group(1)), text)
 
 
 class PhoneMaskFilter(logging.Filter):
-    """Rewrites every E.164-looking number in a record to its masked form. A safety net for what
-    code and servers log without asking (request lines: /staff/inbox/+995...), not a licence to
-    log numbers."""
+    """Rewrites every E.164-looking number in a record to its masked form: in the message, its
+    arguments, the traceback and the fields passed as `extra=` (a JSON log writes those too). A
+    safety net for what code and servers log without asking (request lines: /staff/inbox/+995...),
+    not a licence to log numbers."""
 
     def __init__(self, mask):
         super().__init__()
         self.mask = mask
 
     def _masked(self, text: str) -> str:
-        return PHONE_IN_TEXT.sub(lambda m: self.mask("+" + m.group(1)), text)
+        return mask_numbers(text, self.mask)
 
     def filter(self, record) -> bool:
         try:
@@ -230,6 +238,9 @@ class PhoneMaskFilter(logging.Filter):
             record.exc_text = self._masked(record.exc_text)
         if record.stack_info:
             record.stack_info = self._masked(record.stack_info)
+        for key, value in vars(record).items():
+            if isinstance(value, str) and key not in LOG_RECORD_FIELDS:
+                setattr(record, key, self._masked(value))
         return True
 
 

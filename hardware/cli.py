@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from core import logs
 from core.database import upgrade_database
 from core.errors import SeedError
 from core.extensions import db
@@ -42,8 +43,14 @@ def gateway_options(command):
 def run_gateway(port, baudrate, pin, smsc, branch_id, rate_per_minute, name):
     """Run a gateway in the foreground until Ctrl-C (one per modem). A second one started for the
     same modem waits as a standby and takes over when the first stops."""
-    serve(current_app._get_current_object(), port=port, baudrate=baudrate, pin=pin, smsc=smsc,
-          branch_id=branch_id, rate_per_minute=rate_per_minute, name=name)
+    from core import leader
+
+    app = current_app._get_current_object()
+    with leader.exclusively(app, "upgrade"):
+        upgrade_database(app)
+    logs.configure()  # as run.py logs (LOG_FORMAT, LOG_LEVEL); after the migrations, whose alembic.ini replaces it
+    serve(app, upgrade=False, port=port, baudrate=baudrate, pin=pin, smsc=smsc, branch_id=branch_id,
+          rate_per_minute=rate_per_minute, name=name)
 
 
 def serve(app, echo=click.echo, upgrade=True, **settings) -> None:

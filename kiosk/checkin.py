@@ -11,7 +11,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import appointments, customers, engine
+from core import appointments, customers, engine, logs
 from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
@@ -39,6 +39,7 @@ def branch_or_default(branch_id) -> Branch:
     branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
     if branch is None:
         raise NotFound("No such branch.", {"branch": "unknown"})
+    logs.note_branch(branch.id)  # what the request's log lines are about
     return branch
 
 

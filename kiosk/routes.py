@@ -10,10 +10,12 @@ from flask_limiter import RateLimitExceeded
 from sqlalchemy import select
 
 from core import storefront, tokens
+from core.appointments import NAME_LENGTH
 from core.auth import client_address
 from core.errors import SeedError, ValidationError
 from core.extensions import csrf, db, limiter
 from core.models import Branch, Ticket, TicketStatus
+from core.openapi import BOOLEAN, INTEGER, STRING, Any, Flag, Id, Text, body_values, endpoint, model, nullable
 from core.queries import estimated_wait_minutes, position
 from core.web import json_object
 
@@ -59,32 +61,76 @@ def _language(data) -> str:
         return "en"
 
 
+def _sent() -> dict | None:
+    """The body as sent, if it is a JSON object (only to choose the language the answer is in)."""
+    try:
+        return json_object()
+    except SeedError:  # the declaration refuses it, in the branch's words
+        return None
+
+
 def kiosk_limited(limit_key: str):
     """The kiosk's rate limit (config[limit_key], per kiosk_key); over it, a refusal like the others
-    ({"error", "message", "detail"}), in the customer's language: the kiosk shows the message."""
+    ({"error", "message", "detail"}), in the customer's language: the kiosk shows the message.
+    Everything else the view answers is in that language too, its declaration's refusals included
+    (put the declaration below this)."""
     def wrap(view):
         limited = limiter.limit(lambda: current_app.config[limit_key], key_func=kiosk_key)(view)
 
         @wraps(view)
         def run():
-            try:
-                return limited()
-            except RateLimitExceeded:
-                with force_locale(_language(request.get_json(silent=True))):
+            with force_locale(_language(_sent())):
+                try:
+                    return limited()
+                except RateLimitExceeded:
                     return _refused(TooManyTries(gettext("Too many requests: wait a moment and try again.")))
         return run
     return wrap
 
 
+def _given() -> dict:
+    """The declared fields that came: the check-in tells a field left out from one sent (a language
+    not said is the branch's, one said must be offered)."""
+    return {key: value for key, value in body_values().items() if value is not None}
+
+
+BRANCH = Id("The branch (default: the first)")
+LANGUAGE = Text("The customer's language: one the branch offers (default: the branch's)", choices=LANGUAGES)
+CHECKED_IN = model("CheckIn", {
+    "id": INTEGER, "number": {**STRING, "description": "The label on the ticket, e.g. A012"},
+    "service": {**STRING, "description": "The service's code"}, "service_name": STRING,
+    "position": nullable({**INTEGER, "description": "Place in the service's queue"}),
+    "estimated_wait_minutes": nullable(INTEGER),
+    "status_url": {**STRING, "format": "uri", "description": "The customer's page for following the ticket"},
+    "sms": {**BOOLEAN, "description": "Whether texts will come about it"},
+    "appointment": {**model("CheckedInAppointment", {"code": STRING, "time": {
+        **STRING, "description": "Its time on the branch's clock, HH:MM"}}),
+        "description": "Checked in for an appointment: which"},
+}, required=["id", "number", "service", "service_name", "position", "estimated_wait_minutes", "status_url", "sms"])
+
+
 @api.post("/checkins")
 @kiosk_limited("KIOSK_RATE_LIMIT")
+@endpoint("Take a ticket, or check in for an appointment (a kiosk)", public=True,
+          description="A walk-in names the `service`; an appointment is found by `booking_code`, or by `phone` "
+                      "when no service is named. Refusals are in the customer's language. Rate-limited per "
+                      "registered kiosk (`X-Kiosk-Token`), else per address.",
+          body={"service": Text("The service's code", max_length=10), "phone": Text("A mobile number", max_length=32),
+                "language": LANGUAGE,
+                "sms_consent": Flag("The customer agreed, in the words the kiosk showed, to texts about this visit "
+                                    "(needs phone)", default=False),
+                "name": Text("The customer's name", max_length=NAME_LENGTH), "branch": BRANCH,
+                "booking_code": Text("An appointment's booking code", max_length=20)},
+          responses={201: ("Issued", model("CheckInAnswer", {
+              "ticket": CHECKED_IN,
+              "print": model("TicketPrint", {
+                  "status": {"type": "string", "enum": ["off", "printed", "failed"]},
+                  "message": nullable({**STRING, "description": "For the customer, when the printer failed"})})}))})
 def checkins():
-    data = json_object()
-    language = _language(data)
-    with force_locale(language):
-        ticket = check_in(data)
-        printed = _print(ticket, language)
-    return jsonify({"ticket": ticket, "print": printed}), 201
+    data = _given()
+    language = _language(data)  # (before the check-in's commits expire the branch it reads)
+    ticket = check_in(data)
+    return jsonify({"ticket": ticket, "print": _print(ticket, language)}), 201
 
 
 def _print(ticket: dict, language: str) -> dict:
@@ -117,15 +163,24 @@ def _print(ticket: dict, language: str) -> dict:
 
 @api.post("/phone-check")
 @kiosk_limited("KIOSK_PHONE_CHECK_LIMIT")
+@endpoint("A mobile number as the kiosk shows it back", public=True,
+          description="Before the customer confirms it: in E.164 and as they would write it, or a refusal in their "
+                      "language. With `typing`: the digits so far, formatted, and never a refusal for the number.",
+          body={"phone": Any("What was typed: a whole number, or with `typing` anything so far (what is not text "
+                             "reads as nothing typed)", schema_of={}),
+                "branch": BRANCH, "language": LANGUAGE,
+                "typing": Flag("The number is still being typed", default=False)},
+          responses={200: model("PhoneShown", {
+              "e164": {**STRING, "description": "The whole number in E.164 (not while typing)"},
+              "display": {**STRING, "description": "As the customer would write it"}}, required=["display"])})
 def phone_check():
     """The kiosk shows the number back, in national format, before the customer confirms it;
     with "typing": true, while it is typed (the digits so far, formatted, never an error)."""
-    data = json_object()
-    with force_locale(_language(data)):
-        branch = branch_or_default(data.get("branch"))
-        if data.get("typing") is True:
-            return jsonify({"display": as_typed(data.get("phone"), branch)})
-        return jsonify(check_phone(data.get("phone"), branch))
+    data = body_values()
+    branch = branch_or_default(data["branch"])
+    if data["typing"]:
+        return jsonify({"display": as_typed(data["phone"], branch)})
+    return jsonify(check_phone(data["phone"], branch))
 
 
 def _strings(branch, language):
@@ -154,7 +209,7 @@ def _strings(branch, language):
             "your_ticket": gettext("Your ticket"),
             "ahead": gettext("People ahead of you: %(count)s"),
             "wait": gettext("Estimated wait: about %(minutes)s min"),
-            "next": gettext("You're next."),
+            "you_are_next": gettext("You're next."),
             "stay_close": gettext("Please stay close."),
             "phone_required": gettext("Enter a mobile number."),
             "scan": gettext("Scan to follow your place in the queue on your phone."),

@@ -2,6 +2,7 @@
 
 
 def init_app(app) -> None:
-    from . import notify
+    from . import metrics, notify
 
     notify.init_app(app)
+    metrics.init_app(app)  # the outbox, the modems and the quarantine on /metrics (core/metrics.py)

@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from core import leader
+from core import leader, logs
 from core.database import upgrade_database
 
 scheduler_cli = AppGroup("scheduler", help="The periodic jobs.")
@@ -64,7 +64,10 @@ def active_or_none(app) -> str:
 def run_scheduler():
     """Run the scheduler in the foreground until Ctrl-C. Start one or more: one is active, the
     others wait as standbys and take over within LEADER_RETRY_SECONDS when it stops."""
-    serve(current_app._get_current_object())
+    app = current_app._get_current_object()
+    upgraded(app)
+    logs.configure()  # as run.py logs (LOG_FORMAT, LOG_LEVEL); after the migrations, whose alembic.ini replaces it
+    serve(app, upgrade=False)
 
 
 @scheduler_cli.command("status")

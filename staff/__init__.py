@@ -10,7 +10,7 @@ def init_app(app) -> None:
     from core.extensions import csrf
 
     from . import (  # noqa: F401  (they register on the blueprints)
-        account, admin, api_routes, appointments_api, audit_page, calendar, errors, inbox, outbox, privacy, routes,
+        account, admin, api_docs, api_routes, appointments_api, audit_page, calendar, errors, inbox, outbox, privacy, routes,
         tokens_admin)
 
     from core import language, scope

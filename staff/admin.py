@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core import audit, clock, privacy, scope
 from core.errors import ValidationError
 from core.extensions import db
+from core.openapi import BOOLEAN, INTEGER, STRING, Moment, Text, array, body_values, endpoint, model, nullable
 from core.web import clean_text, moment
 from hardware.pdu import outside_bmp
 from messaging import budget, kinds, outbox, templates
@@ -17,13 +18,31 @@ from messaging.models import MessageTemplate, OutboxMessage
 from messaging.phones import e164
 
 from . import api, bp
-from .api_routes import body, chosen_branch
+from .api_routes import BRANCH_ID, chosen_branch
 
 SAMPLE = {"name": "Nino", "ticket": "A012", "position": 4, "ahead": 3, "wait": 12, "counter": "3",
           "service": "General", "time": "10:45", "code": "K7Q2", "choices": "1) 10:30 2) 11:00 3) 11:30"}
 LANGUAGES = ("en", "ja", "ka")
 MAX_SEGMENTS = 4
 MAX_TEXT = 1000  # characters; far past MAX_SEGMENTS parts, so the parts are what refuses a long text
+
+# What the requests take and the answers hold (the description at /api/v1/openapi.json; core/openapi.py).
+WORDING = Text("The text, starting with {branch}; placeholders such as {ticket} in braces", max_length=MAX_TEXT,
+               multiline=True, required=True)
+PREVIEW = model("TextPreview", {
+    "text": {**STRING, "description": "The text filled with the longest values this branch can give it"},
+    "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]}, "characters": INTEGER,
+    "units": {**INTEGER, "description": "What it costs in the encoding's units"},
+    "segments": {**INTEGER, "description": "The parts it is sent in"},
+    "per_segment": {**INTEGER, "description": "What one part holds"},
+    "allowed": {**INTEGER, "description": "The parts planned for its kind and language"},
+    "warning": {**STRING, "description": "When it needs more parts than planned (never a refusal)"},
+}, required=["text", "encoding", "characters", "units", "segments", "per_segment", "allowed"])
+TEMPLATE = model("TemplateWording", {
+    "kind": STRING, "language": {"type": "string", "enum": list(LANGUAGES)}, "body": STRING,
+    "custom": {**BOOLEAN, "description": "The branch's own wording (false: the standard one)"}, "preview": PREVIEW,
+    "warning": nullable({**STRING, "description": "On saving: the preview's warning, if any"}),
+}, required=["kind", "language", "body", "custom", "preview"])
 
 
 def _kind_language(kind, language):
@@ -64,6 +83,10 @@ def preview_of(branch, text: str, kind: str | None = None, language: str | None 
 @api.get("/templates")
 @login_required
 @scope.require_role("manager")
+@endpoint("Every text's wording at the branch, each with the cost of its longest form", role="manager",
+          query={"branch": BRANCH_ID},
+          responses={200: model("Templates", {"branch": INTEGER, "placeholders": array(STRING),
+                                              "templates": array(TEMPLATE)})})
 def list_templates():
     branch = chosen_branch()
     items = []
@@ -79,7 +102,7 @@ def list_templates():
 
 def _branch_and_text():
     """The request's branch, its checked template text, and the rest of its body."""
-    data = body()
+    data = body_values()
     branch = chosen_branch(data)
     return branch, _check(data), data
 
@@ -87,6 +110,12 @@ def _branch_and_text():
 @api.post("/templates/preview")
 @login_required
 @scope.require_role("manager")
+@endpoint("What a wording costs at its longest", role="manager",
+          description="`kind` and `language` (both or neither) pick the values it is filled with and the parts "
+                      "planned for it.",
+          body={"branch": BRANCH_ID, "body": WORDING, "kind": Text("The kind of text", choices=templates.KINDS),
+                "language": Text("The text's language", choices=LANGUAGES)},
+          responses={200: PREVIEW})
 def preview_template():
     """{"body", "kind", "language"}: kind and language (both or neither) pick the values and the parts planned."""
     branch, text, data = _branch_and_text()
@@ -102,6 +131,8 @@ def preview_template():
 @api.put("/templates/<kind>/<language>")
 @login_required
 @scope.require_role("manager")
+@endpoint("Save the branch's wording of a text", role="manager", body={"branch": BRANCH_ID, "body": WORDING},
+          responses={200: ("Saved; with a warning when it needs more parts than planned", TEMPLATE)})
 def save_template(kind, language):
     _kind_language(kind, language)
     branch, text, _data = _branch_and_text()
@@ -123,6 +154,8 @@ def save_template(kind, language):
 @api.delete("/templates/<kind>/<language>")
 @login_required
 @scope.require_role("manager")
+@endpoint("Go back to the standard wording of a text", role="manager", query={"branch": BRANCH_ID},
+          responses={200: TEMPLATE})
 def revert_template(kind, language):
     _kind_language(kind, language)
     branch = chosen_branch()
@@ -139,25 +172,33 @@ def revert_template(kind, language):
 @api.post("/templates/test")
 @login_required
 @scope.require_role("manager")
+@endpoint("Send a wording, filled at its longest, to one phone", role="manager",
+          body={"branch": BRANCH_ID, "body": WORDING,
+                "phone": Text("The number to send it to", max_length=32, required=True)},
+          responses={202: ("Queued in the outbox", model("TemplateTestSent", {
+              "queued": {**INTEGER, "description": "The outbox row"}, "to": STRING, "text": STRING}))})
 def test_template():
     branch, text, data = _branch_and_text()
     rendered = preview_of(branch, text)["text"]
-    phone = e164(data.get("phone"), branch.country, field="phone")
+    phone = e164(data["phone"], branch.country, field="phone")
     message = outbox.enqueue(phone, rendered, "test", branch_id=branch.id, country=branch.country)
     audit.record("text.sent", target=privacy.target(message.to), branch_id=branch.id, detail={"kind": "test"})
     return {"queued": message.id, "to": message.to, "text": rendered}, 202
 
 
 def _window(data):
-    start, end = moment(data.get("from"), "from"), moment(data.get("to"), "to")
+    """The kind (a known one: its declaration) and the window [from, to) of a correction's body."""
+    start, end = moment(data["from"], "from"), moment(data["to"], "to")
     if end <= start:
         raise ValidationError("'to' must come after 'from'.", {"to": "before from"})
-    kind = clean_text(data, "kind", max_length=kinds.KIND_LENGTH)
-    if kind is None:
-        raise ValidationError("Choose the kind of text to correct.", {"kind": "required"})
-    if kind not in kinds.KINDS:
-        raise ValidationError(f"Unknown text kind {kind[:20]!r}.", {"kind": "unknown"})
-    return kind, start, end
+    return data["kind"], start, end
+
+
+WINDOW = {
+    "branch": BRANCH_ID, "kind": Text("The kind of text to correct", choices=tuple(sorted(kinds.KINDS)), required=True),
+    "from": Moment("Texts sent from this time on (with its zone)", required=True),
+    "to": Moment("Texts sent before this time (with its zone)", required=True),
+}
 
 
 def _recipients(branch, kind, start, end):
@@ -171,8 +212,10 @@ def _recipients(branch, kind, start, end):
 @api.post("/corrections/preview")
 @login_required
 @scope.require_role("manager")
+@endpoint("How many numbers a correction would go to", role="manager", body=WINDOW,
+          responses={200: model("CorrectionPreview", {"kind": STRING, "recipients": INTEGER})})
 def preview_correction():
-    data = body()
+    data = body_values()
     branch = chosen_branch(data)
     kind, start, end = _window(data)
     return {"kind": kind, "recipients": len(_recipients(branch, kind, start, end))}
@@ -181,14 +224,18 @@ def preview_correction():
 @api.post("/corrections")
 @login_required
 @scope.require_role("manager")
+@endpoint("Send one correction to every number that got a kind of text in a window", role="manager",
+          description="The branch's sender name is put in front of `body` when it does not start with it; the "
+                      "texting rules (consent, opt-out, quiet hours) still apply to each.",
+          body={**WINDOW, "body": Text("The correction", max_length=MAX_TEXT, multiline=True, required=True)},
+          responses={202: ("Queued in the outbox", model("CorrectionSent", {
+              "kind": STRING, "queued": {**INTEGER, "description": "Texts queued"}, "text": STRING}))})
 def send_correction():
     """Send one correction to everyone who got `kind` in the window (policy still applies)."""
-    data = body()
+    data = body_values()
     branch = chosen_branch(data)
     kind, start, end = _window(data)
-    text = clean_text(data, "body", max_length=MAX_TEXT, multiline=True)
-    if text is None:
-        raise ValidationError("Write the correction.", {"body": "required"})
+    text = data["body"]
     if not text.startswith(branch.sender_name):
         text = f"{branch.sender_name}: {text.strip()}"
     outbox.check_body(text)

@@ -23,16 +23,23 @@ MAX_ROWS = 2000
 
 def parse(branch, text: str) -> tuple[list[dict], list[dict]]:
     """(rows ready to book, report): one report line per row, "ok" or what is wrong with it."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [f.strip().lower() for f in reader.fieldnames or []]
+    # newline="": the csv module reads the line ends itself (a lone \r in a field is a line end,
+    # not a malformed file); what it still cannot read is refused, never a 500.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        fieldnames, records = reader.fieldnames, list(reader)
+    except csv.Error as error:
+        raise ValidationError(gettext("This is not a CSV file that can be read: %(problem)s", problem=str(error)[:80]),
+                              {"csv": "not CSV"}) from None
+    header = [f.strip().lower() for f in fieldnames or []]
     if header not in (list(COLUMNS), [*COLUMNS, *OPTIONAL]):
         raise ValidationError(gettext("The first line must be the columns: %(columns)s (a last column %(optional)s "
                                       "may follow).", columns=",".join(COLUMNS), optional=",".join(OPTIONAL)),
-                              {"header": reader.fieldnames})
+                              {"header": fieldnames})
     services = {s.code: s for s in branch.services if s.active}
     languages, default_language = offered_languages(branch), start_language(branch)
     rows, report, seen = [], [], set()
-    for number, raw in enumerate(reader, 2):  # line 1 is the header
+    for number, raw in enumerate(records, 2):  # line 1 is the header
         if number - 1 > MAX_ROWS:
             raise ValidationError(gettext("At most %(count)s rows in one file.", count=MAX_ROWS))
         problems = []

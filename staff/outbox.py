@@ -12,6 +12,8 @@ from flask_login import current_user, login_required
 from core import audit, clock, language, scope
 from core.errors import ValidationError
 from core.models import Branch
+from core.openapi import (BOOLEAN, INTEGER, NUMBER, STRING, TIME, Flag, Id, Text, Whole, array, endpoint, model,
+                          nullable, query_values)
 from core.web import MAX_ID, arg_number
 from messaging import kinds, outbox, outbox_report
 from messaging.models import OutboxMessage, OutboxStatus
@@ -219,13 +221,57 @@ def outbox_action(message_id, action):
     return redirect(url_for("staff.outbox_page", **_kept(request.args)))
 
 
+# What /api/v1/outbox answers (the description at /api/v1/openapi.json; core/openapi.py).
+LANE_NAMES = {"type": "string", "enum": list(kinds.LANES)}
+OUTBOX_TEXT = model("OutboxText", {
+    "id": INTEGER, "branch_id": nullable(INTEGER), "status": {"type": "string", "enum": list(OutboxStatus)},
+    "lane": LANE_NAMES, "kind": STRING, "to": {**STRING, "description": "The number, masked"}, "body": STRING,
+    "last_error": nullable(STRING), "policy_note": nullable({**STRING, "description": "Why the rules held it back"}),
+    "attempts": INTEGER, "possible_duplicate": BOOLEAN, "ticket": nullable(STRING),
+    "appointment": nullable({**STRING, "description": "The appointment's booking code"}),
+    "parts": nullable(INTEGER), "encoding": nullable(STRING),
+    "sent_by": nullable({**STRING, "description": "The gateway that sent it"}),
+    "actions": {**array({"type": "string", "enum": ["retry", "cancel"]}), "description": "What may be done to it now"},
+    **{name: TIME for name in ("created_at", "send_after")},
+    **{name: nullable(TIME) for name in ("sent_at", "delivered_at", "failed_at")},
+})
+LANE_BACKLOG = model("LaneBacklog", {
+    "lane": LANE_NAMES, "queued": INTEGER, "due": INTEGER, "oldest_due_at": nullable(TIME),
+    "oldest_wait_minutes": nullable(INTEGER), "max_wait_minutes": INTEGER,
+    "over": {**BOOLEAN, "description": "The oldest due text has waited longer than its lane allows"}})
+TEXTING_REASON = model("TextingReason", {
+    "reason": {**STRING, "description": "no_gateway, modem_not_ready, modem_silent, sends_failing, reconnect_loop, "
+                                        "lane_overdue or quarantine; more fields say more about it"},
+    "message": {**STRING, "description": "The same for a person, in English (times in UTC)"}})
+QUARANTINED = model("QuarantinedText", {
+    "id": INTEGER, "branch_id": nullable(INTEGER), "gateway": nullable(STRING), "memory": nullable(STRING),
+    "sender": {**STRING, "description": "The number, masked"}, "pdu": STRING, "error": STRING, "received_at": TIME})
+
+
 @api.get("/outbox")
 @login_required
+@endpoint("The texts, newest first, with the backlog per lane and why texting is degraded",
+          description="Pages by id: pass the answer's `older` as `before` for the page after, its `newer` as "
+                      "`after` for the page before.",
+          query={"branch": Id("The branch (default: every branch for an admin, else the caller's first)"),
+                 "status": Text("Only texts in this state", choices=tuple(OutboxStatus)),
+                 "lane": Text("Only texts of this lane", choices=tuple(kinds.LANES)),
+                 "today": Flag("Only texts written today, on the branch's calendar", default=False),
+                 "before": Id("Texts older than this one"), "after": Id("Texts newer than this one"),
+                 "limit": Whole("Texts in this answer", low=1, high=MAX_PAGE_SIZE, default=PAGE_SIZE)},
+          responses={200: model("Outbox", {
+              "branch": nullable({**INTEGER, "description": "null: every branch"}), "messages": array(OUTBOX_TEXT),
+              "newer": nullable(INTEGER), "older": nullable(INTEGER), "backlog": array(LANE_BACKLOG),
+              "drain": model("OutboxDrain", {
+                  "due": INTEGER, "rate_per_minute": nullable({**NUMBER, "description": "Sent in the last hour"}),
+                  "minutes": nullable({**INTEGER, "description": "Until the due texts are sent, at that rate"})}),
+              "status": {"type": "string", "enum": ["ok", "degraded"]}, "reasons": array(TEXTING_REASON),
+              "quarantine": {**array(QUARANTINED), "description": "Received texts that could not be read"}})})
 def outbox_json():
-    branch = visible_branch(_whole(request.args, "branch"))
-    wanted = _filters(request.args)
-    limit = _whole(request.args, "limit", 1, MAX_PAGE_SIZE) or PAGE_SIZE
-    now, page, found, estimate, quarantine = _report(branch, wanted, limit)
+    asked = query_values()
+    branch = visible_branch(asked["branch"])
+    wanted = {key: asked[key] for key in ("status", "lane", "today", "before", "after")}
+    now, page, found, estimate, quarantine = _report(branch, wanted, asked["limit"])
     return jsonify(outbox_report.jsonable({
         "branch": branch.id if branch is not None else None, "messages": page.rows,
         "newer": page.newer, "older": page.older, "backlog": found["lanes"], "drain": estimate,

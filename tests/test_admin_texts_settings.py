@@ -107,12 +107,16 @@ def test_api_bad_values_get_field_errors_and_change_nothing(both):
     one, _two = two_branches()
     headers = bearer("mona")
     before = stored(one.id)
-    refused = both.put("/api/v1/admin/texts", headers=headers, query_string={"branch": one.id}, json={
-        "survey": False, "welcome": "maybe", "daily_cap": 0, "quiet_start": "25:00", "reminder_lead_minutes": [5],
-        "position_threshold": True, "bogus": 1})
+    bad = {"survey": False, "welcome": "maybe", "daily_cap": 0, "quiet_start": "25:00", "reminder_lead_minutes": [5],
+           "position_threshold": True}
+    refused = both.put("/api/v1/admin/texts", headers=headers, query_string={"branch": one.id},
+                       json={**bad, "bogus": 1})
+    assert refused.status_code == 400
+    assert set(refused.json["detail"]) == {"bogus"}  # an unknown setting first: a typo must not pass silently
+    refused = both.put("/api/v1/admin/texts", headers=headers, query_string={"branch": one.id}, json=bad)
     assert refused.status_code == 400
     assert set(refused.json["detail"]) == {"welcome", "daily_cap", "quiet_start", "reminder_lead_minutes",
-                                           "position_threshold", "bogus"}
+                                           "position_threshold"}
     assert stored(one.id) == before and entries() == []  # survey=false, the good one, was not saved either
 
 

@@ -96,6 +96,18 @@ def test_the_kiosks_rate_limits_answer_in_the_customers_words(client, app, offic
     assert refused.status_code == 429 and refused.json["message"] == translated(language, TOO_MANY)
 
 
+@pytest.mark.parametrize("language", ["ja", "ka"])
+def test_a_field_the_declaration_refuses_is_refused_in_the_customers_words(client, office, language):
+    """The check-in's declaration (core/openapi.py) reads the body before the view: its refusals
+    too are said in the customer's language, and nothing is issued."""
+    body = {"service": "A", "language": language, "branch": office["branch"].id, "name": "N" * 61}
+    answer = client.post("/api/v1/checkins", json=body)
+    assert answer.status_code == 400 and answer.json["detail"] == {"name": "too long"}
+    assert answer.json["message"] == translated(language, "%(field)s has at most %(most)s characters.", field="name",
+                                                most=60)
+    assert tickets() == 0
+
+
 def test_a_kiosk_request_that_names_no_language_is_answered_in_the_branchs(client, app, office):
     app.config["KIOSK_RATE_LIMIT"] = "1 per minute"
     body = {"service": "A", "branch": office["branch"].id}
@@ -154,7 +166,7 @@ def embedded(html: str, script_id: str) -> dict:
 
 @pytest.mark.parametrize("language", ["en", "ja", "ka"])
 def test_the_status_page_and_kiosk_have_words_for_nobody_ahead(client, office, language):
-    """status.js shows words.next, kiosk.js strings next and stay_close, when `ahead` is 0 (the
+    """status.js shows words.next, kiosk.js strings you_are_next and stay_close, when `ahead` is 0 (the
     Chromium walk checks what they show); here, that the words come in the ticket's language."""
     say = said if language == "en" else translated
     ticket = engine.issue_ticket(office["a"].id, language=language)
@@ -162,7 +174,7 @@ def test_the_status_page_and_kiosk_have_words_for_nobody_ahead(client, office, l
     assert data["status"]["ahead"] == 0
     assert data["words"]["next"] == say(language, "You're next. Please stay close.")
     kiosk = embedded(client.get(f"/kiosk/{office['branch'].id}").text, "kiosk-strings")[language]
-    assert (kiosk["next"], kiosk["stay_close"]) == (say(language, "You're next."), say(language, "Please stay close."))
+    assert (kiosk["you_are_next"], kiosk["stay_close"]) == (say(language, "You're next."), say(language, "Please stay close."))
 
 
 @pytest.mark.parametrize("language", ["en", "ja", "ka"])

@@ -196,6 +196,7 @@ WALK = [
     Step("privacy-erase-asks", "/staff/privacy", erase_asks_first),
     Step("templates", "/staff/admin/texts?branch=1&kind=welcome&language=ja", texts_loaded),
     Step("token-created", "/staff/admin/tokens", create_token),
+    Step("api-reference", "/staff/api"),
     Step("kiosk-registered", "/staff/admin/kiosks", register_kiosk("form:has(#branch)", "Hall")),
     Step("account-errors", "/staff/password", passwords_that_differ),
     Step("reports", "/reports/?branch=1", reports_live),

@@ -289,7 +289,7 @@
     var known = config.services.filter(function (s) { return s.code === ticket.service; })[0];
     el("ticket-service").textContent = ticket.service + " · " + (known ? serviceName(known) : ticket.service_name);
     var ahead = Math.max(0, (ticket.position || 1) - 1);  // nobody ahead: "you're next", never "0 … about 0 min"
-    el("ticket-ahead").textContent = ahead ? t("ahead", { count: ahead }) : t("next");
+    el("ticket-ahead").textContent = ahead ? t("ahead", { count: ahead }) : t("you_are_next");
     el("ticket-wait").textContent = ahead ? t("wait", { minutes: ticket.estimated_wait_minutes }) : t("stay_close");
     el("ticket-texts").hidden = !ticket.sms;
     var path = new URL(ticket.status_url).pathname;

@@ -10,18 +10,26 @@ from .models import Customer
 def remember(phone: str | None, *, name=None, language=None, consent_source=None, consent_text=None) -> int:
     """Create or update the customer (by E.164 phone when given). A consent given now also lifts
     an earlier STOP: the customer has just asked for texts again. Returns the customer's id."""
-    now = clock.now()
     with write_transaction() as session:
-        customer = session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None
-        if customer is None:
-            customer = Customer(phone=phone, created_at=now)
-            session.add(customer)
-        if language:
-            customer.language = language
-        if name:
-            customer.name = name
-        if consent_source:
-            customer.sms_consent, customer.consent_at, customer.opted_out_at = True, now, None
-            customer.consent_source, customer.consent_text = consent_source, consent_text
-        session.flush()
-        return customer.id
+        return remember_in(session, phone, name=name, language=language, consent_source=consent_source,
+                           consent_text=consent_text)
+
+
+def remember_in(session, phone: str | None, *, name=None, language=None, consent_source=None,
+                consent_text=None) -> int:
+    """remember(), in a write transaction the caller holds (a check-in's: the customer and the
+    ticket in one, under one write lock)."""
+    now = clock.now()
+    customer = session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None
+    if customer is None:
+        customer = Customer(phone=phone, created_at=now)
+        session.add(customer)
+    if language:
+        customer.language = language
+    if name:
+        customer.name = name
+    if consent_source:
+        customer.sms_consent, customer.consent_at, customer.opted_out_at = True, now, None
+        customer.consent_source, customer.consent_text = consent_source, consent_text
+    session.flush()
+    return customer.id

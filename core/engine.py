@@ -143,10 +143,14 @@ def _next_number(session, service_id: int, day) -> int:
 
 
 def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, source="staff", staff=None,
-                 not_before=None) -> Ticket:
+                 not_before=None, customer=None, before_commit=None) -> Ticket:
     """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...).
     `priority`: the service's own unless given (staff may choose another).
-    `not_before`: not called until then (an appointment's time), keeping its place after it."""
+    `not_before`: not called until then (an appointment's time), keeping its place after it.
+    What a caller writes with the ticket goes in the ticket's own transaction, under one write
+    lock (a kiosk's check-in took three, queuing behind each other's): `customer(session)` makes
+    or finds the customer and returns its id (instead of `customer_id`); `before_commit(session,
+    ticket)` runs once the ticket is written (the wait the kiosk tells is kept on it)."""
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
                                  or not -100 <= priority <= 100):
         raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
@@ -160,6 +164,8 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         if service is None or not service.active:
             raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         branch = service.branch
+        if customer is not None:
+            customer_id = customer(session)
         now = clock.now()
         day = branch.local_date(now)
         number = _next_number(session, service.id, day)
@@ -180,6 +186,8 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         session.add(ticket)
         session.flush()
         change = _record(session, ticket, "issued", None, staff, now, detail={"service": service.code})
+        if before_commit is not None:
+            before_commit(session, ticket)
     _publish(change)
     return ticket
 

@@ -84,14 +84,19 @@ def check_in(data: dict) -> dict:
         raise ValidationError(gettext("Texts need a mobile number."), {"phone": "required for texts"})
     name = clean_name(data.get("name"))
 
-    service_id = service.id  # (read before the customer's commit expires it)
-    customer_id = None
+    remember = None
     if phone is not None or name is not None:
-        customer_id = _remember_customer(branch, phone, name, language, consent)
-    # The welcome text and the answer both say where the ticket stands: worked out once.
+        consent_words = consent_text(branch, language) if consent else None
+
+        def remember(session):
+            return customers.remember_in(session, phone["e164"] if phone else None, name=name, language=language,
+                                         consent_source="kiosk" if consent else None, consent_text=consent_words)
+    # The welcome text and the answer both say where the ticket stands: worked out once, in the
+    # ticket's own transaction, where the wait told is kept with the customer and the ticket.
     with estimating():
-        ticket = engine.issue_ticket(service_id, customer_id=customer_id, language=language, source="kiosk")
-        return ticket_result(ticket, sms=bool(consent))
+        ticket = engine.issue_ticket(service.id, customer=remember, language=language, source="kiosk",
+                                     before_commit=_quote)
+        return ticket_result(ticket, sms=bool(consent), quote_kept=True)
 
 
 def refuse_when_closed(branch: Branch) -> None:
@@ -130,9 +135,16 @@ def _open_service(branch: Branch, code, language: str) -> Service:
     return service
 
 
-def ticket_result(ticket, *, sms: bool, **extra) -> dict:
+def _quote(_session, ticket) -> None:
+    """(In the ticket's transaction) the wait the customer is told, kept on the ticket for the
+    report that sets it against the real one; remembered for the answer and the welcome text."""
+    ticket.quoted_wait_minutes = estimated_wait_minutes(ticket, position(ticket))
+
+
+def ticket_result(ticket, *, sms: bool, quote_kept=False, **extra) -> dict:
     """What the kiosk (and any check-in client) is told about the ticket it just got; the wait it
-    is told is kept on the ticket, for the report that sets it against the real one."""
+    is told is kept on the ticket, for the report that sets it against the real one (already,
+    when `quote_kept`: see _quote)."""
     place = position(ticket)
     quoted = estimated_wait_minutes(ticket, place)
     told = {
@@ -146,7 +158,8 @@ def ticket_result(ticket, *, sms: bool, **extra) -> dict:
         "sms": sms,
         **extra,
     }
-    _keep_quote(ticket.id, quoted)
+    if not quote_kept:
+        _keep_quote(ticket.id, quoted)
     return told
 
 
@@ -164,12 +177,6 @@ def _keep_quote(ticket_id: int, minutes: int | None) -> None:
     except SQLAlchemyError:
         # The ticket is issued: a lost quote costs a report one row, never the customer a ticket.
         log.warning("could not keep the wait quoted for ticket %s", ticket_id, exc_info=True)
-
-
-def _remember_customer(branch, phone, name, language, consent) -> int:
-    return customers.remember(phone["e164"] if phone else None, name=name, language=language,
-                              consent_source="kiosk" if consent else None,
-                              consent_text=consent_text(branch, language) if consent else None)
 
 
 def _appointment_check_in(branch: Branch, data: dict) -> dict:

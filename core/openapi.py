@@ -83,6 +83,12 @@ class Field:
     def read(self, source: dict, key: str):
         raise NotImplementedError
 
+    def absent(self, key: str, default=None):
+        """What a field not sent reads as: a refusal when it is required."""
+        if self.required:
+            raise invalid(key, "required", gettext("%(field)s is required.", field=key))
+        return default
+
     def read_arg(self, args, key: str):
         """The same from a query string, where every value is text."""
         return self.read({key: args.get(key)} if args.get(key) not in (None, "") else {}, key)
@@ -132,15 +138,11 @@ class Whole(Field):
 
     def read(self, source, key):
         value = whole_number(source, key, self.default, low=self.low, high=self.high)
-        if value is None and self.required:
-            raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-        return value
+        return self.absent(key) if value is None else value
 
     def read_arg(self, args, key):
         value = arg_number(key, low=self.low, high=self.high, args=args)
-        if value is None and self.required:
-            raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-        return self.default if value is None else value
+        return self.absent(key, self.default) if value is None else value
 
     def schema(self):
         result = {"type": "integer", "minimum": self.low, "maximum": self.high}
@@ -162,9 +164,7 @@ class Flag(Field):
     def read(self, source, key):
         value = source.get(key)
         if value is None:
-            if self.required:
-                raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-            return self.default
+            return self.absent(key, self.default)
         if not isinstance(value, bool):
             raise invalid(key, "not a boolean", gettext("%(field)s must be true or false.", field=key))
         return value
@@ -186,9 +186,7 @@ class Day(Field):
     def read(self, source, key):
         value = source.get(key)
         if value is None:
-            if self.required:
-                raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-            return None
+            return self.absent(key)
         return day(value, key)
 
     def schema(self):
@@ -207,9 +205,7 @@ class Moment(Field):
     def read(self, source, key):
         value = source.get(key)
         if value is None:
-            if self.required:
-                raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-            return None
+            return self.absent(key)
         if not isinstance(value, str) or len(value) > 40 or not _MOMENT_FORMAT.fullmatch(value):
             raise invalid(key, "not an ISO time", gettext("%(field)s must be an ISO time, %(example)s.", field=key,
                                                             example="e.g. 2026-03-03T10:00:00+04:00"))
@@ -228,9 +224,7 @@ class Items(Field):
     def read(self, source, key):
         value = source.get(key)
         if value is None:
-            if self.required:
-                raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-            return None
+            return self.absent(key)
         if not isinstance(value, list):
             raise invalid(key, "not a list", gettext("%(field)s must be a list.", field=key))
         if len(value) > self.max_items:
@@ -257,9 +251,7 @@ class Mapping(Field):
     def read(self, source, key):
         value = source.get(key)
         if value is None:
-            if self.required:
-                raise invalid(key, "required", gettext("%(field)s is required.", field=key))
-            return None
+            return self.absent(key)
         if not isinstance(value, dict):
             raise invalid(key, "not an object", gettext("%(field)s must be an object.", field=key))
         if len(value) > self.max_keys or (self.keys is not None and not set(value) <= set(self.keys)):
@@ -282,8 +274,8 @@ class Any(Field):
 
     def read(self, source, key):
         value = source.get(key)
-        if value is None and self.required:
-            raise invalid(key, "required", gettext("%(field)s is required.", field=key))
+        if value is None:
+            return self.absent(key)
         if isinstance(value, str):
             _check_characters(key, value, "")
         return value

@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 import os
 import shutil
 import sqlite3
@@ -135,22 +136,32 @@ def setup(app):
     return make_branch_setup()
 
 
-@pytest.fixture(scope="session")
-def postgres_database():
-    """A fresh PostgreSQL database for this test run, dropped afterwards. Not skipped: the
-    concurrency promise must hold on PostgreSQL too (set SEED_TEST_POSTGRES to point elsewhere)."""
+@contextmanager
+def new_postgres_database(prefix: str = "seed_test"):
+    """A PostgreSQL database of its own (its URL), dropped afterwards: for a run, or for a real
+    server whose migrations build it from nothing. Never skipped: the promises must hold on
+    PostgreSQL too (set SEED_TEST_POSTGRES to point elsewhere)."""
     admin_url = make_url(POSTGRES_URL)
-    name = f"seed_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # a clear failure, never a silent skip
         pytest.fail(f"PostgreSQL at {admin_url.render_as_string(hide_password=True)} is needed: {error}")
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    with new_postgres_database() as url:
+        yield url
 
 
 def database_url(request, tmp_path) -> str:

@@ -9,21 +9,18 @@ import json
 import logging
 import re
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from core import logs
 from core.config import ConfigError
 from core.extensions import db
 from messaging.phones import masked
 
-from .conftest import POSTGRES_URL, build_app
+from .conftest import build_app, new_postgres_database
 from .helpers import NUMBER, csrf_token, login, make_branch, make_service, make_staff
 from .live import RunningSystem
 from .test_deploy import over_https, site  # noqa: F401  (nginx in front of a stand-in for Seed)
@@ -229,15 +226,8 @@ def banner(line: str) -> bool:
 @pytest.fixture
 def own_database():
     """A PostgreSQL database of its own, which run.py's migrations build from nothing."""
-    admin_url = make_url(POSTGRES_URL)
-    name = f"seed_logs_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_postgres_database("seed_logs") as url:
+        yield url
 
 
 def test_run_py_with_log_format_json_writes_only_json_lines(tmp_path, own_database):

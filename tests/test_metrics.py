@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app import create_app
@@ -25,7 +24,7 @@ from core.extensions import db
 from core.models import TicketEvent
 from messaging.models import InboxQuarantine, ModemStatus
 
-from .conftest import POSTGRES_URL, RequestIsolatedClient, build_app
+from .conftest import RequestIsolatedClient, build_app, new_postgres_database
 from .helpers import bearer, make_branch_setup, text as a_text
 from .live import ROOT, RunningSystem
 from .test_query_plans import Capture, assert_no_walks, branch, migrated_app  # noqa: F401  (fixtures)
@@ -290,15 +289,8 @@ def test_a_scrape_never_walks_the_history(migrated_app, branch, clock):
 
 @pytest.fixture
 def workers_database():
-    admin_url = make_url(POSTGRES_URL)
-    name = f"seed_metrics_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_postgres_database("seed_metrics") as url:
+        yield url
 
 
 def test_with_two_workers_the_counts_add_up(tmp_path, workers_database):

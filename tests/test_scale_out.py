@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 import requests
 import socketio as socketio_client
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from core import engine
@@ -413,17 +411,10 @@ def book(app, layout: dict, due_in: list[int]) -> None:
 
 @pytest.fixture
 def city_database():
-    from .conftest import POSTGRES_URL
+    from .conftest import new_postgres_database
 
-    admin_url = make_url(POSTGRES_URL)
-    name = f"seed_city_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_postgres_database("seed_city") as url:
+        yield url
 
 
 def test_a_city_keeps_every_promise_while_processes_die(tmp_path, city_database):

@@ -239,6 +239,8 @@ def test_the_focus_stays_on_its_control_when_a_push_redraws_the_panel(browser, s
 
         page.keyboard.press("Enter")  # the focused control still works from the keyboard
         expect(page.locator(".flash.ok")).to_contain_text(f"On hold: {second}")
+        # (a new page: its flash shows before console.js has run and connected; on a loaded machine, long before)
+        wait_until(page, "window.seedConsole && window.seedConsole.connected && window.seedConsole.fetches >= 1")
 
         # Focus outside the panel is not taken.
         page.focus("#nav-outbox")

@@ -81,6 +81,18 @@ def running_system(folder: Path, config: str | None = None):
         system.stop()
 
 
+def end_process(process, grace: float = 15) -> None:
+    """Ask a server to stop (SIGTERM: gunicorn finishes its requests), and kill it if it has not
+    within `grace` seconds."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def wait_until(page, expression: str, timeout: float = 10_000) -> None:
     """page.wait_for_function polls its predicate with eval() inside the page, which the pages'
     Content-Security-Policy forbids (no 'unsafe-eval'); page.evaluate goes through the DevTools
@@ -179,13 +191,7 @@ class RunningSystem:
             return error.code, json.loads(error.read() or b"null"), dict(error.headers)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         if getattr(self, "_drainer", None) is not None:
             self._drainer.join(5)  # it reads to the end of the output
         elif self.process and self.process.stdout:

@@ -24,7 +24,7 @@ from core.database import upgrade_database
 from core.extensions import db
 
 from .helpers import csrf_token
-from .live import ROOT, RunningSystem
+from .live import ROOT, RunningSystem, end_process
 
 REDIS = os.environ.get("SEED_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -187,13 +187,7 @@ class Process:
         self.process.wait(10)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         if self.process:
             self.log.close()
 

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from flask import has_request_context, request
 
 from .config import ConfigError
-from .security import LOG_RECORD_FIELDS, PhoneMaskFilter, install_log_masking, mask_numbers
+from .security import LOG_RECORD_FIELDS, PhoneMaskFilter, install_log_masking, mask_links, mask_numbers
 
 FORMATS = ("text", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -199,7 +199,7 @@ class JsonFormatter(logging.Formatter):
         if trace:
             entry["exception"] = trace
         # Masked once more over the whole line: a number inside a structure passed as `extra=`.
-        return mask_numbers(json.dumps(entry, default=str), self.mask)
+        return mask_links(mask_numbers(json.dumps(entry, default=str), self.mask))
 
 
 # ---- the request's context -------------------------------------------------------------------

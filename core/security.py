@@ -213,8 +213,19 @@ def mask_numbers(text: str, mask) -> str:
     return PHONE_IN_TEXT.sub(lambda m: mask("+" + m.group(1)), text)
 
 
+# A customer's own link (/t/<token>: the ticket's status page, /a/<token>: a booking's page) lets
+# whoever has it cancel or move the visit: a log line keeps its first characters, to tell links
+# apart, and never the rest.
+LINK_IN_TEXT = re.compile(r"(?<=/[ta]/)([A-Za-z0-9_-]{4})[A-Za-z0-9_-]{8,60}")
+
+
+def mask_links(text: str) -> str:
+    return LINK_IN_TEXT.sub(lambda m: m.group(1) + "...", text)
+
+
 class PhoneMaskFilter(logging.Filter):
-    """Rewrites every E.164-looking number in a record to its masked form: in the message, its
+    """Rewrites every E.164-looking number in a record to its masked form (and every customer's
+    link, mask_links): in the message, its
     arguments, the traceback and the fields passed as `extra=` (a JSON log writes those too). A
     safety net for what code and servers log without asking (request lines: /staff/inbox/+995...),
     not a licence to log numbers."""
@@ -224,7 +235,7 @@ class PhoneMaskFilter(logging.Filter):
         self.mask = mask
 
     def _masked(self, text: str) -> str:
-        return mask_numbers(text, self.mask)
+        return mask_links(mask_numbers(text, self.mask))
 
     def filter(self, record) -> bool:
         try:

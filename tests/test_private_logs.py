@@ -37,6 +37,9 @@ def test_no_phone_number_reaches_a_log_line(system):
     status, body, _ = system.request("POST", "/api/v1/checkins",
                                      {"service": "A", "phone": NUMBER, "sms_consent": True, "language": "en"})
     assert status == 201, body
+    link = body["ticket"]["status_url"]  # whoever has it may cancel the visit: no log keeps it whole
+    token = link.rsplit("/", 1)[1]
+    assert requests.get(link, timeout=10).status_code == 200
     browser = requests.Session()
     page = browser.get(system.base + "/staff/login", timeout=10)
     browser.post(system.base + "/staff/login", timeout=10,
@@ -61,6 +64,7 @@ def test_no_phone_number_reaches_a_log_line(system):
     assert "/api/v1/virtual-phone/messages?number=" + MASKED in output
     leaks = [line for line in output.splitlines() if UNMASKED.search(line) or NUMBER[4:] in line]
     assert leaks == []
+    assert f"GET /t/{token[:4]}... HTTP/1.1" in output and token not in output and token[4:] not in output
     assert not list(system.instance.rglob("*.log"))  # the logs are stdout and stderr, nothing else
 
 
@@ -113,8 +117,10 @@ def test_the_filter_masks_messages_arguments_and_tracebacks():
         except ValueError:
             logger.exception("failed")
         logger.warning("ticket A001, 12 waiting, +44 20 (not a number), +1234567 (too short)")
+        logger.warning("GET /a/Zm9vYmFyYmF6cXV4cXV1eDEy HTTP/1.1, GET /t/abcdEFGH_-ijklmn?x=1, GET /t/new")
     finally:
         logger.removeHandler(handler)
     output = stream.getvalue()
     assert NUMBER[1:] not in output and output.count(MASKED) == 4
     assert "+44 20 (not a number), +1234567 (too short)" in output
+    assert "GET /a/Zm9v... HTTP/1.1, GET /t/abcd...?x=1, GET /t/new" in output  # a customer's links: their start only

@@ -268,22 +268,23 @@ def measure(bench: Bench, samples: int) -> dict:
     return results
 
 
-def concurrent(bench: Bench, clients: int, each: int):
-    """`clients` kiosks checking in back to back; a refused or failed check-in counts as an error."""
+def concurrent(bench: Bench, clients: int, each: int, services: str = "A"):
+    """`clients` kiosks checking in back to back, kiosk i for service services[i % len]; a refused
+    or failed check-in counts as an error."""
     spent, errors, barrier = [], [], threading.Barrier(clients)
 
-    def kiosk():
+    def kiosk(index):
         session = requests.Session()
         barrier.wait()
         for _ in range(each):
             started = time.perf_counter()
             try:
-                bench.check_in(session)
+                bench.check_in(session, service=services[index % len(services)])
             except (AssertionError, requests.RequestException) as error:
                 errors.append(error)
             spent.append((time.perf_counter() - started) * 1000)
 
-    threads = [threading.Thread(target=kiosk) for _ in range(clients)]
+    threads = [threading.Thread(target=kiosk, args=(i,)) for i in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()

@@ -16,15 +16,12 @@ import os
 import platform
 import subprocess
 import sys
-import threading
-import time
 import uuid
 
-import requests
 
 from core.extensions import db
 
-from .history import ROOT, Bench, Server, cell, database
+from .history import ROOT, Bench, Server, cell, concurrent, database
 
 
 class Workers(Server):
@@ -45,30 +42,9 @@ class Workers(Server):
 
 
 def kiosks(bench: Bench, clients: int, each: int, services: str):
-    """`clients` kiosks checking in back to back, kiosk i for service services[i % len]: each
-    check-in takes its service's next number, one at a time per service (bench/history.py's
-    concurrent(), spread over services)."""
-    spent, errors, barrier = [], [], threading.Barrier(clients)
-
-    def kiosk(index):
-        session = requests.Session()
-        barrier.wait()
-        for _ in range(each):
-            started = time.perf_counter()
-            try:
-                bench.check_in(session, service=services[index % len(services)])
-            except (AssertionError, requests.RequestException) as error:
-                errors.append(error)
-            spent.append((time.perf_counter() - started) * 1000)
-
-    threads = [threading.Thread(target=kiosk, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    rate = (clients * each - len(errors)) / (time.perf_counter() - started)
-    return spent, f"{rate:.0f}" + (f" ({len(errors)} failed)" if errors else "")
+    """`clients` kiosks checking in back to back, spread over `services`: each check-in takes its
+    service's next number, one at a time per service (bench/history.py's concurrent())."""
+    return concurrent(bench, clients, each, services)
 
 
 def run_one(args, workers: int) -> dict:

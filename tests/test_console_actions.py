@@ -256,6 +256,7 @@ def test_a_no_show_asks_in_a_dialog_that_escape_dismisses(browser, system):
     try:
         page.keyboard.press("n")
         expect(page.locator("#current-number")).to_have_text(number)
+        page.wait_for_load_state("load")  # the page the call loaded asks only once console.js has run
         page.click("#current-actions [data-action='no-show']")
         dialog = page.locator("#confirm-dialog")
         expect(dialog).to_be_visible()

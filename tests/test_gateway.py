@@ -170,11 +170,14 @@ def test_emoji_are_refused_with_a_reason(gateway, vm, app):
     ident = outbox.enqueue(KA, "placeholder", "test").id
     settled(ident)
     from core import clock
+    from core.database import write_transaction
 
     message = OutboxMessage(to=KA, body="Thanks 🙏", kind="test", status="queued", send_after=clock.now(),
                             created_at=clock.now())
-    db.session.add(message)
-    db.session.commit()
+    # As the app writes: a plain commit would upgrade the read snapshot settled() left open, and
+    # SQLite refuses that at once (no busy wait) when the gateway's thread wrote in between.
+    with write_transaction() as session:
+        session.add(message)
     settled(message.id, "failed")
     assert "emoji" in row(message.id).last_error
 

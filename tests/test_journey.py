@@ -84,6 +84,7 @@ def test_staff_console_in_chromium_log_in_call_next_complete(system):
 
         page.click("#call-next button")  # and by mouse
         expect(page.locator("#current-number")).to_have_text("A002")
+        page.wait_for_load_state("load")  # the page the call loaded asks only once console.js has run
         page.click("#current-actions [data-action='no-show']")
         page.click("#confirm-dialog-yes")  # it asks first
         expect(page.locator(".flash.ok")).to_contain_text("No-show: A002")

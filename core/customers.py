@@ -12,13 +12,14 @@ def remember(phone: str | None, *, name=None, language=None, consent_source=None
     an earlier STOP: the customer has just asked for texts again. Returns the customer's id."""
     with write_transaction() as session:
         return remember_in(session, phone, name=name, language=language, consent_source=consent_source,
-                           consent_text=consent_text)
+                           consent_text=consent_text).id
 
 
 def remember_in(session, phone: str | None, *, name=None, language=None, consent_source=None,
-                consent_text=None) -> int:
+                consent_text=None) -> Customer:
     """remember(), in a write transaction the caller holds (a check-in's: the customer and the
-    ticket in one, under one write lock)."""
+    ticket in one, under one write lock); the customer, for the ticket to hold (the session
+    holds a flushed row only weakly: held by id alone, it would be read again for the welcome)."""
     now = clock.now()
     customer = session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None
     if customer is None:
@@ -32,4 +33,4 @@ def remember_in(session, phone: str | None, *, name=None, language=None, consent
         customer.sms_consent, customer.consent_at, customer.opted_out_at = True, now, None
         customer.consent_source, customer.consent_text = consent_source, consent_text
     session.flush()
-    return customer.id
+    return customer

@@ -79,22 +79,30 @@ def configure_engine(engine) -> None:
 
 
 @contextmanager
-def write_transaction():
+def write_transaction(keep_loaded=False):
     """One transaction for one change of state: commit on success, roll back on any error.
 
     Whatever read transaction the caller had open (a view that loaded the user, say) is
     ended first: the change must decide on fresh data under the write lock.
+    `keep_loaded`: what the session holds stays loaded after the commit, as the transaction left
+    it, for a caller that goes on to read what it just wrote (expired, each object would cost a
+    query again: on the one thread that serves every request under gevent).
     """
     session = db.session()  # the scoped session's current Session
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options=WRITE)
+    keep = session.expire_on_commit
+    session.expire_on_commit = keep and not keep_loaded
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        if session.in_transaction():
+            session.commit()
+        session.connection(execution_options=WRITE)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    finally:
+        session.expire_on_commit = keep
 
 
 def upgrade_database(app=None) -> None:

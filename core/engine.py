@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from . import clock
 from .database import write_transaction
 from .errors import Conflict, InvalidTransition, NotFound, ValidationError
-from .events import TicketChange, counter_changed, ticket_changed
+from .events import TicketChange, counter_changed, ticket_changed, ticket_changing
 from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence
 from .models import TicketStatus as S
 from .queries import QUEUE_ORDER
@@ -109,6 +109,11 @@ def _record(session, ticket, kind, before, staff, now, counter_id=None, detail=N
     )
 
 
+def _changing(session, ticket: Ticket, change: TicketChange) -> None:
+    """(In the change's transaction) let others add what must commit with it (core/events.py)."""
+    ticket_changing.send(current_app._get_current_object(), session=session, ticket=ticket, change=change)
+
+
 def _publish(change: TicketChange | None) -> None:
     if change is not None:
         ticket_changed.send(current_app._get_current_object(), change=change)
@@ -149,13 +154,15 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
     `not_before`: not called until then (an appointment's time), keeping its place after it.
     What a caller writes with the ticket goes in the ticket's own transaction, under one write
     lock (a kiosk's check-in took three, queuing behind each other's): `customer(session)` makes
-    or finds the customer and returns its id (instead of `customer_id`); `before_commit(session,
-    ticket)` runs once the ticket is written (the wait the kiosk tells is kept on it)."""
+    or finds the customer and returns it (instead of `customer_id`); `before_commit(session,
+    ticket)` runs once the ticket is written (the wait the kiosk tells is kept on it), then the
+    receivers of ticket_changing (its welcome text). The ticket and what the transaction loaded
+    stay loaded after the commit: the answer and the texts read them without a query."""
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
                                  or not -100 <= priority <= 100):
         raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
                               {"priority": "out of range"})
-    with write_transaction() as session:
+    with write_transaction(keep_loaded=True) as session:
         # The service with its branch in one query (the commit before the write lock expired both).
         service = session.execute(
             select(Service).where(Service.id == service_id).options(joinedload(Service.branch))
@@ -164,15 +171,14 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         if service is None or not service.active:
             raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         branch = service.branch
-        if customer is not None:
-            customer_id = customer(session)
+        holder = customer(session) if customer is not None else None
         now = clock.now()
         day = branch.local_date(now)
         number = _next_number(session, service.id, day)
         ticket = Ticket(
             branch_id=branch.id,
             service_id=service.id,
-            customer_id=customer_id,
+            customer_id=customer_id if holder is None else holder.id,
             service_day=day,
             number=number,
             label=f"{service.code}{number:03d}",
@@ -183,11 +189,14 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
             arrived_at=now,
             late_until=not_before if not_before is not None and not_before > now else None,
         )
+        if holder is not None:
+            ticket.customer = holder
         session.add(ticket)
         session.flush()
         change = _record(session, ticket, "issued", None, staff, now, detail={"service": service.code})
         if before_commit is not None:
             before_commit(session, ticket)
+        _changing(session, ticket, change)
     _publish(change)
     return ticket
 

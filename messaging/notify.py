@@ -4,10 +4,9 @@ Each is written to the outbox (policy decides at send time) and sent at most onc
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
@@ -80,20 +79,12 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
     return message.id
 
 
-@contextmanager
 def _adding():
     """write_transaction() for a transaction that only adds rows (a notice, its outbox row, a
     survey): what the request loaded before it (the ticket, its customer, branch, service) stays
     loaded after the commit. Expired, the next text and the view's answer would read it all again:
-    a dozen queries per call, on the one thread that serves every request under gevent."""
-    session = db.session()
-    keep = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        with write_transaction() as transaction:
-            yield transaction
-    finally:
-        session.expire_on_commit = keep
+    a dozen queries per call."""
+    return write_transaction(keep_loaded=True)
 
 
 def _claim(session, ticket_id: int, kind: str) -> bool:
@@ -154,15 +145,48 @@ def _survey(ticket: Ticket) -> None:
               with_rows=survey_row)
 
 
+def _welcome_makes_needless(ticket: Ticket, place) -> tuple:
+    """The welcome says how many are ahead: no "nearly your turn" (or "next") right after it."""
+    ahead = (place or 99) - 1
+    return (("position",) if ahead <= policy.settings(ticket.branch)["position_threshold"] else ()) + (
+        ("next",) if ahead == 0 else ())
+
+
 def _welcome(ticket: Ticket) -> None:
     if _recipient(ticket) is None:
         return
     place = position(ticket)
-    # The welcome says how many are ahead: no "nearly your turn" (or "next") right after it.
-    ahead = (place or 99) - 1
-    also = (("position",) if ahead <= policy.settings(ticket.branch)["position_threshold"] else ()) + (
-        ("next",) if ahead == 0 else ())
-    send_once(ticket, "welcome", place=place, also=also, fresh=True)
+    send_once(ticket, "welcome", place=place, also=_welcome_makes_needless(ticket, place), fresh=True)
+
+
+def on_ticket_changing(app, session, ticket, change) -> None:
+    """(In the check-in's own transaction) the ticket's welcome text, written with the ticket: a
+    check-in takes one write transaction, the ticket is not loaded again after its commit, and a
+    process that dies right after the commit cannot leave the ticket without its welcome. A text
+    problem (a template, a number) is logged and lets the ticket through, as after the commit."""
+    if change.kind != "issued":
+        return
+    change.written["welcome"] = None  # decided here, whatever comes of it
+    customer = _recipient(ticket)
+    if customer is None or not policy.settings(ticket.branch).get("welcome", True):
+        return
+    place = position(ticket)
+    language = ticket.language or customer.language
+    try:
+        body = templates.render(ticket.branch, "welcome", language, **_values(ticket, language, place))
+        number, body = outbox.checked(customer.phone, body)
+    except SeedError as error:
+        log.warning("welcome for ticket %s not queued: %s", ticket.id, error.message)
+        return
+    except Exception:  # noqa: BLE001  (a text problem must never undo or block a check-in)
+        log.exception("welcome for ticket %s failed", ticket.id)
+        return
+    message = outbox.add(session, number, body, "welcome", branch_id=ticket.branch_id, ticket_id=ticket.id)
+    # A ticket just written has no notice yet: no claim to race for.
+    session.execute(insert(TicketNotice), [{"ticket_id": ticket.id, "kind": "welcome", "outbox_id": message.id}] + [
+        {"ticket_id": ticket.id, "kind": kind, "outbox_id": None}
+        for kind in _welcome_makes_needless(ticket, place)])
+    change.written["welcome"] = outbox.Queued.of(message)
 
 
 def _changed_ticket(ticket_id: int) -> Ticket | None:
@@ -177,6 +201,10 @@ def _changed_ticket(ticket_id: int) -> Ticket | None:
 
 
 def on_ticket_changed(app, change) -> None:
+    if change.kind == "issued" and "welcome" in change.written:  # written with the ticket
+        if change.written["welcome"] is not None:
+            outbox.announce(change.written["welcome"])
+        return
     try:
         with estimating():  # the queue stands still while this change's texts are written
             _texts_for(change)
@@ -236,10 +264,11 @@ def unwritten(since, until) -> list[TicketChange]:
 
 
 def init_app(app) -> None:
-    from core.events import ticket_changed
+    from core.events import ticket_changed, ticket_changing
 
     from . import router
     from .signals import sms_received
 
     ticket_changed.connect(on_ticket_changed, sender=app)
+    ticket_changing.connect(on_ticket_changing, sender=app)
     sms_received.connect(router.on_sms_received, sender=app)

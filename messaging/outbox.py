@@ -50,12 +50,16 @@ def enqueue(to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=No
     return message
 
 
+def checked(to, body, country=None) -> tuple[str, str]:
+    """(the number in E.164, the body) as add() would write them; ValidationError if it would not."""
+    return e164(to, country, field="to"), check_body(body)
+
+
 def add(session, to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=None, send_after=None,
         country=None) -> OutboxMessage:
     """Add a text to the outbox inside the caller's transaction (so it commits, or not, with the
     decision to send it); call announce() after the commit."""
-    number = e164(to, country, field="to")
-    body = check_body(body)
+    number, body = checked(to, body, country)
     now = clock.now()
     message = OutboxMessage(
         branch_id=branch_id, to=number, body=body, kind=kind, priority=kinds.get(kind).rank, ticket_id=ticket_id,

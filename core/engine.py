@@ -1,8 +1,9 @@
 """The queue engine: the only code that changes ticket state.
 
 Every function here is one transaction (core.database.write_transaction), records an
-append-only TicketEvent, refuses impossible moves with a clear error, and sends a domain
-event after the commit.
+append-only TicketEvent, refuses impossible moves with a clear error, lets the receivers of
+ticket_changing add what must commit with the change (its texts), and sends a domain event
+after the commit.
 """
 from __future__ import annotations
 
@@ -249,6 +250,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
             ticket.called_at = now
             ticket.late_until = None
             change = _record(session, ticket, "called", before, staff, now, detail={"counter": counter.name})
+            _changing(session, ticket, change)
     _publish(change)
     return ticket
 
@@ -268,6 +270,7 @@ def _apply(ticket_id, action, staff, change_fields=None) -> Ticket:
         ticket.status = move.to
         detail = change_fields(session, ticket, now) if change_fields else {}
         change = _record(session, ticket, move.kind, before, staff, now, counter_id=counter_id, detail=detail)
+        _changing(session, ticket, change)
     _publish(change)
     return ticket
 

@@ -4,10 +4,12 @@ Each is written to the outbox (policy decides at send time) and sent at most onc
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from datetime import timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from core import clock
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 TEXT_OF_CHANGE = {"issued": "welcome", "called": "called", "no_show": "no_show", "completed": "survey"}
 # Changes after which someone waiting may have moved closer to their turn.
 MOVES_QUEUE = {"called", "cancelled", "held", "transferred", "no_show", "completed", "unheld"}
+# (session, texts queued) while a change's texts are written in its own transaction.
+_IN_CHANGE: ContextVar[tuple | None] = ContextVar("seed_texts_in_change", default=None)
 
 
 def _recipient(ticket: Ticket):
@@ -52,6 +56,8 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
     """Queue text `kind` for this ticket unless it had it already (or nobody may be texted).
     The notice and its outbox row commit together, and the notice's key (ticket, kind) is taken
     by an insert that does nothing when it exists: two racing callers never queue it twice.
+    In a change's own transaction (see on_ticket_changing) they are written in it; elsewhere in
+    a transaction of their own.
     `also`: notices of other kinds taken in the same transaction when this text is queued (the
     welcome's "nearly your turn" and "next", which it makes needless).
     `fresh`: the caller knows the ticket has no notice of this kind yet (a ticket just issued).
@@ -60,23 +66,45 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
     rules = policy.settings(ticket.branch)
     if customer is None or not rules.get(kind, True):
         return None
-    if not fresh and db.session.get(TicketNotice, (ticket.id, kind)) is not None:
-        return None  # cheap early answer; the insert below is what decides
+    in_change = _IN_CHANGE.get()
+    if in_change is None and not fresh and db.session.get(TicketNotice, (ticket.id, kind)) is not None:
+        return None  # cheap early answer, before a write transaction; the insert below is what decides
     language = ticket.language or customer.language
     body = templates.render(ticket.branch, kind, language, **_values(ticket, language, place, **extra))
-    with _adding() as session:
+    number, body = outbox.checked(customer.phone, body)  # a bad number or body: refused before any write
+    if in_change is not None:
+        session, queued = in_change
+        message = _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows)
+        if message is not None:
+            queued.append(outbox.Queued.of(message))
+    else:
+        with _adding() as session:
+            message = _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows)
+        if message is not None:
+            outbox.announce(message)
+    return None if message is None else message.id
+
+
+def _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows) -> OutboxMessage | None:
+    """The text, its notice and the notices `also` names, in `session`'s write transaction; None
+    when the notice was taken already."""
+    if fresh:  # nobody can hold a notice of a ticket not yet committed: no claim to race for
+        message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
+                             send_after=send_after)
+        session.execute(insert(TicketNotice), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
+            {"ticket_id": ticket.id, "kind": other, "outbox_id": None} for other in also])
+    else:
         if not _claim(session, ticket.id, kind):
             return None
-        message = outbox.add(session, customer.phone, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
+        message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
                              send_after=send_after)
         session.execute(update(TicketNotice).where(TicketNotice.ticket_id == ticket.id, TicketNotice.kind == kind)
                         .values(outbox_id=message.id).execution_options(synchronize_session=False))
         for other in also:
             _claim(session, ticket.id, other)
-        if with_rows is not None:
-            with_rows(session, message)
-    outbox.announce(message)
-    return message.id
+    if with_rows is not None:
+        with_rows(session, message)
+    return message
 
 
 def _adding():
@@ -160,33 +188,29 @@ def _welcome(ticket: Ticket) -> None:
 
 
 def on_ticket_changing(app, session, ticket, change) -> None:
-    """(In the check-in's own transaction) the ticket's welcome text, written with the ticket: a
-    check-in takes one write transaction, the ticket is not loaded again after its commit, and a
-    process that dies right after the commit cannot leave the ticket without its welcome. A text
-    problem (a template, a number) is logged and lets the ticket through, as after the commit."""
-    if change.kind != "issued":
+    """(In the change's own transaction) the texts the change owes: its ticket's own (welcome,
+    "go to counter", no-show, survey) and those of the customers it brought closer to their turn.
+    They commit with the change: a change takes one write transaction, its ticket is not read
+    again after the commit, and a process that dies right after the commit loses no text. A text
+    problem (a template, a number) is logged and lets the change through, as after the commit."""
+    if change.kind not in TEXT_OF_CHANGE and change.kind not in MOVES_QUEUE:
         return
-    change.written["welcome"] = None  # decided here, whatever comes of it
-    customer = _recipient(ticket)
-    if customer is None or not policy.settings(ticket.branch).get("welcome", True):
-        return
-    place = position(ticket)
-    language = ticket.language or customer.language
+    queued = []
+    change.written["texts"] = queued  # decided here, whatever comes of it
+    token = _IN_CHANGE.set((session, queued))
     try:
-        body = templates.render(ticket.branch, "welcome", language, **_values(ticket, language, place))
-        number, body = outbox.checked(customer.phone, body)
+        # A new ticket is loaded whole; a moved one with what its texts name, in one query.
+        changed = ticket if change.kind == "issued" else _changed_ticket(ticket.id)
+        with estimating():  # the queue stands still: this transaction holds the write lock
+            _texts_of(changed, change)
     except SeedError as error:
-        log.warning("welcome for ticket %s not queued: %s", ticket.id, error.message)
-        return
-    except Exception:  # noqa: BLE001  (a text problem must never undo or block a check-in)
-        log.exception("welcome for ticket %s failed", ticket.id)
-        return
-    message = outbox.add(session, number, body, "welcome", branch_id=ticket.branch_id, ticket_id=ticket.id)
-    # A ticket just written has no notice yet: no claim to race for.
-    session.execute(insert(TicketNotice), [{"ticket_id": ticket.id, "kind": "welcome", "outbox_id": message.id}] + [
-        {"ticket_id": ticket.id, "kind": kind, "outbox_id": None}
-        for kind in _welcome_makes_needless(ticket, place)])
-    change.written["welcome"] = outbox.Queued.of(message)
+        log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
+    except SQLAlchemyError:
+        raise  # the transaction is broken: the change cannot commit
+    except Exception:  # noqa: BLE001  (a text problem must never undo or block a ticket change)
+        log.exception("texts for ticket %s failed", change.ticket_id)
+    finally:
+        _IN_CHANGE.reset(token)
 
 
 def _changed_ticket(ticket_id: int) -> Ticket | None:
@@ -201,9 +225,9 @@ def _changed_ticket(ticket_id: int) -> Ticket | None:
 
 
 def on_ticket_changed(app, change) -> None:
-    if change.kind == "issued" and "welcome" in change.written:  # written with the ticket
-        if change.written["welcome"] is not None:
-            outbox.announce(change.written["welcome"])
+    if "texts" in change.written:  # written with the change (on_ticket_changing): wake the gateways
+        for queued in change.written["texts"]:
+            outbox.announce(queued)
         return
     try:
         with estimating():  # the queue stands still while this change's texts are written
@@ -216,8 +240,11 @@ def on_ticket_changed(app, change) -> None:
 
 def _texts_for(change) -> None:
     ticket = _changed_ticket(change.ticket_id)
-    if ticket is None:
-        return
+    if ticket is not None:
+        _texts_of(ticket, change)
+
+
+def _texts_of(ticket: Ticket, change) -> None:
     if change.kind == "issued":
         _welcome(ticket)
     elif change.kind == "called":

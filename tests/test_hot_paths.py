@@ -160,7 +160,7 @@ def test_a_welcome_that_cannot_be_written_lets_the_ticket_through(app, client, c
     ticket = db.session.get(Ticket, answer.json["ticket"]["id"])
     assert ticket.status == "waiting" and ticket.customer.sms_consent
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
-    assert "welcome for ticket" in caplog.text
+    assert "texts for ticket" in caplog.text and "a template that cannot render" in caplog.text
 
 
 def test_the_welcome_commits_with_its_ticket_or_not_at_all(app, client, monkeypatch):

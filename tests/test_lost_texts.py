@@ -40,12 +40,17 @@ def crashed(move, *args, **kwargs):
         return move(*args, **kwargs)
 
 
-def unwelcomed(*args, **kwargs):
-    """A ticket issued without its welcome, by a process that died right after the commit: the
-    welcome is written in the ticket's own transaction, so this is a ticket whose welcome was not
-    written there (a template that failed until staff mended it, a ticket of an older Seed)."""
+def unwritten(move, *args, **kwargs):
+    """`move` whose texts were not written with it, by a process that died right after its
+    commit. A change's texts are written in its own transaction, so this is a change whose texts
+    were not written there: a template that failed until staff mended it, a change by an older
+    Seed just before the upgrade."""
     with ticket_changing.muted():
-        return crashed(engine.issue_ticket, *args, **kwargs)
+        return crashed(move, *args, **kwargs)
+
+
+def unwelcomed(*args, **kwargs):
+    return unwritten(engine.issue_ticket, *args, **kwargs)
 
 
 def texts(kind=None):
@@ -55,15 +60,24 @@ def texts(kind=None):
     return db.session.execute(query).all()
 
 
-def test_a_crash_right_after_a_check_in_cannot_lose_its_welcome(setup, clock):
-    """The welcome commits with its ticket: nothing is left for the job to find."""
-    _, (a, _b), _, _ = setup
+def test_a_crash_right_after_a_change_cannot_lose_its_texts(setup, clock):
+    """Each change's texts commit with it: a check-in its welcome, a call its "go to counter" and
+    the "you're next" it owes the one behind, a completion its survey. Nothing is left for the
+    job to find."""
+    _, (a, _b), (c1, _c2), _ = setup
     ticket = crashed(engine.issue_ticket, a.id, customer_id=customer(NINO))
     assert texts() == [("welcome", NINO, "queued")]
     assert ticket.label in db.session.scalar(select(OutboxMessage.body))
+    crashed(engine.issue_ticket, a.id, customer_id=customer(GIO))
+    clock.advance(seconds=5)
+    assert crashed(engine.call_next, c1.id).id == ticket.id
+    crashed(engine.complete, ticket.id)
+    assert [(kind, to) for kind, to, _status in texts()] == [
+        ("welcome", NINO), ("welcome", GIO), ("called", NINO), ("next", GIO), ("survey", NINO)]
+    assert db.session.scalar(select(func.count(SurveyResponse.id))) == 1
     clock.advance(seconds=30)
     assert jobs.lost_texts() == 0
-    assert len(texts()) == 1
+    assert len(texts()) == 5
 
 
 def test_a_welcome_not_written_with_its_ticket_is_written_once(setup, clock):
@@ -88,7 +102,7 @@ def test_a_lost_call_is_written_once_and_the_written_welcome_is_not_repeated(set
     engine.issue_ticket(a.id, customer_id=customer(GIO))
     assert texts("welcome") == [("welcome", NINO, "queued"), ("welcome", GIO, "queued")]
     clock.advance(seconds=5)
-    assert crashed(engine.call_next, c1.id).id == first.id
+    assert unwritten(engine.call_next, c1.id).id == first.id
     assert texts("called") == [] and texts("next") == []
     clock.advance(seconds=30)
     assert jobs.lost_texts() == 1
@@ -116,7 +130,7 @@ def test_a_lost_survey_is_written_once_with_its_survey_row(setup, clock):
     _, (a, _b), (c1, _c2), _ = setup
     ticket = engine.issue_ticket(a.id, customer_id=customer(NINO))
     engine.call_next(c1.id)
-    crashed(engine.complete, ticket.id)
+    unwritten(engine.complete, ticket.id)
     clock.advance(seconds=30)
     assert jobs.lost_texts() == 1
     assert texts("survey") == [("survey", NINO, "queued")]
@@ -164,7 +178,7 @@ def test_the_job_never_walks_the_history(migrated_app, branch, clock):  # noqa: 
     _branch, services, counters = branch
     unwelcomed(services[0].id, customer_id=customer(NINO))
     engine.issue_ticket(services[0].id, customer_id=customer(GIO))
-    crashed(engine.call_next, counters[0].id)
+    unwritten(engine.call_next, counters[0].id)
     clock.advance(seconds=30)
     with Capture(db.engine) as captured:
         assert jobs.lost_texts() == 2  # the first one's welcome and call

@@ -79,21 +79,25 @@ def configure_engine(engine) -> None:
 
 
 @contextmanager
-def write_transaction(keep_loaded=False):
+def write_transaction(keep_loaded=False, refresh=True):
     """One transaction for one change of state: commit on success, roll back on any error.
 
     Whatever read transaction the caller had open (a view that loaded the user, say) is
-    ended first: the change must decide on fresh data under the write lock.
+    ended first, and what it loaded expired: the change must decide on fresh data under the
+    write lock.
     `keep_loaded`: what the session holds stays loaded after the commit, as the transaction left
     it, for a caller that goes on to read what it just wrote (expired, each object would cost a
     query again: on the one thread that serves every request under gevent).
+    `refresh=False`: what the caller loaded before is not expired either (a transaction that
+    only adds rows, deciding nothing on what was loaded).
     """
     session = db.session()  # the scoped session's current Session
     keep = session.expire_on_commit
-    session.expire_on_commit = keep and not keep_loaded
     try:
         if session.in_transaction():
+            session.expire_on_commit = keep and refresh
             session.commit()
+        session.expire_on_commit = keep and not keep_loaded
         session.connection(execution_options=WRITE)
         try:
             yield session

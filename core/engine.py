@@ -164,7 +164,7 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
                               {"priority": "out of range"})
     with write_transaction(keep_loaded=True) as session:
-        # The service with its branch in one query (the commit before the write lock expired both).
+        # The service with its branch in one query (loaded before the write lock, they may be stale).
         service = session.execute(
             select(Service).where(Service.id == service_id).options(joinedload(Service.branch))
             .execution_options(populate_existing=True)
@@ -212,7 +212,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
     """Give the counter the next waiting ticket of a service it serves: priority first, then
     arrival. None when nobody is waiting. Two counters calling at once never get the same ticket."""
     change = None
-    with write_transaction() as session:
+    with write_transaction(keep_loaded=True) as session:
         counter = _locked(session, Counter, counter_id, N_("Counter %(ident)s does not exist."))
         busy = current_ticket(session, counter.id)
         if busy is not None:
@@ -257,7 +257,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
 
 def _apply(ticket_id, action, staff, change_fields=None) -> Ticket:
     move = MOVES[action]
-    with write_transaction() as session:
+    with write_transaction(keep_loaded=True) as session:
         ticket = _locked(session, Ticket, ticket_id, N_("Ticket %(ident)s does not exist."))
         if ticket.status not in move.allowed:
             raise InvalidTransition(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from core import clock
 from core.database import write_transaction
@@ -112,7 +112,7 @@ def _adding():
     survey): what the request loaded before it (the ticket, its customer, branch, service) stays
     loaded after the commit. Expired, the next text and the view's answer would read it all again:
     a dozen queries per call."""
-    return write_transaction(keep_loaded=True)
+    return write_transaction(keep_loaded=True, refresh=False)
 
 
 def _claim(session, ticket_id: int, kind: str) -> bool:
@@ -140,7 +140,7 @@ def _positions(branch_id: int) -> None:
     if not due:
         return
     textable = db.session.scalars(
-        select(Ticket).join(Customer, Ticket.customer_id == Customer.id)
+        select(Ticket).join(Customer, Ticket.customer_id == Customer.id).options(contains_eager(Ticket.customer))
         .where(Ticket.id.in_(due), Customer.sms_consent.is_(True), Customer.phone.is_not(None),
                Customer.opted_out_at.is_(None))
         .order_by(Ticket.id)

@@ -217,13 +217,18 @@ def settle(timeout: float = 10) -> bool:
 
 
 def _event(change) -> dict:
-    ticket = db.session.get(Ticket, change.ticket_id)
+    # A new ticket's service is in its change (a burst of check-ins would read each ticket again);
+    # a called one is among the snapshot's, loaded already.
+    service = change.detail.get("service") if change.kind == "issued" else None
+    if service is None:
+        ticket = db.session.get(Ticket, change.ticket_id)
+        service = ticket.service.code if ticket else None
     counter = None
     if change.counter_id is not None:
         found = db.session.get(Counter, change.counter_id)
         counter = found.name if found else None
     return {"kind": change.kind, "number": change.label, "counter": counter, "status": change.status,
-            "service": ticket.service.code if ticket else None,
+            "service": service,
             "announce": change.kind in ANNOUNCED and counter is not None}
 
 

@@ -72,6 +72,8 @@ def test_every_engine_move_reaches_the_branch_room(app, setup):
         "issued", "called", "recalled", "transferred", "called", "no_show", "issued", "called", "completed"]
     announced = [(u["event"]["number"], u["event"]["counter"]) for u in updates if u["event"]["announce"]]
     assert announced == [("A001", "1"), ("A001", "1"), ("A001", "1"), ("A002", "1")]
+    # each event names its ticket's service (a new ticket's from its change)
+    assert [updates[n]["event"]["service"] for n in (0, 6, 7, 8)] == ["A", "A", "A", "A"]
     assert updates[-1]["snapshot"]["serving"] == []  # every update carries the state after it
 
 

@@ -50,7 +50,7 @@ def _survey_questions(branch) -> list[dict]:
     """The survey question (the "survey" template) in each of the branch's languages."""
     questions = []
     for language in _languages(branch):
-        text = templates.template_for(branch.id, "survey", language)
+        text = templates.template_for(branch, "survey", language)
         custom = db.session.get(MessageTemplate, (branch.id, "survey", language)) is not None
         questions.append({"language": language, "custom": custom,
                           "preview": preview_of(branch, text, "survey", language)})

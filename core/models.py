@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+import uuid
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,9 @@ class Branch(db.Model):
     show_names: Mapped[bool] = mapped_column(default=False)
     # Which texts this branch sends and when: see MESSAGING_DEFAULTS in core/config.py.
     messaging: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # Changes with every change of the branch's own wording of its texts (messaging.templates
+    # caches the wording by it: a text costs no query for it, in every process).
+    wording_stamp: Mapped[str] = mapped_column(String(32), default=lambda: uuid.uuid4().hex, server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     services: Mapped[list[Service]] = relationship(back_populates="branch", order_by="Service.code")

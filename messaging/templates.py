@@ -3,6 +3,7 @@ branch and language, placeholders filled in, and Latin look-alikes mended so Eng
 from __future__ import annotations
 
 import string
+import uuid
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
@@ -115,9 +116,28 @@ def fill(template: str, values: dict) -> str:
     return string.Formatter().vformat(template, (), _Values({k: "" if v is None else v for k, v in values.items()}))
 
 
-def template_for(branch_id: int, kind: str, language: str) -> str:
-    override = db.session.scalar(select(MessageTemplate.body).where(
-        MessageTemplate.branch_id == branch_id, MessageTemplate.kind == kind, MessageTemplate.language == language))
+# (branch id, its wording stamp, kind, language) -> the branch's own wording, or None for ours.
+# A change of wording changes the stamp (changed()), so an entry is never stale, in any process.
+_OVERRIDES: dict[tuple, str | None] = {}
+_OVERRIDES_KEPT = 5000
+
+
+def changed(branch) -> None:
+    """The branch's wording of a text was saved or reverted: call in that transaction."""
+    branch.wording_stamp = uuid.uuid4().hex
+
+
+def template_for(branch, kind: str, language: str) -> str:
+    """The branch's wording of text `kind` in `language`, else the standard one."""
+    key = (branch.id, branch.wording_stamp, kind, language)
+    if key in _OVERRIDES:
+        override = _OVERRIDES[key]
+    else:
+        override = db.session.scalar(select(MessageTemplate.body).where(
+            MessageTemplate.branch_id == branch.id, MessageTemplate.kind == kind, MessageTemplate.language == language))
+        if len(_OVERRIDES) >= _OVERRIDES_KEPT:
+            _OVERRIDES.clear()
+        _OVERRIDES[key] = override
     if override:
         return override
     with force_locale(language):
@@ -128,7 +148,7 @@ def render(branch, kind: str, language: str, *, wording: str | None = None, **va
     """The text to send, in `wording` (else the one wording_for picks). Every text starts with the
     business name (the template's {branch})."""
     wording = wording or wording_for(kind, values)
-    text = fill(template_for(branch.id, wording, language), {"branch": branch.sender_name, **values})
+    text = fill(template_for(branch, wording, language), {"branch": branch.sender_name, **values})
     if not text.startswith(branch.sender_name):
         text = f"{branch.sender_name}: {text}"
     return mend_look_alikes(text)

@@ -93,7 +93,7 @@ def list_templates():
     longest = {language: budget.longest_values(branch, language) for language in LANGUAGES}
     for kind in templates.KINDS:
         for language in LANGUAGES:
-            body_text = templates.template_for(branch.id, kind, language)
+            body_text = templates.template_for(branch, kind, language)
             overridden = db.session.get(MessageTemplate, (branch.id, kind, language)) is not None
             items.append({"kind": kind, "language": language, "body": body_text, "custom": overridden,
                           "preview": preview_of(branch, body_text, kind, language, longest[language])})
@@ -144,6 +144,7 @@ def save_template(kind, language):
         branch_id=branch.id, kind=kind, language=language)
     row.body, row.updated_at = text, clock.now()
     db.session.add(row)
+    templates.changed(branch)
     db.session.commit()
     audit.record("template.saved", target=f"template:{kind}/{language}", branch_id=branch.id)
     # Saved either way: over the parts planned is the manager's call, said beside "Saved".
@@ -162,9 +163,10 @@ def revert_template(kind, language):
     row = db.session.get(MessageTemplate, (branch.id, kind, language))
     if row is not None:
         db.session.delete(row)
+        templates.changed(branch)
         db.session.commit()
         audit.record("template.reverted", target=f"template:{kind}/{language}", branch_id=branch.id)
-    text = templates.template_for(branch.id, kind, language)
+    text = templates.template_for(branch, kind, language)
     return {"kind": kind, "language": language, "body": text, "custom": False,
             "preview": preview_of(branch, text, kind, language)}
 

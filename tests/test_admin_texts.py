@@ -55,13 +55,18 @@ def test_edit_preview_save_use_and_revert(admin, setup):
         response = admin("PUT", "/templates/called/en", {"body": bad})
         assert response.status_code == 400 and reason in response.json["message"], response.json
 
-    saved = admin("PUT", "/templates/called/en", {"body": "{branch}: {ticket} to desk {counter}, please."})
-    assert saved.status_code == 200 and saved.json["custom"]
     from messaging import templates
 
+    standard = templates.render(setup[0], "called", "en", ticket="A001", counter="2")  # (now cached)
+    assert "please go to counter" in standard
+    saved = admin("PUT", "/templates/called/en", {"body": "{branch}: {ticket} to desk {counter}, please."})
+    assert saved.status_code == 200 and saved.json["custom"]
+    db.session.expire_all()  # the next text reads the branch as a new request would
     assert templates.render(setup[0], "called", "en", ticket="A001", counter="2") == "Test Branch: A001 to desk 2, please."
     reverted = admin("DELETE", "/templates/called/en").json
     assert reverted["custom"] is False and "please go to counter" in reverted["body"]
+    db.session.expire_all()
+    assert templates.render(setup[0], "called", "en", ticket="A001", counter="2") == standard
     assert admin("PUT", "/templates/nonsense/en", {"body": "{branch}"}).status_code == 400
 
 

@@ -197,6 +197,7 @@ def test_the_page_shows_the_survey_question_per_language_and_links_the_editor(cl
     one, _two = two_branches()
     db.session.add(MessageTemplate(branch_id=one.id, kind="survey", language="ja", body="{branch}: いかがでしたか？ 1-5",
                                    updated_at=START))
+    templates.changed(one)  # as the editor does
     db.session.commit()
     login(client, "mona")
     page = client.get("/admin/texts", query_string={"branch": one.id}).text

@@ -121,7 +121,9 @@ def short_and_long(any_db_app):
 
 def test_a_check_in_costs_the_same_with_300_waiting_and_years_behind_as_with_10(short_and_long):
     short, long = short_and_long
-    behind = {short: 5, long: 150}  # waiting in service A
+    for branch in (short, long):  # a server running a while: each branch's wording cached (templates.py)
+        branch.check_in(phone="555 12 34 49", sms_consent=True)
+    behind = {short: 6, long: 151}  # waiting in service A
     for fields, ceiling in (({}, CHECK_IN), ({"phone": "555 12 34 {n}", "sms_consent": True}, CHECK_IN_TEXTING)):
         costs = []
         for n, branch in enumerate((short, long, short, long)):

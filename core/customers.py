@@ -1,6 +1,8 @@
 """Customers: found by phone, remembered with their language and name, and their consent to
 texts recorded with its source and the exact words they agreed to."""
-from sqlalchemy import select
+import functools
+
+from sqlalchemy import bindparam, select
 
 from . import clock
 from .database import write_transaction
@@ -15,13 +17,18 @@ def remember(phone: str | None, *, name=None, language=None, consent_source=None
                            consent_text=consent_text).id
 
 
+@functools.cache  # built once, bound at each use (see core/queries.py)
+def _by_phone():
+    return select(Customer).where(Customer.phone == bindparam("phone"))
+
+
 def remember_in(session, phone: str | None, *, name=None, language=None, consent_source=None,
                 consent_text=None) -> Customer:
     """remember(), in a write transaction the caller holds (a check-in's: the customer and the
     ticket in one, under one write lock); the customer, for the ticket to hold (the session
     holds a flushed row only weakly: held by id alone, it would be read again for the welcome)."""
     now = clock.now()
-    customer = session.scalar(select(Customer).where(Customer.phone == phone)) if phone else None
+    customer = session.scalar(_by_phone(), {"phone": phone}) if phone else None
     if customer is None:
         customer = Customer(phone=phone, created_at=now)
         session.add(customer)

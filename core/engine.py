@@ -7,12 +7,13 @@ after the commit.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext, pgettext
-from sqlalchemy import inspect, or_, select
+from sqlalchemy import bindparam, inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
@@ -120,32 +121,46 @@ def _publish(change: TicketChange | None) -> None:
         ticket_changed.send(current_app._get_current_object(), change=change)
 
 
+@functools.cache
+def _row_for_update(model):
+    return (select(model).where(model.id == bindparam("ident")).with_for_update()
+            .execution_options(populate_existing=True))
+
+
 def _locked(session, model, ident, missing):
     """The row locked for update; NotFound saying `missing` (a msgid with %(ident)s) if none. It is
     translated only then: the first translation of a request costs the choice of its language."""
-    row = session.execute(
-        select(model).where(model.id == ident).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    row = session.execute(_row_for_update(model), {"ident": ident}).scalar_one_or_none()
     if row is None:
         raise NotFound(gettext(missing, ident=ident))
     return row
 
 
-def _next_number(session, service_id: int, day) -> int:
-    dialect = session.get_bind().dialect.name
+@functools.cache  # built once per dialect, bound at each use (see core/queries.py)
+def _numbering(dialect: str):
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise RuntimeError(f"ticket numbering needs SQLite or PostgreSQL, not {dialect}")
-    statement = (
+    return (
         insert(TicketSequence)
-        .values(service_id=service_id, service_day=day, last_number=1)
+        .values(service_id=bindparam("service"), service_day=bindparam("day"), last_number=1)
         .on_conflict_do_update(
             index_elements=["service_id", "service_day"],
             set_={"last_number": TicketSequence.last_number + 1},
         )
         .returning(TicketSequence.last_number)
     )
-    return session.execute(statement).scalar_one()
+
+
+def _next_number(session, service_id: int, day) -> int:
+    statement = _numbering(session.get_bind().dialect.name)
+    return session.execute(statement, {"service": service_id, "day": day}).scalar_one()
+
+
+@functools.cache
+def _service_with_branch():
+    return (select(Service).where(Service.id == bindparam("service")).options(joinedload(Service.branch))
+            .execution_options(populate_existing=True))
 
 
 def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, source="staff", staff=None,
@@ -165,10 +180,7 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
                               {"priority": "out of range"})
     with write_transaction(keep_loaded=True) as session:
         # The service with its branch in one query (loaded before the write lock, they may be stale).
-        service = session.execute(
-            select(Service).where(Service.id == service_id).options(joinedload(Service.branch))
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        service = session.execute(_service_with_branch(), {"service": service_id}).scalar_one_or_none()
         if service is None or not service.active:
             raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         branch = service.branch
@@ -202,10 +214,31 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
     return ticket
 
 
+@functools.cache
+def _at_counter():
+    return select(Ticket).where(Ticket.counter_id == bindparam("counter"), Ticket.status.in_(OPEN_AT_COUNTER))
+
+
 def current_ticket(session, counter_id):
-    return session.execute(
-        select(Ticket).where(Ticket.counter_id == counter_id, Ticket.status.in_(OPEN_AT_COUNTER))
-    ).scalars().first()
+    return session.execute(_at_counter(), {"counter": counter_id}).scalars().first()
+
+
+@functools.cache
+def _next_waiting():
+    now = bindparam("now")
+    return (
+        select(Ticket)
+        .where(
+            Ticket.branch_id == bindparam("branch"),
+            Ticket.status == S.WAITING,
+            Ticket.service_id.in_(bindparam("services", expanding=True)),
+            or_(Ticket.late_until.is_(None), Ticket.late_until <= now),
+        )
+        .order_by(*QUEUE_ORDER)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def call_next(counter_id, *, staff=None) -> Ticket | None:
@@ -230,19 +263,8 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
         if not counter.is_open:
             counter.is_open = True
             counter.staff_id = _staff_id(staff)
-        ticket = session.execute(
-            select(Ticket)
-            .where(
-                Ticket.branch_id == counter.branch_id,
-                Ticket.status == S.WAITING,
-                Ticket.service_id.in_(service_ids),
-                or_(Ticket.late_until.is_(None), Ticket.late_until <= now),
-            )
-            .order_by(*QUEUE_ORDER)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
+        ticket = session.execute(_next_waiting(), {"branch": counter.branch_id, "services": service_ids,
+                                                   "now": now}).scalar_one_or_none()
         if ticket is not None:
             before = ticket.status
             ticket.status = S.CALLED

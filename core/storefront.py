@@ -5,10 +5,11 @@ Branding is checked again here on its way out, whatever the settings page let in
 reaches a page only as a #rrggbb colour or a logo file name of the one form uploads are given."""
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from . import clock
 from .extensions import db
@@ -41,13 +42,17 @@ def kiosk_services(branch: Branch) -> list[Service]:
     ).all()
 
 
+@functools.cache  # built once, bound at each use (see core/queries.py)
+def _closure_on():
+    day = bindparam("day")
+    return (select(Closure).where(Closure.branch_id == bindparam("branch"), Closure.first_day <= day,
+                                  Closure.last_day >= day)
+            .order_by(Closure.first_day).limit(1))
+
+
 def closure_today(branch: Branch) -> Closure | None:
     """The closure covering today on the branch's own calendar, if any."""
-    today = branch.local_date(clock.now())
-    return db.session.scalar(
-        select(Closure).where(Closure.branch_id == branch.id, Closure.first_day <= today, Closure.last_day >= today)
-        .order_by(Closure.first_day).limit(1)
-    )
+    return db.session.scalar(_closure_on(), {"branch": branch.id, "day": branch.local_date(clock.now())})
 
 
 def branch_logo(branch: Branch) -> Path | None:

@@ -2,13 +2,14 @@
 and issue the ticket through the queue engine."""
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
 import phonenumbers
 from flask import url_for
 from flask_babel import force_locale, gettext
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import appointments, customers, engine, logs
@@ -121,11 +122,16 @@ def language_for(branch: Branch, data: dict) -> str:
     return language
 
 
+@functools.cache  # built once, bound at each use (see core/queries.py)
+def _service_by_code():
+    return select(Service).where(Service.branch_id == bindparam("branch"), Service.code == bindparam("code"))
+
+
 def _open_service(branch: Branch, code, language: str) -> Service:
     """The service asked for by its code; a paused one is refused by name, in the customer's language."""
     if not isinstance(code, str) or not code.strip():
         raise ValidationError(gettext("Choose a service."), {"service": "required"})
-    service = db.session.scalar(select(Service).where(Service.branch_id == branch.id, Service.code == code.strip().upper()))
+    service = db.session.scalar(_service_by_code(), {"branch": branch.id, "code": code.strip().upper()})
     if service is None:  # (a kiosk left open while its services were set up anew)
         raise ValidationError(gettext("This service is not offered here any more: please choose another or ask at the desk."),
                               {"service": "unknown"})

@@ -3,11 +3,12 @@ threshold, "you're next", "go to counter N", a note on no-show, and a survey aft
 Each is written to the outbox (policy decides at send time) and sent at most once per ticket."""
 from __future__ import annotations
 
+import functools
 import logging
 from contextvars import ContextVar
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, joinedload
@@ -91,15 +92,14 @@ def _write(session, ticket, kind, number, body, send_after, also, fresh, with_ro
     if fresh:  # nobody can hold a notice of a ticket not yet committed: no claim to race for
         message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
                              send_after=send_after)
-        session.execute(insert(TicketNotice), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
+        session.execute(_new_notices(), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
             {"ticket_id": ticket.id, "kind": other, "outbox_id": None} for other in also])
     else:
         if not _claim(session, ticket.id, kind):
             return None
         message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
                              send_after=send_after)
-        session.execute(update(TicketNotice).where(TicketNotice.ticket_id == ticket.id, TicketNotice.kind == kind)
-                        .values(outbox_id=message.id).execution_options(synchronize_session=False))
+        session.execute(_noting(), {"ticket": ticket.id, "notice": kind, "outbox": message.id})
         for other in also:
             _claim(session, ticket.id, other)
     if with_rows is not None:
@@ -115,13 +115,54 @@ def _adding():
     return write_transaction(keep_loaded=True, refresh=False)
 
 
-def _claim(session, ticket_id: int, kind: str) -> bool:
-    """Take the notice (ticket, kind) in this transaction; False if someone has it already."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+# The statements of every text are built once, bound at each use (see core/queries.py).
+@functools.cache
+def _claiming(dialect: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = TicketNotice.__table__
     # RETURNING says whether this insert wrote the row (psycopg reports no rowcount for it).
-    statement = insert(table).values(ticket_id=ticket_id, kind=kind).on_conflict_do_nothing().returning(table.c.kind)
-    return session.execute(statement).first() is not None
+    return (insert(table).values(ticket_id=bindparam("ticket"), kind=bindparam("notice")).on_conflict_do_nothing()
+            .returning(table.c.kind))
+
+
+@functools.cache
+def _noting():
+    table = TicketNotice.__table__
+    return (update(table).where(table.c.ticket_id == bindparam("ticket"), table.c.kind == bindparam("notice"))
+            .values(outbox_id=bindparam("outbox")))
+
+
+@functools.cache
+def _new_notices():
+    return insert(TicketNotice.__table__)
+
+
+@functools.cache
+def _told():
+    return select(TicketNotice.ticket_id, TicketNotice.kind).where(
+        TicketNotice.ticket_id.in_(bindparam("tickets", expanding=True)), TicketNotice.kind.in_(("next", "position")))
+
+
+@functools.cache
+def _textable():
+    return (select(Ticket).join(Customer, Ticket.customer_id == Customer.id).options(contains_eager(Ticket.customer))
+            .where(Ticket.id.in_(bindparam("tickets", expanding=True)), Customer.sms_consent.is_(True),
+                   Customer.phone.is_not(None), Customer.opted_out_at.is_(None))
+            .order_by(Ticket.id))
+
+
+@functools.cache
+def _ticket_with_what_texts_name():
+    return (select(Ticket).where(Ticket.id == bindparam("ticket"))
+            .options(joinedload(Ticket.customer), joinedload(Ticket.branch), joinedload(Ticket.service),
+                     joinedload(Ticket.counter))
+            .execution_options(populate_existing=True))
+
+
+def _claim(session, ticket_id: int, kind: str) -> bool:
+    """Take the notice (ticket, kind) in this transaction; False if someone has it already."""
+    statement = _claiming(session.get_bind().dialect.name)
+    return session.execute(statement, {"ticket": ticket_id, "notice": kind}).first() is not None
 
 
 def _positions(branch_id: int) -> None:
@@ -132,19 +173,13 @@ def _positions(branch_id: int) -> None:
     near = positions(branch_id, up_to=threshold + 1)
     if not near:
         return
-    told = set(db.session.execute(select(TicketNotice.ticket_id, TicketNotice.kind).where(
-        TicketNotice.ticket_id.in_(near), TicketNotice.kind.in_(("next", "position")))).all())
+    told = set(db.session.execute(_told(), {"tickets": list(near)}).all())
     # "next" once at the front; "nearly your turn" once within the threshold, unless "next" came first.
     due = {ticket_id: "next" if place == 1 else "position" for ticket_id, place in near.items()
            if (ticket_id, "next") not in told and (place == 1 or (ticket_id, "position") not in told)}
     if not due:
         return
-    textable = db.session.scalars(
-        select(Ticket).join(Customer, Ticket.customer_id == Customer.id).options(contains_eager(Ticket.customer))
-        .where(Ticket.id.in_(due), Customer.sms_consent.is_(True), Customer.phone.is_not(None),
-               Customer.opted_out_at.is_(None))
-        .order_by(Ticket.id)
-    ).all()
+    textable = db.session.scalars(_textable(), {"tickets": list(due)}).all()
     for ticket in textable:
         try:
             send_once(ticket, due[ticket.id], place=near[ticket.id])
@@ -216,12 +251,7 @@ def on_ticket_changing(app, session, ticket, change) -> None:
 def _changed_ticket(ticket_id: int) -> Ticket | None:
     """The ticket after its change, with what its texts name (customer, branch, service, counter):
     one query, where loading each after the change's commit would be one each."""
-    return db.session.execute(
-        select(Ticket).where(Ticket.id == ticket_id)
-        .options(joinedload(Ticket.customer), joinedload(Ticket.branch), joinedload(Ticket.service),
-                 joinedload(Ticket.counter))
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    return db.session.execute(_ticket_with_what_texts_name(), {"ticket": ticket_id}).scalar_one_or_none()
 
 
 def on_ticket_changed(app, change) -> None:

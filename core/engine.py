@@ -164,15 +164,18 @@ def _service_with_branch():
 
 
 def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, source="staff", staff=None,
-                 not_before=None, customer=None, before_commit=None) -> Ticket:
+                 not_before=None, customer=None, before_number=None, before_commit=None) -> Ticket:
     """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...).
     `priority`: the service's own unless given (staff may choose another).
     `not_before`: not called until then (an appointment's time), keeping its place after it.
     What a caller writes with the ticket goes in the ticket's own transaction, under one write
     lock (a kiosk's check-in took three, queuing behind each other's): `customer(session)` makes
-    or finds the customer and returns it (instead of `customer_id`); `before_commit(session,
-    ticket)` runs once the ticket is written (the wait the kiosk tells is kept on it), then the
-    receivers of ticket_changing (its welcome text). The ticket and what the transaction loaded
+    or finds the customer and returns it (instead of `customer_id`); `before_number(session,
+    service, fields)` returns more fields for the ticket (the wait the kiosk tells), worked out
+    before the ticket takes its number: the service's number row is locked from then to the commit
+    (on PostgreSQL every check-in of the service waits for it), so the reads come first;
+    `before_commit(session, ticket)` runs once the ticket is written, then the receivers of
+    ticket_changing (its welcome text). The ticket and what the transaction loaded
     stay loaded after the commit: the answer and the texts read them without a query."""
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
                                  or not -100 <= priority <= 100):
@@ -187,21 +190,22 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         holder = customer(session) if customer is not None else None
         now = clock.now()
         day = branch.local_date(now)
-        number = _next_number(session, service.id, day)
-        ticket = Ticket(
-            branch_id=branch.id,
-            service_id=service.id,
-            customer_id=customer_id if holder is None else holder.id,
-            service_day=day,
-            number=number,
-            label=f"{service.code}{number:03d}",
-            status=S.WAITING,
-            priority=service.priority if priority is None else priority,
-            language=language or branch.default_language,
-            source=source,
-            arrived_at=now,
-            late_until=not_before if not_before is not None and not_before > now else None,
-        )
+        fields = {
+            "branch_id": branch.id,
+            "service_id": service.id,
+            "customer_id": customer_id if holder is None else holder.id,
+            "service_day": day,
+            "status": S.WAITING,
+            "priority": service.priority if priority is None else priority,
+            "language": language or branch.default_language,
+            "source": source,
+            "arrived_at": now,
+            "late_until": not_before if not_before is not None and not_before > now else None,
+        }
+        if before_number is not None:
+            fields.update(before_number(session, service, fields) or {})
+        number = _next_number(session, service.id, day)  # from here to the commit: as few steps as can be
+        ticket = Ticket(number=number, label=f"{service.code}{number:03d}", **fields)
         if holder is not None:
             ticket.customer = holder
         session.add(ticket)

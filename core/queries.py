@@ -98,13 +98,33 @@ def position(ticket: Ticket) -> int | None:
     the whole queue costs, with a thousand waiting); None when not waiting."""
     if ticket.status != S.WAITING:
         return None
+    arrival = ("arrival", ticket.branch_id, ticket.service_id, ticket.priority, ticket.arrived_at)
 
     def work():
+        memo = _ESTIMATES.get()
+        if memo is not None and arrival in memo:  # counted just before it was written
+            return memo[arrival]
         return 1 + db.session.scalar(_waiting_ahead(), {
             "branch": ticket.branch_id, "service": ticket.service_id, "priority": ticket.priority,
             "arrived": ticket.arrived_at, "ticket": ticket.id})
 
     return _remembered(("position", ticket.id, ticket.service_id), work)
+
+
+AFTER_EVERY_TICKET = 2 ** 31 - 1  # the id column's largest: a ticket not yet written comes after its instant's
+
+
+def place_on_arrival(branch_id: int, service_id: int, priority: int, arrived_at) -> int:
+    """The place a ticket arriving at `arrived_at` with `priority` will take in its service, counted
+    as position() counts, before the ticket is written (a check-in works out what it tells the
+    customer before it takes its number: see core.engine.issue_ticket). In an `estimating()` block
+    the ticket's position() is then this, without another count."""
+    def work():
+        return 1 + db.session.scalar(_waiting_ahead(), {
+            "branch": branch_id, "service": service_id, "priority": priority, "arrived": arrived_at,
+            "ticket": AFTER_EVERY_TICKET})
+
+    return _remembered(("arrival", branch_id, service_id, priority, arrived_at), work)
 
 
 def _minutes_from(service: Service, rows) -> float:
@@ -192,9 +212,14 @@ def wait_minutes(people_ahead: int, minutes_each: float, counters: int) -> int:
 def estimated_wait_minutes(ticket: Ticket, place: int | None = None) -> int | None:
     """Minutes until the ticket is likely called; `place` when the caller knows it already."""
     place = position(ticket) if place is None else place
+    return wait_for(ticket.service, place)
+
+
+def wait_for(service: Service, place: int | None) -> int | None:
+    """Minutes until the ticket at `place` in the service is likely called."""
     if place is None:
         return None
-    return wait_minutes(place - 1, service_minutes(ticket.service), open_counters(ticket.service))
+    return wait_minutes(place - 1, service_minutes(service), open_counters(service))
 
 
 def ticket_summary(ticket: Ticket, place=None, wait=None) -> dict:

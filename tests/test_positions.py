@@ -7,7 +7,7 @@ from sqlalchemy import event, func, select
 from core import engine
 from core.extensions import db
 from core.models import Customer
-from core.queries import position, positions
+from core.queries import place_on_arrival, position, positions
 from messaging.models import OutboxMessage
 
 from .helpers import make_branch, make_counter, make_service
@@ -96,6 +96,25 @@ def queue_of_texting_customers(count, clock):
 def texts_of(kind):
     db.session.rollback()
     return db.session.scalars(select(OutboxMessage.ticket_id).where(OutboxMessage.kind == kind)).all()
+
+
+def test_the_place_counted_before_a_ticket_is_written_is_its_place_after(any_db_app, clock):
+    """A check-in works out where the ticket will stand before it takes its number
+    (place_on_arrival): it must be the place the ticket then has, whatever its priority and
+    whoever arrived in the same instant."""
+    branch = make_branch()
+    a = make_service(branch, "A")
+    db.session.commit()
+    for priority, tie in [(0, False), (0, True), (10, False), (-1, True), (0, True), (10, True), (5, False),
+                          (0, False), (-1, False)]:
+        now = engine.clock.now()
+        before = place_on_arrival(branch.id, a.id, priority, now)
+        ticket = engine.issue_ticket(a.id, priority=priority)
+        assert ticket.arrived_at == now
+        db.session.expire_all()
+        assert position(ticket) == before == positions(branch.id)[ticket.id], (priority, tie)
+        if not tie:  # a tie: the next one arrives in the same instant
+            clock.advance(seconds=20)
 
 
 def test_position_texts_cost_the_same_with_200_texting_customers_as_with_10(any_db_app, clock):

@@ -275,14 +275,17 @@ def _texts_for(change) -> None:
 
 
 def _texts_of(ticket: Ticket, change) -> None:
-    if change.kind == "issued":
-        _welcome(ticket)
-    elif change.kind == "called":
-        send_once(ticket, "called")
-    elif change.kind == "no_show":
-        send_once(ticket, "no_show")
-    elif change.kind == "completed":
-        _survey(ticket)
+    try:
+        if change.kind == "issued":
+            _welcome(ticket)
+        elif change.kind == "called":
+            send_once(ticket, "called")
+        elif change.kind == "no_show":
+            send_once(ticket, "no_show")
+        elif change.kind == "completed":
+            _survey(ticket)
+    except SeedError as error:  # the ticket's own bad number must not cost those behind it their texts
+        log.warning("text for ticket %s not queued: %s", ticket.id, error.message)
     if change.kind in MOVES_QUEUE:
         _positions(change.branch_id)
 

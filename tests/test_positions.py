@@ -143,6 +143,24 @@ def test_one_bad_stored_number_does_not_cost_the_others_their_text(any_db_app, c
     assert nearly.id in texts_of("position")
 
 
+def test_a_called_customers_bad_number_does_not_cost_the_one_behind_the_text(any_db_app, clock):
+    """The call's own text cannot go (a number stored before numbers were checked): the one it
+    brought to the front still hears "you're next", and the call itself stands."""
+    branch, counter = queue_of_texting_customers(3, clock)
+    from core.models import Ticket
+
+    queue = sorted(positions(branch.id).items(), key=lambda item: item[1])
+    first, second = db.session.get(Ticket, queue[0][0]), db.session.get(Ticket, queue[1][0])
+    first.customer.phone = "+9955"
+    db.session.commit()
+    texted_before = texts_of("next")
+    assert engine.call_next(counter.id).id == first.id
+    db.session.rollback()
+    assert db.session.get(Ticket, first.id).status == "called"
+    assert first.id not in texts_of("called")
+    assert second.id in texts_of("next") and second.id not in texted_before
+
+
 def test_the_queues_by_page_keep_whole_counts_and_the_same_places(any_db_app, clock):
     from core.queries import queue_snapshot
 

@@ -164,7 +164,7 @@ def _service_with_branch():
 
 
 def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, source="staff", staff=None,
-                 not_before=None, customer=None, before_number=None, before_commit=None) -> Ticket:
+                 not_before=None, customer=None, before_number=None) -> Ticket:
     """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...).
     `priority`: the service's own unless given (staff may choose another).
     `not_before`: not called until then (an appointment's time), keeping its place after it.
@@ -173,10 +173,10 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
     or finds the customer and returns it (instead of `customer_id`); `before_number(session,
     service, fields)` returns more fields for the ticket (the wait the kiosk tells), worked out
     before the ticket takes its number: the service's number row is locked from then to the commit
-    (on PostgreSQL every check-in of the service waits for it), so the reads come first;
-    `before_commit(session, ticket)` runs once the ticket is written, then the receivers of
-    ticket_changing (its welcome text). The ticket and what the transaction loaded
-    stay loaded after the commit: the answer and the texts read them without a query."""
+    (on PostgreSQL every check-in of the service waits for it), so the reads come first. Once the
+    ticket is written the receivers of ticket_changing add theirs (its welcome text). The ticket
+    and what the transaction loaded stay loaded after the commit: the answer and the texts read
+    them without a query."""
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
                                  or not -100 <= priority <= 100):
         raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
@@ -211,8 +211,6 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         session.add(ticket)
         session.flush()
         change = _record(session, ticket, "issued", None, staff, now, detail={"service": service.code})
-        if before_commit is not None:
-            before_commit(session, ticket)
         _changing(session, ticket, change)
     _publish(change)
     return ticket

@@ -270,7 +270,7 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
         if ticket is not None:
             before = ticket.status
             ticket.status = S.CALLED
-            ticket.counter_id = counter.id
+            ticket.counter, ticket.counter_id = counter, counter.id  # (the loaded relation too: kept after the commit)
             ticket.called_at = now
             ticket.late_until = None
             change = _record(session, ticket, "called", before, staff, now, detail={"counter": counter.name})
@@ -331,7 +331,7 @@ def no_show(ticket_id, *, staff=None) -> Ticket:
 
 def hold(ticket_id, *, staff=None) -> Ticket:
     def fields(_session, ticket, _now):
-        ticket.counter_id = None
+        ticket.counter, ticket.counter_id = None, None
         ticket.called_at = ticket.started_at = None
 
     return _apply(ticket_id, "hold", staff, fields)
@@ -354,8 +354,8 @@ def transfer(ticket_id, service_id, *, staff=None) -> Ticket:
             raise Conflict(gettext("Ticket %(ticket)s is already in %(service)s.", ticket=ticket.label,
                                    service=target.name))
         source = ticket.service.code
-        ticket.service_id = target.id
-        ticket.counter_id = None
+        ticket.service, ticket.service_id = target, target.id
+        ticket.counter, ticket.counter_id = None, None
         ticket.called_at = ticket.started_at = None
         return {"from_service": source, "to_service": target.code}
 
@@ -364,7 +364,7 @@ def transfer(ticket_id, service_id, *, staff=None) -> Ticket:
 
 def cancel(ticket_id, *, staff=None, reason=None) -> Ticket:
     def fields(_session, ticket, now):
-        ticket.counter_id = None
+        ticket.counter, ticket.counter_id = None, None
         ticket.finished_at = now
         return {"reason": reason} if reason else {}
 

@@ -223,21 +223,24 @@ def _welcome(ticket: Ticket) -> None:
 
 
 def on_ticket_changing(app, session, ticket, change) -> None:
-    """(In the change's own transaction) the texts the change owes: its ticket's own (welcome,
-    "go to counter", no-show, survey) and those of the customers it brought closer to their turn.
-    They commit with the change: a change takes one write transaction, its ticket is not read
-    again after the commit, and a process that dies right after the commit loses no text. A text
-    problem (a template, a number) is logged and lets the change through, as after the commit."""
-    if change.kind not in TEXT_OF_CHANGE and change.kind not in MOVES_QUEUE:
+    """(In the change's own transaction) the text the change owes its own ticket: the welcome, "go
+    to counter", the no-show note, the survey. It commits with the change: a check-in takes one
+    write transaction, the ticket is not read again after the commit, and a process that dies
+    right after the commit loses no text. A text problem (a template, a number) is logged and lets
+    the change through, as after the commit.
+    The texts to others the change brought closer to their turn are written after the commit
+    (on_ticket_changed): in the change's transaction, two counters' moves at once on PostgreSQL
+    would each wait for the tickets the other holds (deadlocks, seen with 12 racing counters)."""
+    if change.kind not in TEXT_OF_CHANGE:
         return
     queued = []
     change.written["texts"] = queued  # decided here, whatever comes of it
     token = _IN_CHANGE.set((session, queued))
     try:
-        # A new ticket is loaded whole; a moved one with what its texts name, in one query.
+        # A new ticket is loaded whole; a moved one with what its text names, in one query.
         changed = ticket if change.kind == "issued" else _changed_ticket(ticket.id)
-        with estimating():  # the queue stands still: this transaction holds the write lock
-            _texts_of(changed, change)
+        with estimating():
+            _own_text(changed, change)
     except SeedError as error:
         log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
     except SQLAlchemyError:
@@ -255,13 +258,17 @@ def _changed_ticket(ticket_id: int) -> Ticket | None:
 
 
 def on_ticket_changed(app, change) -> None:
-    if "texts" in change.written:  # written with the change (on_ticket_changing): wake the gateways
-        for queued in change.written["texts"]:
-            outbox.announce(queued)
+    written = "texts" in change.written  # the ticket's own text, with the change: wake the gateways
+    for queued in change.written.get("texts", ()):
+        outbox.announce(queued)
+    if written and change.kind not in MOVES_QUEUE:
         return
     try:
         with estimating():  # the queue stands still while this change's texts are written
-            _texts_for(change)
+            if written or change.kind not in TEXT_OF_CHANGE:
+                _positions(change.branch_id)
+            else:
+                _texts_for(change)
     except SeedError as error:
         log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
     except Exception:  # noqa: BLE001  (a text problem must never undo or block a ticket change)
@@ -269,12 +276,15 @@ def on_ticket_changed(app, change) -> None:
 
 
 def _texts_for(change) -> None:
+    """After the commit (the lost-texts job's replay): the change's own text and those it owes others."""
     ticket = _changed_ticket(change.ticket_id)
     if ticket is not None:
-        _texts_of(ticket, change)
+        _own_text(ticket, change)
+    if change.kind in MOVES_QUEUE:
+        _positions(change.branch_id)
 
 
-def _texts_of(ticket: Ticket, change) -> None:
+def _own_text(ticket: Ticket, change) -> None:
     try:
         if change.kind == "issued":
             _welcome(ticket)
@@ -286,8 +296,26 @@ def _texts_of(ticket: Ticket, change) -> None:
             _survey(ticket)
     except SeedError as error:  # the ticket's own bad number must not cost those behind it their texts
         log.warning("text for ticket %s not queued: %s", ticket.id, error.message)
-    if change.kind in MOVES_QUEUE:
-        _positions(change.branch_id)
+
+
+def moved(since, until) -> list[int]:
+    """The branches whose queue moved between `since` and `until`: the texts a move owes those it
+    brought closer to their turn are written after its commit, and a process that died in between
+    left them unwritten (catch_up writes them). By the (kind, at) index, each ticket by key."""
+    return list(db.session.scalars(
+        select(Ticket.branch_id).join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(TicketEvent.kind.in_(MOVES_QUEUE), TicketEvent.at >= since, TicketEvent.at <= until)
+        .distinct()))
+
+
+def catch_up(branch_id: int) -> None:
+    """The "you're next" and "nearly your turn" texts the branch's queue owes now and did not get
+    (each at most once: their notices say who had one)."""
+    try:
+        with estimating():
+            _positions(branch_id)
+    except SeedError as error:
+        log.warning("position texts of branch %s not queued: %s", branch_id, error.message)
 
 
 def unwritten(since, until) -> list[TicketChange]:

@@ -71,15 +71,20 @@ def handle_unhandled_replies() -> int:
 
 
 def lost_texts() -> int:
-    """Queue the texts of recent ticket changes that never got them: messaging writes a change's
-    texts after its commit, and a process that dies in between would lose them. They are written
-    by the same code, whose notices (one per ticket and kind) keep a text that was queued from
-    being queued twice; one whose ticket has moved on is cancelled by the gateway's stale check."""
+    """Queue the texts of recent ticket changes that never got them. A change's own text commits
+    with it, but one could not always be written there (a template that failed until mended, a
+    change by an older Seed), and the texts a move owes those behind it are written after its
+    commit: a process that dies in between would lose them. They are written by the same code,
+    whose notices (one per ticket and kind) keep a text that was queued from being queued twice;
+    one whose ticket has moved on is cancelled by the gateway's stale check. Returns the changes
+    whose own text was written now."""
     now = clock.now()
     lost = notify.unwritten(now - LOST_TEXTS_FROM, now - LOST_TEXTS_UNTIL)
     app = current_app._get_current_object()
     for change in lost:
         notify.on_ticket_changed(app, change)
+    for branch_id in notify.moved(now - LOST_TEXTS_FROM, now - LOST_TEXTS_UNTIL):
+        notify.catch_up(branch_id)  # texts a move owed those behind, lost with the process that made it
     if lost:
         log.warning("lost texts: %d ticket change(s) had no texts; written now", len(lost))
     return len(lost)

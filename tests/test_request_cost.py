@@ -20,7 +20,7 @@ from .helpers import login, make_branch, make_counter, make_service, make_staff
 CHECK_IN_TEXTING = 18  # 16: branch, closure, service, the customer, the quote, the ticket, its welcome
 CHECK_IN = 14  # 12
 CALL_NEXT = 17  # 15: the scope, the call, the front of the queue
-CALL_NEXT_TEXTING = 31  # 29: as above, "go to counter 1", and a text each to the ones it brought closer
+CALL_NEXT_TEXTING = 34  # 32: as above, "go to counter 1", and a text each to the ones it brought closer
 
 
 class Statements:

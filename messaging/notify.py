@@ -240,9 +240,7 @@ def on_ticket_changing(app, session, ticket, change) -> None:
         # A new ticket is loaded whole; a moved one with what its text names, in one query.
         changed = ticket if change.kind == "issued" else _changed_ticket(ticket.id)
         with estimating():
-            _own_text(changed, change)
-    except SeedError as error:
-        log.warning("text for ticket %s not queued: %s", change.ticket_id, error.message)
+            _own_text(changed, change)  # (logs a SeedError of its own: a bad number, a refused body)
     except SQLAlchemyError:
         raise  # the transaction is broken: the change cannot commit
     except Exception:  # noqa: BLE001  (a text problem must never undo or block a ticket change)

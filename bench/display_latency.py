@@ -79,9 +79,8 @@ class LightClient:
             if frame == "2":
                 self.ws.send("3")
             elif frame.startswith('42/display,["update"'):
-                head = frame[:frame.find('"snapshot"')]
-                match = pattern.search(head)
-                if match:
+                head = frame[:frame.find('"snapshot"')]  # the changes (one or several), not the snapshot
+                for match in pattern.finditer(head):
                     self.on_called(match.group(1) or match.group(2), now)
 
     def disconnect(self):
@@ -110,9 +109,9 @@ def main():
                 arrivals.setdefault(number, []).append(when)
 
         def on_update(update):
-            event = update.get("event") or {}
-            if event.get("kind") == "called":
-                called(event["number"], time.perf_counter())
+            for event in update.get("events") or [update.get("event")]:  # several changes may share a frame
+                if (event or {}).get("kind") == "called":
+                    called(event["number"], time.perf_counter())
 
         for _ in range(args.clients):
             if args.client == "light":

@@ -152,8 +152,8 @@ class Connection:
             if self.kind == "display" and payload.startswith(b'update"', len(self.event_prefix)):
                 self.updates += 1
                 self.hub.update_size = len(payload)
-                match = CALLED.search(payload, 0, payload.find(b'"snapshot"') % (len(payload) + 1))  # the change only
-                if match:
+                # the changes only (one, or several that reached the screen in one frame), not the snapshot
+                for match in CALLED.finditer(payload, 0, payload.find(b'"snapshot"') % (len(payload) + 1)):
                     self.hub.heard((match.group(1) or match.group(2)).decode(), self.index, now)
         elif payload.startswith(b"40") and self.kind == "console":  # nothing comes until the queue changes
             self.ready.set()

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import zlib
 from collections import Counter as Tally
 
 from flask import current_app, request
@@ -38,10 +40,53 @@ EXTENSION = "seed.display_updates"
 # [(watching(branch id) -> bool, publish(branch id), branches watched here() or None)]
 FOLLOWERS = "seed.display_followers"
 IDLE_SECONDS = 60  # the worker thread ends after this long without a change; the next one starts it again
+# A branch's screens are told in this many groups, one after another, with the requests waiting
+# served between two groups: a check-in never waits for a whole fan-out to 1,000 screens.
+SCREEN_GROUPS = 16
+# While a fan-out is under way, changes of the same branch join it (one frame per screen carries
+# them all) for at most this long; then the followers (consoles, status pages) get their turn.
+MERGE_SECONDS = 0.5
+# How long a group waits for the requests that are ready to be served (gevent): at most this.
+YIELD_SECONDS = 0.05
 
 
 def room(branch_id: int) -> str:
     return f"branch:{branch_id}"
+
+
+def group_room(branch_id: int, sid: str) -> str:
+    return f"branch:{branch_id}:{zlib.crc32(sid.encode()) % SCREEN_GROUPS}"
+
+
+def _group_rooms(branch_id: int) -> list[str]:
+    return [f"branch:{branch_id}:{group}" for group in range(SCREEN_GROUPS)]
+
+
+def frame(events: list, state: dict) -> dict:
+    """One update: {"event", "snapshot"} for one change (or none: a counter's), {"events",
+    "snapshot"} for several that reached a screen together, oldest first."""
+    events = [event for event in events if event is not None]
+    if len(events) > 1:
+        return {"events": events, "snapshot": state}
+    return {"event": events[0] if events else None, "snapshot": state}
+
+
+def events_of(update: dict) -> list:
+    """The changes one update carries, oldest first (tests and the benches read updates so)."""
+    return update["events"] if "events" in update else [update.get("event")]
+
+
+def let_requests_in() -> None:
+    """Under gevent, wait (at most YIELD_SECONDS) until the hub has nothing else to do: the
+    frames just queued are written and the requests that arrived meanwhile are served first.
+    Elsewhere (threads: tests, the development server) just give way."""
+    if socketio.server is not None and socketio.server.eio.async_mode == "gevent":
+        import gevent
+
+        with gevent.Timeout(YIELD_SECONDS, False):
+            gevent.idle()
+    else:
+        socketio.sleep(0)
 
 
 class Watchers:
@@ -127,60 +172,99 @@ class Updates(Watchers):
             return self.lock.wait_for(lambda: not self.pending and not self.busy, timeout)
 
     def _run(self) -> None:
+        # branch id -> its followers are owed a publish: True all of them, False only those that
+        # serve this process's own sessions (another process changed the branch)
+        owed: dict[int, bool] = {}
         while True:
             with self.lock:
-                if not self.lock.wait_for(lambda: self.pending, IDLE_SECONDS):
+                if not owed and not self.lock.wait_for(lambda: self.pending, IDLE_SECONDS):
                     self.worker = None
                     return
                 batch, self.pending, self.busy = self.pending, [], True
             try:
-                self._publish(batch)
+                with self.app.app_context():
+                    try:
+                        # The screens first: a change waiting for them goes before the followers
+                        # (consoles, status pages, reports) owed by earlier ones, a branch at a time.
+                        if batch:
+                            self._publish(batch, owed)
+                        else:
+                            branch_id = next(iter(owed))  # (the longest owed)
+                            everyone = owed.pop(branch_id)
+                            for publish in self.followers(branch_id, heard=not everyone):
+                                let_requests_in()  # (the frames written, and the requests waiting served, first)
+                                _follow(publish, branch_id)
+                    finally:
+                        db.session.remove()  # no read transaction left open between batches
             except Exception:  # noqa: BLE001  (a display problem must never stop later updates)
                 log.exception("display update failed")
             finally:
                 with self.lock:
-                    self.busy = False
+                    self.busy = bool(owed)
                     self.lock.notify_all()
 
-    def _publish(self, batch) -> None:
+    def _publish(self, batch, owed: dict[int, bool]) -> None:
         branches: dict[int, list] = {}
-        heard: set[int] = set()
         for branch_id, change, from_elsewhere, note in batch:
             if from_elsewhere:
-                heard.add(branch_id)
+                owed.setdefault(branch_id, False)
             else:
                 branches.setdefault(branch_id, []).append((change, note))
-        with self.app.app_context():
-            try:
-                for branch_id, changes in branches.items():
-                    # The screens first: a call is announced before the consoles, status pages and
-                    # reports (followers) hear of it.
-                    if self.watched(branch_id):
-                        self._screens(branch_id, changes)
-                    for publish in self.followers(branch_id):
-                        _follow(publish, branch_id)
-                for branch_id in heard - set(branches):  # (a branch changed here too is done above)
-                    for publish in self.followers(branch_id, heard=True):
-                        _follow(publish, branch_id)
-            finally:
-                db.session.remove()  # no read transaction left open between batches
+        for branch_id, changes in branches.items():
+            if self.watched(branch_id):
+                self._screens(branch_id, changes)
+            owed[branch_id] = True
         if branches:
             self.across.tell(list(branches))
 
+    def _more(self, branch_id: int) -> list:
+        """This branch's changes that arrived since the batch began (taken out of `pending`)."""
+        with self.lock:
+            mine = [entry for entry in self.pending if entry[0] == branch_id and not entry[2]]
+            if mine:
+                self.pending = [entry for entry in self.pending if not (entry[0] == branch_id and not entry[2])]
+            return [(change, note) for _branch_id, change, _heard, note in mine]
+
+    def _taken(self, branch_id: int, changes) -> list:
+        # Calls other processes left unannounced first (they are older), then this batch's; a call
+        # whose note another process took is announced by that process (display/across.py).
+        return self.across.orphans(branch_id) + [
+            (change, note) for change, note in changes
+            if change is not None and (note is None or self.across.take(branch_id, note))]
+
     def _screens(self, branch_id: int, changes) -> None:
+        """Every screen of the branch gets every change, in order, with the state after the last.
+        The screens are told group by group (SCREEN_GROUPS), serving the requests that arrived
+        between two groups; the changes made meanwhile join the fan-out: the groups not told yet
+        get the old and the new in one frame, the others the new ones."""
         state = snapshot.build(branch_id)
         self.builds += 1
         if state is None:
             return
-        # Calls other processes left unannounced first (they are older), then this batch's; a call
-        # whose note another process took is announced by that process (display/across.py).
-        taken = self.across.orphans(branch_id) + [
-            (change, note) for change, note in changes
-            if change is not None and (note is None or self.across.take(branch_id, note))]
-        events = [_event(change) for change, _note in taken] or [None]
-        for event in events:  # (with a message queue configured, each emit travels through Redis)
-            socketio.emit("update", {"event": event, "snapshot": state}, to=room(branch_id), namespace=NAMESPACE)
-        self.across.done(branch_id, [note for _change, note in taken if note is not None])
+        taken = self._taken(branch_id, changes)
+        notes = [note for _change, note in taken if note is not None]
+        events = [_event(change) for change, _note in taken]
+        owed = {name: list(events) for name in _group_rooms(branch_id)}  # what each group is still owed
+        began = time.monotonic()
+        try:
+            while owed:
+                name = next(iter(owed))
+                # (with a message queue configured, each emit travels through Redis)
+                socketio.emit("update", frame(owed.pop(name), state), to=name, namespace=NAMESPACE)
+                let_requests_in()
+                more = self._more(branch_id) if time.monotonic() - began < MERGE_SECONDS else []
+                if more:
+                    db.session.rollback()  # a new read transaction: one that sees the new changes
+                    built = snapshot.build(branch_id)
+                    self.builds += 1
+                    state = built or state
+                    taken = self._taken(branch_id, more)
+                    notes += [note for _change, note in taken if note is not None]
+                    news = [_event(change) for change, _note in taken] or [None]
+                    for name in _group_rooms(branch_id):  # the groups told already go last
+                        owed.setdefault(name, []).extend(news)
+        finally:
+            self.across.done(branch_id, notes)
 
 
 def _follow(publish, branch_id: int) -> None:
@@ -240,6 +324,7 @@ class DisplayNamespace(Namespace):
         if state is None:
             raise ConnectionRefusedError("unknown branch")
         join_room(room(state["branch"]["id"]))
+        join_room(group_room(state["branch"]["id"], request.sid))
         updates().watch(request.sid, state["branch"]["id"])
         emit("snapshot", state)
 

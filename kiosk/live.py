@@ -32,6 +32,7 @@ from .routes import TicketGone, status_of, ticket_by_token
 NAMESPACE = "/status"
 EVENT = "status"
 EXTENSION = "seed.live_status"
+YIELD_EVERY = 50  # pages told between two turns of the requests waiting (display/realtime.py)
 
 
 def room(ticket_id: int) -> str:
@@ -99,13 +100,19 @@ class Watchers(realtime.Watchers):
             ticket_ids = self.watched_tickets(branch_id)
             if not ticket_ids:
                 return
-            for ticket_id, status in statuses(branch_id, ticket_ids).items():
+            found = statuses(branch_id, ticket_ids)
+            db.session.rollback()  # (no read transaction held while requests are served in between)
+            emitted = 0
+            for ticket_id, status in found.items():
                 with self.lock:
                     if ticket_id not in self.pages or self.sent.get(ticket_id) == status:
                         continue
                     self.sent[ticket_id] = status
                 # To this process's pages only: every process publishes to its own (see above).
                 socketio.emit(EVENT, status, to=room(ticket_id), namespace=NAMESPACE, ignore_queue=True)
+                emitted += 1
+                if emitted % YIELD_EVERY == 0:
+                    realtime.let_requests_in()
 
 
 def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:

@@ -1,6 +1,7 @@
 """Waiting-room displays: the snapshot, the Socket.IO namespace, the page and its options."""
 import json
 import re
+import threading
 
 import pytest
 
@@ -19,8 +20,13 @@ def connect(app, branch_id):
 
 
 def received(client, name):
+    """What the display heard: for "update", one {"event", "snapshot"} per change, in order (changes
+    that reached the screen in one frame share its snapshot)."""
     realtime.settle()  # updates are published by a worker thread, after the change
-    return [m["args"][0] for m in client.get_received("/display") if m["name"] == name]
+    got = [m["args"][0] for m in client.get_received("/display") if m["name"] == name]
+    if name != "update":
+        return got
+    return [{"event": event, "snapshot": update["snapshot"]} for update in got for event in realtime.events_of(update)]
 
 
 def test_snapshot_shows_calls_counts_and_no_names_by_default(setup, clock):
@@ -89,6 +95,51 @@ def test_other_branches_hear_nothing(app, setup):
     engine.issue_ticket(service.id)
     engine.call_next(counter.id)
     assert received(client, "update") == []
+
+
+def test_a_change_made_while_the_screens_are_being_told_joins_the_fan_out(app, setup, monkeypatch):
+    """The screens are told a group at a time, the requests waiting served in between: a call made
+    then reaches the groups not told yet in the same frame as the check-in, and the others in a
+    frame of its own. Every screen hears each change once, in order, and ends on the latest state."""
+    branch, (a, _b), (c1, _c2), _ = setup
+    screens = [connect(app, branch.id) for _ in range(8)]  # (spread over the groups by their session ids)
+    for screen in screens:
+        screen.get_received("/display")
+    updates, served, turns = realtime.updates(app), [], []
+    let_requests_in = realtime.let_requests_in
+
+    def call():
+        with app.app_context():
+            served.append(engine.call_next(c1.id).label)
+
+    def a_request_served_between_two_groups():
+        let_requests_in()
+        turns.append(1)
+        if len(turns) == 1:  # the first group has been told of the check-in; a counter calls
+            caller = threading.Thread(target=call)
+            caller.start()
+            caller.join()
+
+    monkeypatch.setattr(realtime, "let_requests_in", a_request_served_between_two_groups)
+    built = updates.builds
+    engine.issue_ticket(a.id)
+    assert realtime.settle()
+    assert served == ["A001"] and updates.builds == built + 2
+    assert len(turns) >= realtime.SCREEN_GROUPS + 1  # every group once, the ones told first once more
+
+    frames = 0
+    for screen in screens:
+        got = [m["args"][0] for m in screen.get_received("/display") if m["name"] == "update"]
+        frames += len(got)
+        events = [event for update in got for event in realtime.events_of(update)]
+        assert [(e["kind"], e["number"]) for e in events] == [("issued", "A001"), ("called", "A001")]
+        assert [t["number"] for t in got[-1]["snapshot"]["serving"]] == ["A001"]
+        assert len(got) in (1, 2)
+        if len(got) == 2:  # told of the check-in before the call was made
+            assert got[0]["snapshot"]["serving"] == [] and "event" in got[1] and got[1]["event"]["announce"]
+        else:
+            assert got[0]["events"][1]["announce"]
+    assert frames < 2 * len(screens)  # some screens heard both in one frame
 
 
 def test_a_snapshot_is_built_only_for_watched_branches_and_calls_are_never_merged(app, setup):

@@ -10,6 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 from app import create_app
 from core import engine
 from core.extensions import db
+from display import realtime
 
 from .live import ROOT, RunningSystem, launch_chromium, wait_until
 
@@ -68,6 +69,21 @@ def test_two_displays_show_every_call_and_announce_one_after_another(system):
             assert page.evaluate("window.seedDisplay.announced[2].kind") == "recalled"
             expect(page.locator("#now-number")).to_have_text("A001")
         screens[0].screenshot(path=str(ARTIFACTS / "display.png"))
+
+        # Changes that reach a screen in one frame (made while the screens were being told,
+        # display/realtime.py): each call in it is announced, oldest first, after those before.
+        page = screens[1]
+        page.evaluate("""() => {
+            const api = window.seedDisplay, event = (number, counter) => (
+                {kind: "called", number, counter, status: "called", service: "A", announce: true});
+            api.socket.listeners("update").forEach(listener => listener({
+                events: [{kind: "issued", number: "A004", counter: null, status: "waiting", service: "A",
+                          announce: false}, event("A002", "2"), event("A003", "1")],
+                snapshot: api.state}));
+        }""")
+        wait_until(page, "window.seedDisplay.announced.length === 5", timeout=30_000)
+        assert [(a["number"], a["counter"]) for a in page.evaluate("window.seedDisplay.announced")[3:]] == [
+            ("A002", "2"), ("A003", "1")]
         browser.close()
 
 
@@ -103,8 +119,9 @@ def test_events_from_another_process_reach_displays_through_redis(tmp_path):
     instance = tmp_path / "instance"
     system = RunningSystem(instance, env={"SOCKETIO_MESSAGE_QUEUE": queue, "SOCKETIO_CHANNEL": channel}).start()
     client = socketio_client.Client()
-    updates = []
-    client.on("update", updates.append, namespace="/display")
+    updates = []  # one {"event", "snapshot"} per change (changes that came in one frame share its snapshot)
+    client.on("update", lambda update: updates.extend(
+        {"event": event, "snapshot": update["snapshot"]} for event in realtime.events_of(update)), namespace="/display")
     try:
         client.connect(system.base, namespaces=["/display"], auth={"branch": 1}, transports=["websocket"])
         # Another process (this test, standing in for the scheduler or a gateway) changes the queue.

@@ -22,6 +22,7 @@ from app import create_app
 from core import engine
 from core.database import upgrade_database
 from core.extensions import db
+from display import realtime
 
 from .helpers import csrf_token
 from .live import ROOT, RunningSystem, end_process
@@ -236,9 +237,9 @@ class Screen:
         wait_for(lambda: self.snapshots, what="a display's snapshot")
 
     def _update(self, data):
-        event = data.get("event") or {}
-        if event.get("kind") == "called":
-            self.calls.append(event["number"])
+        for event in realtime.events_of(data):  # several changes may reach a screen in one frame
+            if (event or {}).get("kind") == "called":
+                self.calls.append(event["number"])
 
     @property
     def local_port(self) -> int:

@@ -198,7 +198,11 @@
   socket.on("disconnect", function () { api.connected = false; el("offline").hidden = false; });
   socket.on("connect_error", function () { el("offline").hidden = false; });
   socket.on("snapshot", receive);
-  socket.on("update", function (update) { receive(update.snapshot); announce(update.event); });
+  // One change, or several that reached this screen together (oldest first): each call is announced.
+  socket.on("update", function (update) {
+    receive(update.snapshot);
+    (update.events || [update.event]).forEach(announce);
+  });
   // Belt and braces: a display that missed an update still shows the truth within a minute.
   setInterval(function () { if (socket.connected) socket.emit("resync", { branch: config.branch }); }, 60000);
 

@@ -21,6 +21,7 @@ from flask_socketio import Namespace, emit, join_room
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from core import clock
 from core.extensions import db, socketio
 from core.models import Ticket
 from core.models import TicketStatus as S
@@ -125,7 +126,7 @@ def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
         .options(joinedload(Ticket.service), joinedload(Ticket.counter), joinedload(Ticket.branch))
         .execution_options(populate_existing=True)).all()
     per_service: dict[int, tuple[float, int]] = {}
-    found = {}
+    found, now = {}, clock.now()  # (one moment for them all)
     for ticket in tickets:
         place = places.get(ticket.id) if ticket.status == S.WAITING else None
         wait = None
@@ -133,7 +134,7 @@ def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
             if ticket.service_id not in per_service:
                 per_service[ticket.service_id] = (service_minutes(ticket.service), open_counters(ticket.service))
             wait = wait_minutes(place - 1, *per_service[ticket.service_id])
-        found[ticket.id] = status_of(ticket, place, wait)
+        found[ticket.id] = status_of(ticket, place, wait, now)
     return found
 
 

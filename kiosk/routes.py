@@ -9,7 +9,7 @@ from flask_babel import force_locale, gettext, pgettext
 from flask_limiter import RateLimitExceeded
 from sqlalchemy import select
 
-from core import storefront, tokens
+from core import clock, storefront, tokens
 from core.appointments import NAME_LENGTH
 from core.auth import client_address
 from core.errors import SeedError, ValidationError
@@ -297,9 +297,10 @@ def ticket_gone(_error):
     return render_template("kiosk/status_gone.html", language=language, **words), 404
 
 
-def status_of(ticket: Ticket, place: int | None = None, wait: int | None = None) -> dict:
+def status_of(ticket: Ticket, place: int | None = None, wait: int | None = None, now=None) -> dict:
     """What the status page shows. `place` and `wait` when the caller counted them already (the live
-    page's push counts a whole branch's at once, kiosk/live.py)."""
+    page's push counts a whole branch's at once, kiosk/live.py), and `now` read once for them all."""
+    now = now or clock.now()
     if place is None and ticket.status == TicketStatus.WAITING:
         place = position(ticket)
         wait = estimated_wait_minutes(ticket, place)
@@ -307,7 +308,7 @@ def status_of(ticket: Ticket, place: int | None = None, wait: int | None = None)
             "position": place, "ahead": None if place is None else place - 1,
             "estimated_wait_minutes": wait,
             "counter": ticket.counter.name if ticket.counter and ticket.status in ("called", "serving") else None,
-            "late_until": self_service.late_until(ticket), "actions": self_service.allowed(ticket)}
+            "late_until": self_service.late_until(ticket, now), "actions": self_service.allowed(ticket, now)}
 
 
 @bp.get("/t/<token>")

@@ -3,8 +3,11 @@ an update (the change plus the state after it) for every committed ticket change
 
 A ticket-changing request only notes the change: the snapshot is built after the commit by one
 worker thread per process, once for all the changes of a branch that arrived while it was busy,
-and not at all while no screen of that branch is connected. Every change still goes out as its
-own update, so each call is announced, one after another.
+and not at all while no screen of that branch is connected. Every change reaches every screen, so
+each call is announced, one after another: on its own, or with the changes made while the screens
+were being told (one frame, "events", oldest first). The screens of one process are told in
+groups, the requests waiting served between two groups, and the consoles', status pages' and
+reports' pushes (followers) give way to a change waiting for the screens.
 
 Other pushes about a branch's queue (the reports' live figures) ride on the same worker as
 followers (follow()): each is asked once per batch of a branch's changes, only while it has
@@ -41,13 +44,16 @@ EXTENSION = "seed.display_updates"
 FOLLOWERS = "seed.display_followers"
 IDLE_SECONDS = 60  # the worker thread ends after this long without a change; the next one starts it again
 # A branch's screens are told in this many groups, one after another, with the requests waiting
-# served between two groups: a check-in never waits for a whole fan-out to 1,000 screens.
+# served between two groups: a check-in never waits for a whole fan-out to 1,000 screens (one
+# process; with a message queue, one room: see _group_rooms).
 SCREEN_GROUPS = 16
 # While a fan-out is under way, changes of the same branch join it (one frame per screen carries
 # them all) for at most this long; then the followers (consoles, status pages) get their turn.
 MERGE_SECONDS = 0.5
 # How long a group waits for the requests that are ready to be served (gevent): at most this.
 YIELD_SECONDS = 0.05
+# The followers (consoles, status pages) give way to newer changes for the screens for at most this long.
+FOLLOWERS_WAIT_SECONDS = 1.0
 
 
 def room(branch_id: int) -> str:
@@ -59,6 +65,12 @@ def group_room(branch_id: int, sid: str) -> str:
 
 
 def _group_rooms(branch_id: int) -> list[str]:
+    """The rooms a change is told to, one after another. With a message queue, the branch's one
+    room: a call's announcement must go out whole or not at all (a process killed half-way through
+    the groups would leave its note to be announced again, twice on the screens told already:
+    display/across.py); each process then writes the frame to its own screens."""
+    if current_app.config["SOCKETIO_MESSAGE_QUEUE"]:
+        return [room(branch_id)]
     return [f"branch:{branch_id}:{group}" for group in range(SCREEN_GROUPS)]
 
 
@@ -129,6 +141,7 @@ class Updates(Watchers):
         self.busy = False
         self.worker = None
         self.builds = 0  # snapshots built for updates (tests and the bench read it)
+        self.owed_since: dict[int, float] = {}  # branch id -> when its followers were first owed a publish
         self.across = Across(self)
 
     def followers(self, branch_id: int, heard: bool = False) -> list:
@@ -189,11 +202,7 @@ class Updates(Watchers):
                         if batch:
                             self._publish(batch, owed)
                         else:
-                            branch_id = next(iter(owed))  # (the longest owed)
-                            everyone = owed.pop(branch_id)
-                            for publish in self.followers(branch_id, heard=not everyone):
-                                let_requests_in()  # (the frames written, and the requests waiting served, first)
-                                _follow(publish, branch_id)
+                            self._follow_one(owed)
                     finally:
                         db.session.remove()  # no read transaction left open between batches
             except Exception:  # noqa: BLE001  (a display problem must never stop later updates)
@@ -203,13 +212,40 @@ class Updates(Watchers):
                     self.busy = bool(owed)
                     self.lock.notify_all()
 
+    def _follow_one(self, owed: dict[int, bool]) -> None:
+        """The followers of the branch owed longest, unless a change comes for the screens: then
+        they stop where they are (what they were sending is out of date) and are owed again."""
+        branch_id = next(iter(owed))
+        everyone = owed.pop(branch_id)
+        for publish in self.followers(branch_id, heard=not everyone):
+            let_requests_in()  # (the frames written, and the requests waiting served, first)
+            if self.superseded(branch_id):
+                break
+            _follow(publish, branch_id)
+        if self.superseded(branch_id):
+            owed[branch_id] = owed.get(branch_id, False) or everyone
+        elif branch_id not in owed:
+            self.owed_since.pop(branch_id, None)
+
+    def superseded(self, branch_id: int) -> bool:
+        """Whether a follower's publish for the branch should stop where it is: a change is waiting
+        for the screens, and the branch's followers have not been waiting for longer than
+        FOLLOWERS_WAIT_SECONDS (so a stream of changes delays them, never starves them)."""
+        with self.lock:
+            since = self.owed_since.get(branch_id)
+            if since is None or time.monotonic() - since > FOLLOWERS_WAIT_SECONDS:
+                return False
+            return any(not heard for _branch_id, _change, heard, _note in self.pending)
+
     def _publish(self, batch, owed: dict[int, bool]) -> None:
         branches: dict[int, list] = {}
+        now = time.monotonic()
         for branch_id, change, from_elsewhere, note in batch:
             if from_elsewhere:
                 owed.setdefault(branch_id, False)
             else:
                 branches.setdefault(branch_id, []).append((change, note))
+            self.owed_since.setdefault(branch_id, now)
         for branch_id, changes in branches.items():
             if self.watched(branch_id):
                 self._screens(branch_id, changes)
@@ -241,30 +277,45 @@ class Updates(Watchers):
         self.builds += 1
         if state is None:
             return
-        taken = self._taken(branch_id, changes)
-        notes = [note for _change, note in taken if note is not None]
-        events = [_event(change) for change, _note in taken]
-        owed = {name: list(events) for name in _group_rooms(branch_id)}  # what each group is still owed
+        groups = _group_rooms(branch_id)
+        # what each group is still owed: (event, its call's note or None); a note is done (across.py)
+        # as soon as every group has been told of its call, not at the end of a long fan-out
+        owed = {name: [] for name in groups}
+        untold: dict[str, int] = {}  # note -> groups not told yet
+
+        def add(changes) -> None:
+            taken = self._taken(branch_id, changes)
+            for change, note in taken:
+                if note is not None:
+                    untold[note] = len(groups)
+            for name in groups:  # (the groups told already go last)
+                owed.setdefault(name, []).extend((_event(change), note) for change, note in taken)
+
+        add(changes)
         began = time.monotonic()
-        try:
-            while owed:
-                name = next(iter(owed))
-                # (with a message queue configured, each emit travels through Redis)
-                socketio.emit("update", frame(owed.pop(name), state), to=name, namespace=NAMESPACE)
-                let_requests_in()
-                more = self._more(branch_id) if time.monotonic() - began < MERGE_SECONDS else []
-                if more:
-                    db.session.rollback()  # a new read transaction: one that sees the new changes
-                    built = snapshot.build(branch_id)
-                    self.builds += 1
-                    state = built or state
-                    taken = self._taken(branch_id, more)
-                    notes += [note for _change, note in taken if note is not None]
-                    news = [_event(change) for change, _note in taken] or [None]
-                    for name in _group_rooms(branch_id):  # the groups told already go last
-                        owed.setdefault(name, []).extend(news)
-        finally:
-            self.across.done(branch_id, notes)
+        # (an error leaves its notes untold: announced later by whoever sweeps, see across.py)
+        while owed:
+            name = next(iter(owed))
+            items = owed.pop(name)
+            # (with a message queue configured, each emit travels through Redis)
+            socketio.emit("update", frame([event for event, _note in items], state), to=name, namespace=NAMESPACE)
+            told = []
+            for _told_event, note in items:
+                if note is not None:
+                    untold[note] -= 1
+                    if not untold[note]:
+                        del untold[note]
+                        told.append(note)
+            self.across.done(branch_id, told)
+            let_requests_in()
+            more = self._more(branch_id) if time.monotonic() - began < MERGE_SECONDS else []
+            if more:
+                db.session.rollback()  # a new read transaction: one that sees the new changes
+                state = snapshot.build(branch_id) or state
+                self.builds += 1
+                add(more)
+                for name in groups:  # a change of no call (a counter's) still sends the new state
+                    owed.setdefault(name, [])
 
 
 def _follow(publish, branch_id: int) -> None:

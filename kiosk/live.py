@@ -101,8 +101,15 @@ class Watchers(realtime.Watchers):
             ticket_ids = self.watched_tickets(branch_id)
             if not ticket_ids:
                 return
-            found = statuses(branch_id, ticket_ids)
+            def pause() -> bool:
+                """Serve the requests waiting; True: stop, a newer change will publish again."""
+                realtime.let_requests_in()
+                return realtime.updates(self.app).superseded(branch_id)
+
+            found = statuses(branch_id, ticket_ids, pause=pause)
             db.session.rollback()  # (no read transaction held while requests are served in between)
+            if found is None:
+                return
             emitted = 0
             for ticket_id, status in found.items():
                 with self.lock:
@@ -112,14 +119,15 @@ class Watchers(realtime.Watchers):
                 # To this process's pages only: every process publishes to its own (see above).
                 socketio.emit(EVENT, status, to=room(ticket_id), namespace=NAMESPACE, ignore_queue=True)
                 emitted += 1
-                if emitted % YIELD_EVERY == 0:
-                    realtime.let_requests_in()
+                if emitted % YIELD_EVERY == 0 and pause():
+                    return
 
 
-def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
+def statuses(branch_id: int, ticket_ids, pause=None) -> dict[int, dict] | None:
     """{ticket id: status} for these tickets of the branch: one positions query for the whole
     branch, one for the tickets (with their services, counters and branch: a late ticket's time is
-    told in its zone); the wait estimate's figures once per service among them, never per ticket."""
+    told in its zone); the wait estimate's figures once per service among them, never per ticket.
+    `pause()` is called between every YIELD_EVERY statuses: when it says so, None (stopped)."""
     places = positions(branch_id)
     tickets = db.session.scalars(
         select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.branch_id == branch_id)
@@ -127,7 +135,9 @@ def statuses(branch_id: int, ticket_ids) -> dict[int, dict]:
         .execution_options(populate_existing=True)).all()
     per_service: dict[int, tuple[float, int]] = {}
     found, now = {}, clock.now()  # (one moment for them all)
-    for ticket in tickets:
+    for count, ticket in enumerate(tickets, 1):
+        if pause is not None and count % YIELD_EVERY == 0 and pause():
+            return None
         place = places.get(ticket.id) if ticket.status == S.WAITING else None
         wait = None
         if place is not None:

@@ -70,6 +70,40 @@ def test_a_page_gets_its_status_then_every_change_of_it(app, client, world):
     assert not live.watchers(app).watched(mine.branch_id) and not live.watchers(app).sent
 
 
+def test_a_push_overtaken_by_a_newer_change_stops_and_every_page_ends_on_the_latest(app, client, world, monkeypatch):
+    """A push gives way to the requests waiting every few pages; when one of them changed the
+    queue, what the push was sending is out of date: it stops, and the pages get the newest status
+    after the screens heard the newer change. None is left behind, none gets the stale one."""
+    tickets = [engine.issue_ticket(world["a"].id) for _ in range(13)]
+    pages = {ticket.access_token: connect(app, ticket.access_token) for ticket in tickets[1:]}
+    assert sorted(pushed(page)[0]["ahead"] for page in pages.values()) == list(range(1, 13))
+    monkeypatch.setattr(live, "YIELD_EVERY", 5)
+    let_requests_in, overtaken = realtime.let_requests_in, []
+
+    def a_call_comes_in_mid_push():
+        let_requests_in()
+        if not overtaken and live.watchers(app).sending.locked():  # (inside the pages' push)
+            def call():
+                with app.app_context():
+                    overtaken.append(engine.call_next(world["second"].id).label)
+            caller = threading.Thread(target=call)
+            caller.start()
+            caller.join()
+
+    monkeypatch.setattr(realtime, "let_requests_in", a_call_comes_in_mid_push)
+    engine.call_next(world["first"].id)
+    assert realtime.settle() and overtaken == ["A002"]
+    db.session.rollback()  # (this thread's read began before the worker's call)
+    for token, page in pages.items():
+        got = pushed(page)
+        now = client.get(f"/t/{token}.json").json
+        if now["status"] == "called":  # (A002: the ticket the second call took)
+            assert [s["status"] for s in got] == ["called"]
+        else:
+            assert got == [now], "one status, the newest: two places ahead of where it was"
+    assert sorted(client.get(f"/t/{token}.json").json["ahead"] or 0 for token in pages) == [0] + list(range(0, 11))
+
+
 def test_two_pages_of_one_ticket_both_follow_it(app, world):
     engine.issue_ticket(world["a"].id)
     mine = engine.issue_ticket(world["a"].id)

@@ -50,7 +50,7 @@ def inbox_bodies():
     return sorted(m.body for m in db.session.scalars(select(InboxMessage)))
 
 
-def settled(message_id, status="delivered", timeout=10.0):
+def settled(message_id, status="delivered", timeout=30.0):  # (a 3-part text and its reports on a busy machine)
     return wait_until(lambda: row(message_id).status == status, timeout=timeout, message=f"outbox {message_id} {status}")
 
 

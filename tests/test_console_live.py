@@ -149,6 +149,27 @@ def test_the_panel_waits_while_someone_chooses_in_it(console):
     expect(page.locator("tr[data-ticket='A002']")).to_be_visible(timeout=2_000)
 
 
+def test_the_panel_waits_while_a_button_is_held_down_so_the_click_lands(console):
+    """A push arriving between pressing "Call next" and letting go must not draw the panel again:
+    the release would land on a new button and the click, the call, be lost."""
+    system, page = console
+    system.request("POST", "/api/v1/checkins", {"branch": 1, "service": "A"})
+    expect(page.locator("tr[data-ticket='A001']")).to_be_visible(timeout=2_000)
+    page.wait_for_timeout(300)  # the fetch that showed A001 is over
+    box = page.locator("#call-next-button").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    changes = page.evaluate("window.seedConsole.changes")
+    system.request("POST", "/api/v1/checkins", {"branch": 1, "service": "A"})
+    wait_until(page, f"window.seedConsole.changes > {changes}")
+    page.wait_for_timeout(500)
+    expect(page.locator("tr[data-ticket='A002']")).to_have_count(0)  # held back while pressed
+    with page.expect_navigation():
+        page.mouse.up()
+    expect(page.locator("#current-number")).to_have_text("A001")
+    expect(page.locator("tr[data-ticket='A002']")).to_be_visible()
+
+
 def test_without_the_socket_a_slow_poll_stands_in_and_a_reconnect_catches_up(console):
     system, page = console
     page.evaluate("window.seedConsole.socket.disconnect()")

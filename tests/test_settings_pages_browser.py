@@ -307,7 +307,10 @@ def world(system, browser):
     try:
         sign_in(page, system)
         page.click("button[data-counter='1']")
-        page.click("#call-next-button")
+        page.wait_for_load_state("load")  # the console's socket connects and fetches its panel once
+        wait_until(page, "window.seedConsole && window.seedConsole.connected && window.seedConsole.fetches >= 1")
+        with page.expect_navigation():
+            page.click("#call-next-button")
         expect(page.locator("#current-number")).to_have_text(tickets[0]["number"])
         for number in (PHONE_JA, PHONE_UNKNOWN):  # the gateway reads the texts from the modem
             for _ in range(100):

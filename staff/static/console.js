@@ -101,8 +101,22 @@
   var api = window.seedConsole = { fetches: 0, changes: 0, connected: false, polling: false, restored: 0 };
   var inFlight = false, again = false, deferred = false, fallback = null;
 
+  // A button pressed and not yet released: drawn again in between, the release would land on a
+  // new button and the click be lost (mouse, pen or finger alike).
+  var pressing = false;
+  panel.addEventListener("pointerdown", function () { pressing = true; });
+  function released() {
+    if (!pressing) return;
+    pressing = false;
+    // After the click (and the submit it starts) has run: fetch what was held back.
+    setTimeout(function () { if (deferred && !choosing()) { deferred = false; refresh(); } }, 0);
+  }
+  document.addEventListener("pointerup", released, true);
+  document.addEventListener("pointercancel", released, true);
+
   function choosing() {  // the user is in the middle of choosing something in the panel
     var active = document.activeElement;
+    if (pressing) return true;
     if (dialog && dialog.open) return true;  // the question names a ticket: keep its form
     return !!(active && panel.contains(active) && active.tagName !== "BODY" && active.tagName !== "BUTTON"
               && active.tagName !== "SUMMARY" && active.tagName !== "A" && active !== panel);

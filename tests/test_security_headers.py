@@ -79,6 +79,7 @@ def test_every_page_carries_the_headers_and_each_script_the_nonce_of_its_respons
         nonces.append(check(response))
         if response.mimetype == "text/html" and SCRIPT.search(response.text):
             scripted.add(response.request.path)
+        response.close()  # a streamed export not read to its end ends its request context here, in order
     # The pages that run scripts were really rendered, not redirected away from.
     assert {"/staff/", "/staff/admin/texts", "/virtual-phone", f"/kiosk/{branch.id}",
             f"/display/{branch.id}", f"/t/{ticket.access_token}"} <= scripted

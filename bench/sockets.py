@@ -18,8 +18,12 @@ call moves the waiting customers' places (each status page hears about two chang
 real call brings one). Consoles are nudged but do not fetch their panels afterwards.
 
 Each N is timed twice: back to back (each request as soon as the one before answered, so it may
-wait behind the server's publishing of the last change) and spaced (each request once every screen
-heard the one before). Besides the table it prints, per row, the CPU a cycle costs the server and
+wait behind the server's publishing of the last change) and spaced, a branch's steady rhythm: a
+request every --spacing seconds (0.4), and not before every screen heard the one before. The
+rhythm is the same for every N, so "none open" is measured after the same pauses as "1,000 open":
+on a virtual machine a core left idle for a few hundred milliseconds runs the next request up to
+half again slower (cold caches), with or without screens, and a baseline timed back to back would
+charge that to the screens. Besides the table it prints, per row, the CPU a cycle costs the server and
 the bench, when the call reached the first and the last display, and with --gc log the server's
 garbage collections (--gc off runs the server without a collector, to see what it costs).
 """
@@ -304,17 +308,28 @@ def settled(hub: Hub, displays: list[int], marks: list[int]) -> None:
         time.sleep(0.002)
 
 
-def cycle(api: requests.Session, base: str, hub: Hub | None, displays: list[int], row: dict, spaced=False) -> None:
+def in_rhythm(spacing: float, last: list[float]) -> float:
+    """Wait until `spacing` seconds after the last request was sent (last[0]); the new start."""
+    if spacing:
+        time.sleep(max(0.0, last[0] + spacing - time.perf_counter()))
+    last[0] = time.perf_counter()
+    return last[0]
+
+
+def cycle(api: requests.Session, base: str, hub: Hub | None, displays: list[int], row: dict, spacing=0.0,
+          last=None) -> None:
     """A check-in, its call and its completion, timed; with displays, each one's hearing of the call.
-    Spaced: each request waits until the screens heard the one before, instead of following it at once."""
+    Spaced (spacing > 0): each request once the screens heard the one before, and `spacing` seconds
+    after it was sent, whichever is later."""
     marks = lambda: [hub.connections[i].updates for i in displays]  # noqa: E731
-    before = marks() if spaced and displays else None
-    started = time.perf_counter()
+    last = last if last is not None else [0.0]
+    before = marks() if spacing and displays else None
+    started = in_rhythm(spacing, last)
     api.post(base + "/api/v1/tickets", json={"service": "A", "priority": 1}).raise_for_status()
     row["check-in"].append((time.perf_counter() - started) * 1000)
     if before is not None:
         settled(hub, displays, before)
-    started = time.perf_counter()
+    started = in_rhythm(spacing, last)
     answer = api.post(base + "/api/v1/counters/1/call-next", json={})
     row["call next"].append((time.perf_counter() - started) * 1000)
     answer.raise_for_status()
@@ -332,7 +347,8 @@ def cycle(api: requests.Session, base: str, hub: Hub | None, displays: list[int]
         row["last display"].append(max(spent, default=float("nan")))
         row["missed"].update(set(displays) - set(heard))
         row["missed calls"] += len(displays) - len(heard)
-    before = marks() if spaced and displays else None
+    before = marks() if spacing and displays else None
+    in_rhythm(spacing, last)
     api.post(base + f"/api/v1/tickets/{ticket['id']}/complete", json={}).raise_for_status()
     if before is not None:
         settled(hub, displays, before)
@@ -412,8 +428,9 @@ def run_one(count: int, args, available: dict[str, str], status_tickets: int) ->
             for mode, row in rows.items():
                 before = {c.index: c.events for c in hub.connections}
                 busy, timed_from, cpu, since = hub.busy, time.perf_counter(), cpu_seconds(server), time.time()
+                last = [0.0]
                 for _ in range(args.calls):
-                    cycle(api, base, hub, displays, row, spaced=mode == "spaced")
+                    cycle(api, base, hub, displays, row, args.spacing if mode == "spaced" else 0.0, last)
                 if args.gc == "log":
                     row["gc"] = collections(folder / "gc.log", worker_pid(server), since, time.time())
                 row["client busy"] = (hub.busy - busy) / (time.perf_counter() - timed_from)
@@ -451,7 +468,8 @@ def report(table: dict[int, dict[str, dict]], args, available: dict[str, str]) -
     if missing:
         print(f"This checkout has no {' or '.join(missing)} namespace: those sockets are displays.")
     print("Back to back: each request as soon as the one before answered (the call's own wait for the screens "
-          "aside).\nSpaced: each request once every screen heard the one before.\n")
+          f"aside).\nSpaced: a request every {args.spacing:g} s (for every N), and not before every screen heard the one "
+          "before.\n")
     print("| N sockets (display/console/status) | requests | check-in | call next | call→display | missed | "
           "server RSS MB idle → open → after |\n|---|---|---|---|---|---|---|")
     for count, rows in table.items():
@@ -493,6 +511,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sockets", default="0,1000", help="open connections, comma-separated")
     parser.add_argument("--calls", type=int, default=200, help="check-in/call/complete cycles timed per N")
+    parser.add_argument("--spacing", type=float, default=0.4,
+                        help="spaced: seconds from one request to the next, at least (the same for every N)")
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL to create a database through")
     parser.add_argument("--console-share", type=float, default=0.05, help="share of the sockets that are consoles")
     parser.add_argument("--status-share", type=float, default=0.15, help="share that are customers' status pages")

@@ -5,7 +5,9 @@ A ticket-changing request only notes the change: the snapshot is built after the
 worker thread per process, once for all the changes of a branch that arrived while it was busy,
 and not at all while no screen of that branch is connected. Every change reaches every screen, so
 each call is announced, one after another: on its own, or with the changes made while the screens
-were being told (one frame, "events", oldest first). The screens of one process are told in
+were being told (one frame, "events", oldest first). A change that calls nobody (a check-in, a
+completion) waits a quarter of a second for company: the next call takes it along, a burst of
+check-ins is one frame; a call goes at once. The screens of one process are told in
 groups, the requests waiting served between two groups, and the consoles', status pages' and
 reports' pushes (followers) give way to a change waiting for the screens.
 
@@ -54,6 +56,10 @@ MERGE_SECONDS = 0.5
 YIELD_SECONDS = 0.05
 # The followers (consoles, status pages) give way to newer changes for the screens for at most this long.
 FOLLOWERS_WAIT_SECONDS = 1.0
+# A change that calls nobody (a check-in, a completion, a counter opened) waits this long for
+# company before the branch's screens and followers are told: a call made meanwhile takes it along
+# in its own frame, and a burst of them costs one fan-out, not one each. A call never waits.
+HOLD_SECONDS = 0.25
 
 
 def room(branch_id: int) -> str:
@@ -142,6 +148,10 @@ class Updates(Watchers):
         self.worker = None
         self.builds = 0  # snapshots built for updates (tests and the bench read it)
         self.owed_since: dict[int, float] = {}  # branch id -> when its followers were first owed a publish
+        # branch id -> (when the first came, [(change, note)]): changes that call nobody, waiting
+        # for company (HOLD_SECONDS); and the branches with calls left unannounced elsewhere
+        self.held: dict[int, tuple[float, list]] = {}
+        self.due: set[int] = set()
         self.across = Across(self)
 
     def followers(self, branch_id: int, heard: bool = False) -> list:
@@ -171,6 +181,7 @@ class Updates(Watchers):
     def orphaned(self, branch_id: int) -> None:
         """Calls of the branch are overdue for their announcement (across.py): publish them."""
         with self.lock:
+            self.due.add(branch_id)
             self._add((branch_id, None, False, None))
 
     def _add(self, entry) -> None:
@@ -190,9 +201,12 @@ class Updates(Watchers):
         owed: dict[int, bool] = {}
         while True:
             with self.lock:
-                if not owed and not self.lock.wait_for(lambda: self.pending, IDLE_SECONDS):
-                    self.worker = None
-                    return
+                if not owed and not self.held:
+                    if not self.lock.wait_for(lambda: self.pending, IDLE_SECONDS):
+                        self.worker = None
+                        return
+                elif not owed:  # only held changes: wait for company until the first one's time is up
+                    self.lock.wait_for(lambda: self.pending, max(0.0, self._hold_ends() - time.monotonic()))
                 batch, self.pending, self.busy = self.pending, [], True
             try:
                 with self.app.app_context():
@@ -201,7 +215,9 @@ class Updates(Watchers):
                         # (consoles, status pages, reports) owed by earlier ones, a branch at a time.
                         if batch:
                             self._publish(batch, owed)
-                        else:
+                        elif self.held and self._hold_ends() <= time.monotonic():
+                            self._release(owed)
+                        elif owed:
                             self._follow_one(owed)
                     finally:
                         db.session.remove()  # no read transaction left open between batches
@@ -209,7 +225,7 @@ class Updates(Watchers):
                 log.exception("display update failed")
             finally:
                 with self.lock:
-                    self.busy = bool(owed)
+                    self.busy = bool(owed) or bool(self.held)
                     self.lock.notify_all()
 
     def _follow_one(self, owed: dict[int, bool]) -> None:
@@ -247,11 +263,35 @@ class Updates(Watchers):
                 branches.setdefault(branch_id, []).append((change, note))
             self.owed_since.setdefault(branch_id, now)
         for branch_id, changes in branches.items():
-            if self.watched(branch_id):
-                self._screens(branch_id, changes)
-            owed[branch_id] = True
+            with self.lock:
+                urgent = branch_id in self.due or any(_announces(change) for change, _note in changes)
+                self.due.discard(branch_id)
+                since, waiting = self.held.pop(branch_id, (now, []))
+                changes = waiting + changes
+                if not urgent and HOLD_SECONDS > 0:
+                    self.held[branch_id] = (since, changes)  # told with the next call, or when its time is up
+                    continue
+            self._tell(branch_id, changes, owed)
         if branches:
             self.across.tell(list(branches))
+
+    def _hold_ends(self) -> float:
+        with self.lock:
+            return min(since for since, _changes in self.held.values()) + HOLD_SECONDS
+
+    def _release(self, owed: dict[int, bool]) -> None:
+        """Tell the branches whose held changes found no company in time."""
+        now = time.monotonic()
+        with self.lock:
+            ready = [branch_id for branch_id, (since, _changes) in self.held.items() if since + HOLD_SECONDS <= now]
+            released = [(branch_id, self.held.pop(branch_id)[1]) for branch_id in ready]
+        for branch_id, changes in released:
+            self._tell(branch_id, changes, owed)
+
+    def _tell(self, branch_id: int, changes, owed: dict[int, bool]) -> None:
+        if self.watched(branch_id):
+            self._screens(branch_id, changes)
+        owed[branch_id] = True
 
     def _more(self, branch_id: int) -> list:
         """This branch's changes that arrived since the batch began (taken out of `pending`)."""
@@ -349,6 +389,10 @@ def updates(app=None) -> Updates:
 
 def settle(timeout: float = 10) -> bool:
     return updates().settle(timeout)
+
+
+def _announces(change) -> bool:
+    return change is not None and change.kind in ANNOUNCED
 
 
 def _event(change) -> dict:

@@ -2,6 +2,7 @@
 import json
 import re
 import threading
+import time
 
 import pytest
 
@@ -140,6 +141,41 @@ def test_a_change_made_while_the_screens_are_being_told_joins_the_fan_out(app, s
         else:
             assert got[0]["events"][1]["announce"]
     assert frames < 2 * len(screens)  # some screens heard both in one frame
+
+
+def test_a_change_that_calls_nobody_waits_for_company_and_a_call_never_waits(app, setup, monkeypatch):
+    """Check-ins (and completions, counters opened) wait HOLD_SECONDS for company: a burst of them
+    is one snapshot and one frame, and a call made meanwhile takes them along at once. Alone, they
+    go when their time is up. A call goes at once."""
+    branch, (a, _b), (c1, _c2), _ = setup
+    screen = connect(app, branch.id)
+    screen.get_received("/display")
+    updates = realtime.updates(app)
+
+    monkeypatch.setattr(realtime, "HOLD_SECONDS", 30.0)  # (longer than any test waits)
+    built = updates.builds
+    for _ in range(3):
+        engine.issue_ticket(a.id)
+    assert not realtime.settle(timeout=0.3)  # held: nothing told yet
+    assert screen.get_received("/display") == [] and updates.builds == built
+    started = time.monotonic()
+    engine.call_next(c1.id)
+    assert realtime.settle(timeout=10) and time.monotonic() - started < 10  # the call did not wait
+    got = [m["args"][0] for m in screen.get_received("/display") if m["name"] == "update"]
+    assert len(got) == 1 and updates.builds == built + 1  # one snapshot, one frame for the four
+    assert [(e["kind"], e["number"]) for e in realtime.events_of(got[0])] == [
+        ("issued", "A001"), ("issued", "A002"), ("issued", "A003"), ("called", "A001")]
+    assert got[0]["events"][-1]["announce"] and got[0]["snapshot"]["serving"][0]["number"] == "A001"
+
+    monkeypatch.setattr(realtime, "HOLD_SECONDS", 0.3)
+    started = time.monotonic()
+    engine.issue_ticket(a.id)  # alone: told when its time is up
+    engine.complete(engine.current_ticket(db.session, c1.id).id)
+    assert realtime.settle(timeout=10)
+    assert time.monotonic() - started >= 0.3
+    got = [m["args"][0] for m in screen.get_received("/display") if m["name"] == "update"]
+    assert [[e["kind"] for e in realtime.events_of(update)] for update in got] == [["issued", "completed"]]
+    assert updates.builds == built + 2 and got[0]["snapshot"]["serving"] == []
 
 
 def test_a_snapshot_is_built_only_for_watched_branches_and_calls_are_never_merged(app, setup):

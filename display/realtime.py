@@ -201,11 +201,13 @@ class Updates(Watchers):
         owed: dict[int, bool] = {}
         while True:
             with self.lock:
-                if not owed and not self.held:
+                # (a branch with changes held waits for them to go: its followers go after its screens)
+                ready = [branch_id for branch_id in owed if branch_id not in self.held]
+                if not ready and not self.held:
                     if not self.lock.wait_for(lambda: self.pending, IDLE_SECONDS):
                         self.worker = None
                         return
-                elif not owed:  # only held changes: wait for company until the first one's time is up
+                elif not ready:  # only held changes: wait for company until the first one's time is up
                     self.lock.wait_for(lambda: self.pending, max(0.0, self._hold_ends() - time.monotonic()))
                 batch, self.pending, self.busy = self.pending, [], True
             try:
@@ -217,8 +219,8 @@ class Updates(Watchers):
                             self._publish(batch, owed)
                         elif self.held and self._hold_ends() <= time.monotonic():
                             self._release(owed)
-                        elif owed:
-                            self._follow_one(owed)
+                        elif ready:
+                            self._follow_one(owed, ready[0])
                     finally:
                         db.session.remove()  # no read transaction left open between batches
             except Exception:  # noqa: BLE001  (a display problem must never stop later updates)
@@ -228,10 +230,10 @@ class Updates(Watchers):
                     self.busy = bool(owed) or bool(self.held)
                     self.lock.notify_all()
 
-    def _follow_one(self, owed: dict[int, bool]) -> None:
-        """The followers of the branch owed longest, unless a change comes for the screens: then
-        they stop where they are (what they were sending is out of date) and are owed again."""
-        branch_id = next(iter(owed))
+    def _follow_one(self, owed: dict[int, bool], branch_id: int) -> None:
+        """The followers of the branch (the one owed longest with no change held), unless a change
+        comes for the screens: then they stop where they are (what they were sending is out of
+        date) and are owed again."""
         everyone = owed.pop(branch_id)
         for publish in self.followers(branch_id, heard=not everyone):
             let_requests_in()  # (the frames written, and the requests waiting served, first)

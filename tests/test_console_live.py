@@ -2,12 +2,16 @@
 change there sends one small "changed" event and a change elsewhere sends nothing; and in Chromium
 on the real server, that the open console shows a check-in from another client at once, without
 a reload and without polling while nothing changes."""
+import threading
 import time
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from core import engine
 from core.extensions import db, socketio
+from core.models import Counter
 from display import realtime
 from staff import live
 
@@ -74,6 +78,39 @@ def test_a_check_in_nudges_the_branchs_consoles_and_no_other(app, client, world,
 
     socket.disconnect(namespace=live.NAMESPACE)
     assert not live.watchers(app).watched(world["one"])
+
+
+def test_a_push_overtaken_by_a_held_check_in_waits_for_it_and_goes_once(app, client, world, monkeypatch):
+    """Consoles owed a push for a call, overtaken by a check-in that waits for company
+    (realtime.HOLD_SECONDS): they are pushed once, when the check-in goes, not once before it (out
+    of date) and again after."""
+    login(client, "alice")
+    socket = connect(app, client, world["one"])
+    counter = db.session.scalar(select(Counter.id).where(Counter.branch_id == world["one"]))
+    for _ in range(2):
+        check_in(app, world["one"])
+    changes(socket)
+    monkeypatch.setattr(realtime, "HOLD_SECONDS", 0.5)
+    let_requests_in, came = realtime.let_requests_in, []
+
+    def a_check_in_comes_in_before_the_followers():
+        let_requests_in()
+        if not came and realtime.updates(app).owed_since:  # (the followers' turn: the call told)
+            came.append(1)
+            def kiosk_check_in():
+                with app.app_context():
+                    check_in(app, world["one"])
+
+            kiosk = threading.Thread(target=kiosk_check_in)  # (a request of its own)
+            kiosk.start()
+            kiosk.join()
+
+    monkeypatch.setattr(realtime, "let_requests_in", a_check_in_comes_in_before_the_followers)
+    started = time.monotonic()
+    engine.call_next(counter)
+    assert realtime.settle() and came
+    assert time.monotonic() - started >= 0.5  # the push went with the check-in, after its hold
+    assert [change["waiting"] for change in changes(socket)] == [2]  # one push, the call's and the check-in's
 
 
 def test_nobody_watching_costs_the_check_in_nothing(app, client, world):

@@ -113,6 +113,7 @@
   }
   document.addEventListener("pointerup", released, true);
   document.addEventListener("pointercancel", released, true);
+  window.addEventListener("blur", released);  // let go outside the window: never stuck waiting
 
   function choosing() {  // the user is in the middle of choosing something in the panel
     var active = document.activeElement;

@@ -113,7 +113,9 @@ class VirtualModem(Parser, Commands, Memories, Network, Faults):
             self._buffer = b""
             self._pdu_target = None
             self._pdu_echoed = 0
-        for link in (self.link, self.by_id):
+        # The by-id link first: once the port's own name is there, so is every name of it (a
+        # client that waits for the port never finds the by-id link missing).
+        for link in (self.by_id, self.link):
             if link:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 tmp = link.with_name(link.name + ".new")

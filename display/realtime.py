@@ -410,7 +410,7 @@ def _event(change) -> dict:
         counter = found.name if found else None
     return {"kind": change.kind, "number": change.label, "counter": counter, "status": change.status,
             "service": service,
-            "announce": change.kind in ANNOUNCED and counter is not None}
+            "announce": _announces(change) and counter is not None}
 
 
 class DisplayNamespace(Namespace):

@@ -15,7 +15,12 @@ HOLDS_WRITE_LOCK = "seed_holds_write_lock"
 WRITE_LOCK_SECONDS = 30  # as long as SQLite's own busy timeout
 
 
+WROTE = "seed_wrote"  # (connection.info) the connection's transaction has written
+
+
 def configure_engine(engine) -> None:
+    if engine.dialect.name == "postgresql":
+        _note_writes(engine)
     if engine.dialect.name != "sqlite":
         return
 
@@ -78,6 +83,32 @@ def configure_engine(engine) -> None:
         release(record.info)
 
 
+def _note_writes(engine) -> None:
+    """Mark a connection whose transaction has sent anything but a SELECT (an INSERT, UPDATE or
+    DELETE, a savepoint, a lock), until its transaction ends: see _reads_only()."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(connection, _cursor, statement, _parameters, _context, _many):
+        if not statement.lstrip()[:6].upper() == "SELECT":
+            connection.info[WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _ended(connection):
+        connection.info.pop(WROTE, None)
+
+
+def _reads_only(session) -> bool:
+    """The session's open transaction has only read, on PostgreSQL: it can go on as the write
+    transaction. At READ COMMITTED (PostgreSQL's, and ours) every statement reads what is
+    committed when it starts, so ending the reads and beginning anew (a COMMIT and a BEGIN, two
+    round trips in every request that reads, then writes) would decide on nothing fresher; no
+    lock is taken by a read. Not on SQLite, whose writer must begin with its write lock."""
+    if session.get_bind().dialect.name != "postgresql" or session.new or session.dirty or session.deleted:
+        return False
+    return not session.connection().info.get(WROTE)
+
+
 @contextmanager
 def write_transaction(keep_loaded=False, refresh=True):
     """One transaction for one change of state: commit on success, roll back on any error.
@@ -94,11 +125,15 @@ def write_transaction(keep_loaded=False, refresh=True):
     session = db.session()  # the scoped session's current Session
     keep = session.expire_on_commit
     try:
-        if session.in_transaction():
-            session.expire_on_commit = keep and refresh
-            session.commit()
+        if session.in_transaction() and _reads_only(session):
+            if keep and refresh:
+                session.expire_all()  # as the commit would have: decide on what is committed now
+        else:
+            if session.in_transaction():
+                session.expire_on_commit = keep and refresh
+                session.commit()
+            session.connection(execution_options=WRITE)
         session.expire_on_commit = keep and not keep_loaded
-        session.connection(execution_options=WRITE)
         try:
             yield session
             session.commit()

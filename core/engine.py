@@ -164,7 +164,7 @@ def _service_with_branch():
 
 
 def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, source="staff", staff=None,
-                 not_before=None, customer=None, before_number=None) -> Ticket:
+                 not_before=None, customer=None, before_number=None, service=None) -> Ticket:
     """A new waiting ticket, numbered per service and branch-local day (A001, A002, ...).
     `priority`: the service's own unless given (staff may choose another).
     `not_before`: not called until then (an appointment's time), keeping its place after it.
@@ -176,14 +176,21 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
     (on PostgreSQL every check-in of the service waits for it), so the reads come first. Once the
     ticket is written the receivers of ticket_changing add theirs (its welcome text). The ticket
     and what the transaction loaded stay loaded after the commit: the answer and the texts read
-    them without a query."""
+    them without a query.
+    `service`: the service (of `service_id`) as the caller read it in this request, its branch
+    loaded too (the kiosk's check-in): neither is read again, and what the request loaded before
+    stays loaded (a service paused in the instant between is still taken, as it would have been
+    an instant earlier)."""
     if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
                                  or not -100 <= priority <= 100):
         raise ValidationError(gettext("Priority must be a whole number from -100 to 100."),
                               {"priority": "out of range"})
-    with write_transaction(keep_loaded=True) as session:
-        # The service with its branch in one query (loaded before the write lock, they may be stale).
-        service = session.execute(_service_with_branch(), {"service": service_id}).scalar_one_or_none()
+    if service is not None and service.id != service_id:
+        raise ValueError(f"service {service.id} given for service_id {service_id}")
+    with write_transaction(keep_loaded=True, refresh=service is None) as session:
+        if service is None:
+            # The service with its branch in one query (loaded before the write lock, they may be stale).
+            service = session.execute(_service_with_branch(), {"service": service_id}).scalar_one_or_none()
         if service is None or not service.active:
             raise NotFound(gettext("Service %(service)s does not exist or is not offered now.", service=service_id))
         branch = service.branch

@@ -9,12 +9,13 @@ from datetime import timedelta
 from statistics import median
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, cast, func, literal, null, or_, select, union_all
 
 from . import clock
 from .extensions import db
 from .models import Counter, Service, Ticket, counter_services
 from .models import TicketStatus as S
+from .types import UTCDateTime
 
 # The one rule for who goes first within a service: higher priority, then earlier arrival, then
 # the lower id (two arrivals in the same instant). The engine calls by it, positions count by it.
@@ -125,6 +126,47 @@ def place_on_arrival(branch_id: int, service_id: int, priority: int, arrived_at)
             "ticket": AFTER_EVERY_TICKET})
 
     return _remembered(("arrival", branch_id, service_id, priority, arrived_at), work)
+
+
+@functools.cache
+def _arrival_figures():
+    """place_on_arrival's count, open_counters' and service_minutes' rows as one statement: the
+    part (1, 2, 3), a count, and a recent completion's times (part 3 only)."""
+    def no_time():
+        return cast(null(), UTCDateTime)
+
+    ahead = (select(literal(1).label("part"), func.count().label("n"), no_time().label("started"),
+                    no_time().label("called"), no_time().label("finished"))
+             .select_from(Ticket)
+             .where(Ticket.branch_id == bindparam("branch"), Ticket.status == S.WAITING,
+                    Ticket.service_id == bindparam("service"),
+                    _ahead_of(bindparam("priority"), bindparam("arrived"), bindparam("ticket"))))
+    counters = (select(literal(2), func.count(Counter.id), no_time(), no_time(), no_time())
+                .join(counter_services, counter_services.c.counter_id == Counter.id)
+                .where(counter_services.c.service_id == bindparam("service"), Counter.is_open.is_(True)))
+    recent = _recent_completions().subquery()
+    done = select(literal(3), literal(0), recent.c.started_at, recent.c.called_at, recent.c.finished_at)
+    return union_all(ahead, counters, done)
+
+
+def quote_on_arrival(branch_id: int, service: Service, priority: int, arrived_at) -> tuple[int, int]:
+    """(place, minutes to wait) for a ticket arriving at `arrived_at` with `priority`: what
+    place_on_arrival() and wait_for() say, read in one statement instead of three (a check-in's
+    quote, worked out before it takes its number). In an `estimating()` block the ticket's
+    position() and the service's figures are then these, without another query."""
+    keys = (("arrival", branch_id, service.id, priority, arrived_at), ("minutes", service.id), ("counters", service.id))
+    memo = _ESTIMATES.get()
+    memo = {} if memo is None else memo
+    if not all(key in memo for key in keys):
+        rows = db.session.execute(_arrival_figures(), {
+            "branch": branch_id, "service": service.id, "priority": priority, "arrived": arrived_at,
+            "ticket": AFTER_EVERY_TICKET, "since": _since(), "size": current_app.config["ESTIMATE_SAMPLE_SIZE"]}).all()
+        counts = {part: n for part, n, *_times in rows if part != 3}
+        minutes = _minutes_from(service, [tuple(times) for part, _n, *times in rows if part == 3])
+        for key, value in zip(keys, (1 + counts[1], minutes, counts[2])):
+            memo.setdefault(key, value)
+    place, minutes, counters = (memo[key] for key in keys)
+    return place, wait_minutes(place - 1, minutes, counters)
 
 
 def _minutes_from(service: Service, rows) -> float:

@@ -1,5 +1,6 @@
 """PDUs the network side produces (SMS-DELIVER, SMS-STATUS-REPORT), built on python-gsmmodem's
 codec so the virtual modem encodes text exactly as the library decodes it."""
+import functools
 from datetime import datetime
 
 from gsmmodem.pdu import GSM7_BASIC, _encodeAddressField, _encodeTimestamp, encodeGsm7, packSeptets
@@ -8,12 +9,19 @@ from gsmmodem.pdu import GSM7_BASIC, _encodeAddressField, _encodeTimestamp, enco
 SEGMENT_LIMITS = {"GSM-7": (160, 153), "UCS-2": (70, 67)}
 
 
-def encoding_of(text: str) -> str:
+@functools.lru_cache(maxsize=64)
+def _septets(text: str) -> int | None:
+    """The GSM-7 septets `text` takes (an escaped character two), None when it needs UCS-2. Asked
+    several times of each text on its way to the outbox (is it valid, how many parts, which
+    encoding): encoded once, a character at a time in python-gsmmodem's Python."""
     try:
-        encodeGsm7(text)
+        return len(encodeGsm7(text))
     except ValueError:
-        return "UCS-2"
-    return "GSM-7"
+        return None
+
+
+def encoding_of(text: str) -> str:
+    return "UCS-2" if _septets(text) is None else "GSM-7"
 
 
 def outside_bmp(text: str) -> list[str]:
@@ -22,8 +30,8 @@ def outside_bmp(text: str) -> list[str]:
 
 
 def segment_count(text: str) -> int:
-    encoding = encoding_of(text)
-    length = len(encodeGsm7(text)) if encoding == "GSM-7" else len(text)
+    septets = _septets(text)
+    encoding, length = ("UCS-2", len(text)) if septets is None else ("GSM-7", septets)
     single, per_part = SEGMENT_LIMITS[encoding]
     return 1 if length <= single else -(-length // per_part)
 

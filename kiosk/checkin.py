@@ -17,7 +17,7 @@ from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
 from core.models import Branch, Service, Ticket
-from core.queries import estimated_wait_minutes, estimating, place_on_arrival, position, wait_for
+from core.queries import estimated_wait_minutes, estimating, position, quote_on_arrival
 from core.storefront import LANGUAGES, closure_today, offered_languages, start_language
 from core.web import whole_number
 
@@ -96,7 +96,7 @@ def check_in(data: dict) -> dict:
     # ticket's own transaction, where the wait told is kept with the customer and the ticket.
     with estimating():
         ticket = engine.issue_ticket(service.id, customer=remember, language=language, source="kiosk",
-                                     before_number=_quote)
+                                     before_number=_quote, service=service)
         return ticket_result(ticket, sms=bool(consent), quote_kept=True)
 
 
@@ -145,8 +145,8 @@ def _quote(_session, service, fields) -> dict:
     """(In the ticket's transaction, before it takes its number) the wait the customer is told,
     kept on the ticket for the report that sets it against the real one; it and the place are
     remembered for the answer and the welcome text."""
-    place = place_on_arrival(fields["branch_id"], service.id, fields["priority"], fields["arrived_at"])
-    return {"quoted_wait_minutes": wait_for(service, place)}
+    _place, wait = quote_on_arrival(fields["branch_id"], service, fields["priority"], fields["arrived_at"])
+    return {"quoted_wait_minutes": wait}
 
 
 def ticket_result(ticket, *, sms: bool, quote_kept=False, **extra) -> dict:

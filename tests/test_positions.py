@@ -6,8 +6,8 @@ from sqlalchemy import event, func, select
 
 from core import engine
 from core.extensions import db
-from core.models import Customer
-from core.queries import place_on_arrival, position, positions
+from core.models import Customer, Ticket
+from core.queries import open_counters, place_on_arrival, position, positions, quote_on_arrival, service_minutes, wait_for
 from messaging.models import OutboxMessage
 
 from .helpers import make_branch, make_counter, make_service
@@ -115,6 +115,43 @@ def test_the_place_counted_before_a_ticket_is_written_is_its_place_after(any_db_
         assert position(ticket) == before == positions(branch.id)[ticket.id], (priority, tie)
         if not tie:  # a tie: the next one arrives in the same instant
             clock.advance(seconds=20)
+
+
+def test_the_quote_read_in_one_statement_says_what_the_three_reads_say(any_db_app, clock):
+    """A check-in's place and wait (quote_on_arrival, one statement) are what place_on_arrival,
+    service_minutes and open_counters say, read apart: with completions to measure or not, with
+    one, two or no counters open, for each priority and for an arrival tied with one waiting."""
+    branch = make_branch()
+    a, b = make_service(branch, "A"), make_service(branch, "B")
+    first, second = make_counter(branch, "1", [a, b], is_open=True), make_counter(branch, "2", [a], is_open=False)
+    db.session.commit()
+    seen = set()
+    for round_ in range(5):
+        if round_:  # one more completion of A each round (4, 6, 8... minutes): the median moves
+            engine.issue_ticket(a.id, priority=100)
+            called = engine.call_next(first.id)
+            clock.advance(minutes=2 + 2 * round_)
+            engine.complete(called.id)
+        for priority in (-1, 0, 5):
+            engine.issue_ticket(a.id, priority=priority)
+            engine.issue_ticket(b.id, priority=priority)
+        if round_ == 3:
+            second.is_open = True
+            db.session.commit()
+        if round_ == 4:
+            first.is_open = second.is_open = False
+            db.session.commit()
+        db.session.expire_all()
+        tied = db.session.scalars(select(Ticket).where(Ticket.service_id == a.id)
+                                  .order_by(Ticket.id.desc())).first()
+        for priority, at in [(-1, engine.clock.now()), (0, engine.clock.now()), (5, engine.clock.now()),
+                             (10, engine.clock.now()), (tied.priority, tied.arrived_at)]:
+            place = place_on_arrival(branch.id, a.id, priority, at)
+            assert quote_on_arrival(branch.id, a, priority, at) == (place, wait_for(a, place)), (round_, priority)
+        seen.add((service_minutes(a), open_counters(a)))
+        clock.advance(seconds=30)
+    # The rounds met the configured average and measured medians, and 0, 1 and 2 counters open.
+    assert len({minutes for minutes, _n in seen}) >= 3 and {n for _m, n in seen} == {0, 1, 2}, seen
 
 
 def test_position_texts_cost_the_same_with_200_texting_customers_as_with_10(any_db_app, clock):

@@ -217,6 +217,28 @@ def open_counters(service: Service) -> int:
         _open_counters_of(), {"service": service.id}))
 
 
+@functools.cache
+def _recent_of_services():
+    recent = (
+        select(Ticket.service_id, Ticket.started_at, Ticket.called_at, Ticket.finished_at,
+               func.row_number().over(partition_by=Ticket.service_id,
+                                      order_by=(Ticket.finished_at.desc(), Ticket.id.desc())).label("newest"))
+        .where(Ticket.service_id.in_(bindparam("services", expanding=True)), Ticket.status == S.COMPLETED,
+               Ticket.finished_at >= bindparam("since"))
+        .subquery()
+    )
+    return (select(recent.c.service_id, recent.c.started_at, recent.c.called_at, recent.c.finished_at)
+            .where(recent.c.newest <= bindparam("size")))
+
+
+@functools.cache
+def _open_counters_of_services():
+    return (select(counter_services.c.service_id, func.count(Counter.id))
+            .join(Counter, counter_services.c.counter_id == Counter.id)
+            .where(counter_services.c.service_id.in_(bindparam("services", expanding=True)), Counter.is_open.is_(True))
+            .group_by(counter_services.c.service_id))
+
+
 def service_figures(services) -> dict[int, tuple[float, int]]:
     """{service id: (service_minutes, open_counters)} for several services in two queries, however
     many services: the recent completions of each (ix_ticket_service_finished, one range per
@@ -225,25 +247,11 @@ def service_figures(services) -> dict[int, tuple[float, int]]:
     if not services:
         return {}
     ids = [service.id for service in services]
-    recent = (
-        select(Ticket.service_id, Ticket.started_at, Ticket.called_at, Ticket.finished_at,
-               func.row_number().over(partition_by=Ticket.service_id,
-                                      order_by=(Ticket.finished_at.desc(), Ticket.id.desc())).label("newest"))
-        .where(Ticket.service_id.in_(ids), Ticket.status == S.COMPLETED, Ticket.finished_at >= _since())
-        .subquery()
-    )
     rows = {service_id: [] for service_id in ids}
-    for service_id, started, called, finished in db.session.execute(
-        select(recent.c.service_id, recent.c.started_at, recent.c.called_at, recent.c.finished_at)
-        .where(recent.c.newest <= current_app.config["ESTIMATE_SAMPLE_SIZE"])
-    ):
+    values = {"services": ids, "since": _since(), "size": current_app.config["ESTIMATE_SAMPLE_SIZE"]}
+    for service_id, started, called, finished in db.session.execute(_recent_of_services(), values):
         rows[service_id].append((started, called, finished))
-    counters = dict(db.session.execute(
-        select(counter_services.c.service_id, func.count(Counter.id))
-        .join(Counter, counter_services.c.counter_id == Counter.id)
-        .where(counter_services.c.service_id.in_(ids), Counter.is_open.is_(True))
-        .group_by(counter_services.c.service_id)
-    ).all())
+    counters = dict(db.session.execute(_open_counters_of_services(), {"services": ids}).all())
     return {service.id: (_minutes_from(service, rows[service.id]), counters.get(service.id, 0)) for service in services}
 
 

@@ -35,11 +35,14 @@ def start_language(branch: Branch) -> str:
     return branch.default_language if branch.default_language in offered else offered[0]
 
 
+@functools.cache  # built once, bound at each use (see core/queries.py)
+def _services_of():
+    return select(Service).where(Service.branch_id == bindparam("branch")).order_by(Service.position, Service.code)
+
+
 def kiosk_services(branch: Branch) -> list[Service]:
     """Every service of the branch, paused ones included, in the kiosk's order (position, then code)."""
-    return db.session.scalars(
-        select(Service).where(Service.branch_id == branch.id).order_by(Service.position, Service.code)
-    ).all()
+    return db.session.scalars(_services_of(), {"branch": branch.id}).all()
 
 
 @functools.cache  # built once, bound at each use (see core/queries.py)

@@ -1,7 +1,8 @@
 """What a waiting-room display shows, as one snapshot: a screen that reconnects needs nothing else."""
+import functools
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core import clock, storefront
 from core.extensions import db
@@ -25,29 +26,46 @@ def _name(branch, ticket):
     return None
 
 
+# The statements are built once and bound at each build (see core/queries.py): a snapshot is
+# built after every change of a branch with a screen open, and building them cost more than
+# running them.
+@functools.cache
+def _serving():
+    return (select(Ticket)
+            .where(Ticket.branch_id == bindparam("branch"), Ticket.status.in_(OPEN_AT_COUNTER))
+            .order_by(Ticket.called_at.desc(), Ticket.id.desc()))
+
+
+@functools.cache
+def _calls():
+    # Today's calls only, newest first, found by moment (ix_ticket_event_kind_at). The day bound on
+    # the ticket too (its unique (branch, day, label) index) keeps either join order away from the
+    # branch's years of tickets; tickets left from an earlier day are closed just after midnight.
+    return (select(TicketEvent, Ticket, Counter)
+            .join(Ticket, TicketEvent.ticket_id == Ticket.id)
+            .outerjoin(Counter, TicketEvent.counter_id == Counter.id)
+            .where(TicketEvent.kind.in_(CALLS), TicketEvent.at >= bindparam("since"),
+                   Ticket.branch_id == bindparam("branch"), Ticket.service_day >= bindparam("day"))
+            .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
+            .limit(RECENT_CALLS * 4))
+
+
+@functools.cache
+def _waiting_counts():
+    return (select(Ticket.service_id, db.func.count())
+            .where(Ticket.branch_id == bindparam("branch"), Ticket.status == S.WAITING)
+            .group_by(Ticket.service_id))
+
+
 def build(branch_id: int) -> dict | None:
     branch = db.session.get(Branch, branch_id)
     if branch is None:
         return None
     now = clock.now()
     day_start = _start_of_local_day(branch, now)
-    serving = db.session.scalars(
-        select(Ticket)
-        .where(Ticket.branch_id == branch.id, Ticket.status.in_(OPEN_AT_COUNTER))
-        .order_by(Ticket.called_at.desc(), Ticket.id.desc())
-    ).all()
-    # Today's calls only, newest first, found by moment (ix_ticket_event_kind_at). The day bound on
-    # the ticket too (its unique (branch, day, label) index) keeps either join order away from the
-    # branch's years of tickets; tickets left from an earlier day are closed just after midnight.
-    calls = db.session.execute(
-        select(TicketEvent, Ticket, Counter)
-        .join(Ticket, TicketEvent.ticket_id == Ticket.id)
-        .outerjoin(Counter, TicketEvent.counter_id == Counter.id)
-        .where(TicketEvent.kind.in_(CALLS), TicketEvent.at >= day_start,
-               Ticket.branch_id == branch.id, Ticket.service_day >= day_start.date() - timedelta(days=1))
-        .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
-        .limit(RECENT_CALLS * 4)
-    ).all()
+    serving = db.session.scalars(_serving(), {"branch": branch.id}).all()
+    calls = db.session.execute(_calls(), {"branch": branch.id, "since": day_start,
+                                          "day": day_start.date() - timedelta(days=1)}).all()
     recent, seen = [], set()
     for event, ticket, counter in calls:
         if ticket.id in seen:
@@ -57,11 +75,7 @@ def build(branch_id: int) -> dict | None:
                        "at": event.at.isoformat(), "status": str(ticket.status), "name": _name(branch, ticket)})
         if len(recent) == RECENT_CALLS:
             break
-    waiting = db.session.execute(
-        select(Ticket.service_id, db.func.count()).where(Ticket.branch_id == branch.id, Ticket.status == S.WAITING)
-        .group_by(Ticket.service_id)
-    ).all()
-    counts = dict(waiting)
+    counts = dict(db.session.execute(_waiting_counts(), {"branch": branch.id}).all())
     languages = storefront.offered_languages(branch)
     offered = [service for service in storefront.kiosk_services(branch) if service.active]
     figures = service_figures(offered)  # two queries for all the services, not two per service

@@ -13,12 +13,13 @@ processes, a change made in another one reaches this one as a notice (display/ac
 this process publishes to its own pages."""
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter as Tally
 
 from flask import current_app, request
 from flask_socketio import Namespace, emit, join_room
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from core import clock
@@ -123,16 +124,20 @@ class Watchers(realtime.Watchers):
                     return
 
 
+@functools.cache  # built once, bound at each use (see core/queries.py)
+def _tickets_of_branch():
+    return (select(Ticket).where(Ticket.id.in_(bindparam("tickets", expanding=True)), Ticket.branch_id == bindparam("branch"))
+            .options(joinedload(Ticket.service), joinedload(Ticket.counter), joinedload(Ticket.branch))
+            .execution_options(populate_existing=True))
+
+
 def statuses(branch_id: int, ticket_ids, pause=None) -> dict[int, dict] | None:
     """{ticket id: status} for these tickets of the branch: one positions query for the whole
     branch, one for the tickets (with their services, counters and branch: a late ticket's time is
     told in its zone); the wait estimate's figures once per service among them, never per ticket.
     `pause()` is called between every YIELD_EVERY statuses: when it says so, None (stopped)."""
     places = positions(branch_id)
-    tickets = db.session.scalars(
-        select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.branch_id == branch_id)
-        .options(joinedload(Ticket.service), joinedload(Ticket.counter), joinedload(Ticket.branch))
-        .execution_options(populate_existing=True)).all()
+    tickets = db.session.scalars(_tickets_of_branch(), {"tickets": list(ticket_ids), "branch": branch_id}).all()
     per_service: dict[int, tuple[float, int]] = {}
     found, now = {}, clock.now()  # (one moment for them all)
     for count, ticket in enumerate(tickets, 1):

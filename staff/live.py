@@ -9,10 +9,12 @@ waiting tickets (the queue index), whatever the number of consoles. The panel it
 per console, by its own request, with that person's scope."""
 from __future__ import annotations
 
+import functools
+
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import Namespace, join_room
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from core import clock, scope
 from core.extensions import db, socketio
@@ -29,9 +31,14 @@ def room(branch_id: int) -> str:
     return f"console:{branch_id}"
 
 
+@functools.cache  # built once, bound at each use (see core/queries.py)
+def _waiting_count():
+    return (select(func.count()).select_from(Ticket)
+            .where(Ticket.branch_id == bindparam("branch"), Ticket.status == S.WAITING))
+
+
 def news(branch_id: int) -> dict:
-    waiting = db.session.scalar(select(func.count()).select_from(Ticket)
-                                .where(Ticket.branch_id == branch_id, Ticket.status == S.WAITING))
+    waiting = db.session.scalar(_waiting_count(), {"branch": branch_id})
     return {"branch": branch_id, "at": clock.now().isoformat(), "waiting": waiting}
 
 

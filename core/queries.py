@@ -115,45 +115,27 @@ def position(ticket: Ticket) -> int | None:
 AFTER_EVERY_TICKET = 2 ** 31 - 1  # the id column's largest: a ticket not yet written comes after its instant's
 
 
-def place_on_arrival(branch_id: int, service_id: int, priority: int, arrived_at) -> int:
-    """The place a ticket arriving at `arrived_at` with `priority` will take in its service, counted
-    as position() counts, before the ticket is written (a check-in works out what it tells the
-    customer before it takes its number: see core.engine.issue_ticket). In an `estimating()` block
-    the ticket's position() is then this, without another count."""
-    def work():
-        return 1 + db.session.scalar(_waiting_ahead(), {
-            "branch": branch_id, "service": service_id, "priority": priority, "arrived": arrived_at,
-            "ticket": AFTER_EVERY_TICKET})
-
-    return _remembered(("arrival", branch_id, service_id, priority, arrived_at), work)
-
-
 @functools.cache
 def _arrival_figures():
-    """place_on_arrival's count, open_counters' and service_minutes' rows as one statement: the
-    part (1, 2, 3), a count, and a recent completion's times (part 3 only)."""
+    """The three reads of a check-in's quote as one statement: the waiting ahead (position()'s
+    count, for a ticket not yet written), the open counters (open_counters()) and the recent
+    completions (service_minutes()). Rows of (a count, the part: 1, 2 or 3, a completion's times)."""
     def no_time():
         return cast(null(), UTCDateTime)
 
-    ahead = (select(literal(1).label("part"), func.count().label("n"), no_time().label("started"),
-                    no_time().label("called"), no_time().label("finished"))
-             .select_from(Ticket)
-             .where(Ticket.branch_id == bindparam("branch"), Ticket.status == S.WAITING,
-                    Ticket.service_id == bindparam("service"),
-                    _ahead_of(bindparam("priority"), bindparam("arrived"), bindparam("ticket"))))
-    counters = (select(literal(2), func.count(Counter.id), no_time(), no_time(), no_time())
-                .join(counter_services, counter_services.c.counter_id == Counter.id)
-                .where(counter_services.c.service_id == bindparam("service"), Counter.is_open.is_(True)))
+    ahead = _waiting_ahead().add_columns(literal(1), no_time(), no_time(), no_time())
+    counters = _open_counters_of().add_columns(literal(2), no_time(), no_time(), no_time())
     recent = _recent_completions().subquery()
-    done = select(literal(3), literal(0), recent.c.started_at, recent.c.called_at, recent.c.finished_at)
+    done = select(literal(0), literal(3), recent.c.started_at, recent.c.called_at, recent.c.finished_at)
     return union_all(ahead, counters, done)
 
 
 def quote_on_arrival(branch_id: int, service: Service, priority: int, arrived_at) -> tuple[int, int]:
-    """(place, minutes to wait) for a ticket arriving at `arrived_at` with `priority`: what
-    place_on_arrival() and wait_for() say, read in one statement instead of three (a check-in's
-    quote, worked out before it takes its number). In an `estimating()` block the ticket's
-    position() and the service's figures are then these, without another query."""
+    """(place, minutes to wait) for a ticket arriving at `arrived_at` with `priority`, before it is
+    written: the place counted as position() counts, the wait as wait_for() works it out, in one
+    statement (a check-in works out what it tells the customer before it takes its number: see
+    core.engine.issue_ticket). In an `estimating()` block the ticket's position() and the
+    service's figures are then these, without another query."""
     keys = (("arrival", branch_id, service.id, priority, arrived_at), ("minutes", service.id), ("counters", service.id))
     memo = _ESTIMATES.get()
     memo = {} if memo is None else memo
@@ -161,8 +143,8 @@ def quote_on_arrival(branch_id: int, service: Service, priority: int, arrived_at
         rows = db.session.execute(_arrival_figures(), {
             "branch": branch_id, "service": service.id, "priority": priority, "arrived": arrived_at,
             "ticket": AFTER_EVERY_TICKET, "since": _since(), "size": current_app.config["ESTIMATE_SAMPLE_SIZE"]}).all()
-        counts = {part: n for part, n, *_times in rows if part != 3}
-        minutes = _minutes_from(service, [tuple(times) for part, _n, *times in rows if part == 3])
+        counts = {part: n for n, part, *_times in rows if part != 3}
+        minutes = _minutes_from(service, [tuple(times) for _n, part, *times in rows if part == 3])
         for key, value in zip(keys, (1 + counts[1], minutes, counts[2])):
             memo.setdefault(key, value)
     place, minutes, counters = (memo[key] for key in keys)

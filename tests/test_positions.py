@@ -7,7 +7,7 @@ from sqlalchemy import event, func, select
 from core import engine
 from core.extensions import db
 from core.models import Customer, Ticket
-from core.queries import open_counters, place_on_arrival, position, positions, quote_on_arrival, service_minutes, wait_for
+from core.queries import open_counters, position, positions, quote_on_arrival, service_minutes, wait_for
 from messaging.models import OutboxMessage
 
 from .helpers import make_branch, make_counter, make_service
@@ -100,7 +100,7 @@ def texts_of(kind):
 
 def test_the_place_counted_before_a_ticket_is_written_is_its_place_after(any_db_app, clock):
     """A check-in works out where the ticket will stand before it takes its number
-    (place_on_arrival): it must be the place the ticket then has, whatever its priority and
+    (quote_on_arrival): it must be the place the ticket then has, whatever its priority and
     whoever arrived in the same instant."""
     branch = make_branch()
     a = make_service(branch, "A")
@@ -108,7 +108,7 @@ def test_the_place_counted_before_a_ticket_is_written_is_its_place_after(any_db_
     for priority, tie in [(0, False), (0, True), (10, False), (-1, True), (0, True), (10, True), (5, False),
                           (0, False), (-1, False)]:
         now = engine.clock.now()
-        before = place_on_arrival(branch.id, a.id, priority, now)
+        before, _wait = quote_on_arrival(branch.id, a, priority, now)
         ticket = engine.issue_ticket(a.id, priority=priority)
         assert ticket.arrived_at == now
         db.session.expire_all()
@@ -118,9 +118,9 @@ def test_the_place_counted_before_a_ticket_is_written_is_its_place_after(any_db_
 
 
 def test_the_quote_read_in_one_statement_says_what_the_three_reads_say(any_db_app, clock):
-    """A check-in's place and wait (quote_on_arrival, one statement) are what place_on_arrival,
-    service_minutes and open_counters say, read apart: with completions to measure or not, with
-    one, two or no counters open, for each priority and for an arrival tied with one waiting."""
+    """A check-in's place and wait (quote_on_arrival, one statement) are the queue rule's place and
+    what service_minutes and open_counters say, read apart: with completions to measure or not,
+    with one, two or no counters open, for each priority and for an arrival tied with one waiting."""
     branch = make_branch()
     a, b = make_service(branch, "A"), make_service(branch, "B")
     first, second = make_counter(branch, "1", [a, b], is_open=True), make_counter(branch, "2", [a], is_open=False)
@@ -146,7 +146,10 @@ def test_the_quote_read_in_one_statement_says_what_the_three_reads_say(any_db_ap
                                   .order_by(Ticket.id.desc())).first()
         for priority, at in [(-1, engine.clock.now()), (0, engine.clock.now()), (5, engine.clock.now()),
                              (10, engine.clock.now()), (tied.priority, tied.arrived_at)]:
-            place = place_on_arrival(branch.id, a.id, priority, at)
+            waiting = db.session.scalars(select(Ticket).where(Ticket.service_id == a.id,
+                                                              Ticket.status == "waiting")).all()
+            # (the rule written out: a ticket not yet written comes after those of its instant)
+            place = 1 + sum((-t.priority, t.arrived_at) <= (-priority, at) for t in waiting)
             assert quote_on_arrival(branch.id, a, priority, at) == (place, wait_for(a, place)), (round_, priority)
         seen.add((service_minutes(a), open_counters(a)))
         clock.advance(seconds=30)

@@ -7,6 +7,7 @@ names the kiosk to the check-in rate limit and is never accepted as a staff prin
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import Column, ForeignKey, String, Table, or_, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from . import clock
@@ -197,11 +198,24 @@ def revoke(token_id, *, kiosk: bool, by=None) -> ApiToken:
 
 # --- checking a request's token ---------------------------------------------------------------
 
+# Statements of every API request and kiosk check-in: built once, bound at each use.
+@functools.cache
+def _by_secret():
+    return select(ApiToken).where(ApiToken.secret_hash == bindparam("hash"))
+
+
+@functools.cache
+def _branch_ids():
+    table = api_token_branches
+    return select(table.c.branch_id).where(table.c.token_id == bindparam("token")).order_by(table.c.branch_id)
+
+
 def _lookup(secret) -> ApiToken | None:
+    """The token a secret stands for; its branches are loaded when asked for (a principal needs
+    their ids only, a kiosk's check-in none)."""
     if not isinstance(secret, str) or not secret.startswith(PREFIX) or len(secret) > MAX_SECRET:
         return None
-    query = select(ApiToken).where(ApiToken.secret_hash == digest(secret)).options(selectinload(ApiToken.branches))
-    return db.session.scalar(query)
+    return db.session.scalar(_by_secret(), {"hash": digest(secret)})
 
 
 def _touch(token: ApiToken, now: datetime) -> None:
@@ -235,7 +249,7 @@ def principal_for(secret: str) -> TokenPrincipal:
         raise TokenRefused(gettext("API token %(name)s expired on %(moment)s UTC. Ask an administrator for a new one.",
                                    name=repr(token.name), moment=f"{token.expires_at:%Y-%m-%d %H:%M}"),
                            {"token": "expired"})
-    principal = TokenPrincipal(token.id, token.name, token.role, [b.id for b in token.branches])
+    principal = TokenPrincipal(token.id, token.name, token.role, list(db.session.scalars(_branch_ids(), {"token": token.id})))
     _touch(token, now)
     return principal
 

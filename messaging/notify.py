@@ -8,7 +8,7 @@ import logging
 from contextvars import ContextVar
 from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, joinedload
@@ -63,16 +63,12 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
     welcome's "nearly your turn" and "next", which it makes needless).
     `fresh`: the caller knows the ticket has no notice of this kind yet (a ticket just issued).
     `with_rows(session, message)`: adds rows that must commit with the text (the survey's own row)."""
-    customer = _recipient(ticket)
-    rules = policy.settings(ticket.branch)
-    if customer is None or not rules.get(kind, True):
+    if _recipient(ticket) is None or not policy.settings(ticket.branch).get(kind, True):
         return None
     in_change = _IN_CHANGE.get()
     if in_change is None and not fresh and db.session.get(TicketNotice, (ticket.id, kind)) is not None:
         return None  # cheap early answer, before a write transaction; the insert below is what decides
-    language = ticket.language or customer.language
-    body = templates.render(ticket.branch, kind, language, **_values(ticket, language, place, **extra))
-    number, body = outbox.checked(customer.phone, body)  # a bad number or body: refused before any write
+    number, body = _worded(ticket, kind, place, **extra)
     if in_change is not None:
         session, queued = in_change
         message = _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows)
@@ -86,20 +82,30 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
     return None if message is None else message.id
 
 
+def _worded(ticket: Ticket, kind: str, place=None, **extra) -> tuple[str, str]:
+    """(the number in E.164, the text) of `kind` for the ticket's customer, in their language; a
+    bad number or body raises here, before any write."""
+    customer = ticket.customer
+    language = ticket.language or customer.language
+    body = templates.render(ticket.branch, kind, language, **_values(ticket, language, place, **extra))
+    return outbox.checked(customer.phone, body)
+
+
 def _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows) -> OutboxMessage | None:
     """The text, its notice and the notices `also` names, in `session`'s write transaction; None
     when the notice was taken already."""
+    message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
+                         send_after=send_after)
     if fresh:  # nobody can hold a notice of a ticket not yet committed: no claim to race for
-        message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
-                             send_after=send_after)
         session.execute(_new_notices(), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
             {"ticket_id": ticket.id, "kind": other, "outbox_id": None} for other in also])
     else:
-        if not _claim(session, ticket.id, kind):
+        # The notice, naming its text, is the claim: taken already (a race lost, a replay), the
+        # text goes again, unseen by anyone (it was never committed).
+        if not _claim(session, ticket.id, kind, message.id):
+            session.delete(message)
+            session.flush()
             return None
-        message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
-                             send_after=send_after)
-        session.execute(_noting(), {"ticket": ticket.id, "notice": kind, "outbox": message.id})
         for other in also:
             _claim(session, ticket.id, other)
     if with_rows is not None:
@@ -121,15 +127,9 @@ def _claiming(dialect: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = TicketNotice.__table__
     # RETURNING says whether this insert wrote the row (psycopg reports no rowcount for it).
-    return (insert(table).values(ticket_id=bindparam("ticket"), kind=bindparam("notice")).on_conflict_do_nothing()
-            .returning(table.c.kind))
-
-
-@functools.cache
-def _noting():
-    table = TicketNotice.__table__
-    return (update(table).where(table.c.ticket_id == bindparam("ticket"), table.c.kind == bindparam("notice"))
-            .values(outbox_id=bindparam("outbox")))
+    return (insert(table).values(ticket_id=bindparam("ticket"), kind=bindparam("notice"),
+                                 outbox_id=bindparam("outbox", required=False))
+            .on_conflict_do_nothing().returning(table.c.kind))
 
 
 @functools.cache
@@ -159,10 +159,11 @@ def _ticket_with_what_texts_name():
             .execution_options(populate_existing=True))
 
 
-def _claim(session, ticket_id: int, kind: str) -> bool:
-    """Take the notice (ticket, kind) in this transaction; False if someone has it already."""
+def _claim(session, ticket_id: int, kind: str, outbox_id: int | None = None) -> bool:
+    """Take the notice (ticket, kind), naming its text, in this transaction; False if someone has
+    it already."""
     statement = _claiming(session.get_bind().dialect.name)
-    return session.execute(statement, {"ticket": ticket_id, "notice": kind}).first() is not None
+    return session.execute(statement, {"ticket": ticket_id, "notice": kind, "outbox": outbox_id}).first() is not None
 
 
 def _positions(branch_id: int) -> None:
@@ -180,11 +181,24 @@ def _positions(branch_id: int) -> None:
     if not due:
         return
     textable = db.session.scalars(_textable(), {"tickets": list(due)}).all()
+    # Worded first, each alone (one customer's bad number must not cost everyone after them their
+    # text); then written together: one write transaction, not one per text.
+    texts = []
     for ticket in textable:
+        kind = due[ticket.id]
+        if not policy.settings(ticket.branch).get(kind, True):
+            continue
         try:
-            send_once(ticket, due[ticket.id], place=near[ticket.id])
-        except SeedError as error:  # one customer's bad number must not cost everyone after them their text
+            texts.append((ticket, kind, *_worded(ticket, kind, place=near[ticket.id])))
+        except SeedError as error:
             log.warning("position text for ticket %s not queued: %s", ticket.id, error.message)
+    if not texts:
+        return
+    with _adding() as session:
+        queued = [outbox.Queued.of(message) for ticket, kind, number, body in texts
+                  if (message := _write(session, ticket, kind, number, body, None, (), False, None)) is not None]
+    for message in queued:
+        outbox.announce(message)
 
 
 def _survey(ticket: Ticket) -> None:

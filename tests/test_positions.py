@@ -183,6 +183,67 @@ def test_one_bad_stored_number_does_not_cost_the_others_their_text(any_db_app, c
     assert nearly.id in texts_of("position")
 
 
+def test_the_texts_a_call_owes_others_are_written_in_one_transaction(any_db_app, clock):
+    """"You're next" and "nearly your turn" after a call: worded one by one, written in one write
+    transaction after the call's own (they were one each, each queuing for SQLite's write lock)."""
+    branch, counter = queue_of_texting_customers(6, clock)
+    engine.complete(engine.call_next(counter.id).id)
+    transaction, inserted = [0], []
+
+    def statement(_conn, _cursor, sql, *_args):
+        if sql.startswith("INSERT INTO outbox"):
+            inserted.append(transaction[0])
+
+    def commit(_conn):
+        transaction[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", statement)
+    event.listen(db.engine, "commit", commit)
+    try:
+        before = {kind: set(texts_of(kind)) for kind in ("called", "next", "position")}
+        engine.call_next(counter.id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", statement)
+        event.remove(db.engine, "commit", commit)
+    added = {kind: len(set(texts_of(kind)) - before[kind]) for kind in before}
+    assert added == {"called": 1, "next": 1, "position": 1}
+    # the call's own text with the call; the other two together, in a later transaction
+    assert len(inserted) == 3 and inserted[0] < inserted[1] == inserted[2], inserted
+
+
+def test_a_position_text_whose_notice_another_took_meanwhile_is_not_written(any_db_app, clock):
+    """Another process (a second counter's call, the lost-texts job) takes "nearly your turn" for
+    a customer between this call's look at the notices and its write: the notice decides, no second
+    text is written, nor left behind, and the other customer's text still goes."""
+    from messaging import notify
+    from messaging.models import TicketNotice
+
+    branch, counter = queue_of_texting_customers(6, clock)
+    engine.complete(engine.call_next(counter.id).id)
+    worded = notify._worded
+    taken = []
+
+    def meanwhile(ticket, kind, place=None, **extra):
+        if kind == "position" and not taken:
+            with db.engine.begin() as other:  # another connection: committed before this call writes
+                other.execute(TicketNotice.__table__.insert().values(ticket_id=ticket.id, kind=kind))
+            taken.append(ticket.id)
+        return worded(ticket, kind, place, **extra)
+
+    notify._worded = meanwhile
+    try:
+        before = {kind: set(texts_of(kind)) for kind in ("next", "position")}
+        count = db.session.scalar(select(func.count(OutboxMessage.id)))
+        engine.call_next(counter.id)
+    finally:
+        notify._worded = worded
+    assert len(taken) == 1
+    assert len(set(texts_of("next")) - before["next"]) == 1
+    assert set(texts_of("position")) == before["position"]  # none for the one whose notice was taken
+    assert db.session.scalar(select(func.count(OutboxMessage.id))) == count + 2  # "go to counter", "next"
+    assert db.session.get(TicketNotice, (taken[0], "position")).outbox_id is None  # the other's, untouched
+
+
 def test_a_called_customers_bad_number_does_not_cost_the_one_behind_the_text(any_db_app, clock):
     """The call's own text cannot go (a number stored before numbers were checked): the one it
     brought to the front still hears "you're next", and the call itself stands."""

@@ -255,3 +255,17 @@ def test_no_show_note_and_per_branch_switches(client, branch_setup, runner):
     assert kinds == ["called", "no_show"]  # no welcome: switched off
     note = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "no_show"))
     assert note.body == "Tbilisi Clinic: we called ticket A001 but could not find you. Please see the desk if you still need help."
+
+
+@pytest.mark.parametrize("raw, country", [({"phone": "+995555123456"}, None), (["+995555123456"], None), ("+99", None),
+                                          ("555 12 34 56", ["GE"]), ("12", "GE"), ("", "GE")])
+def test_a_number_refused_once_is_refused_every_time_with_a_clear_error(raw, country):
+    """Numbers are parsed once and remembered (messaging.phones): a refusal is not remembered as an
+    answer, and what cannot be remembered (a list, a JSON object) is refused, not a crash."""
+    from core.errors import ValidationError
+    from messaging.phones import e164
+
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            e164(raw, country)
+    assert e164("555 12 34 56", "GE") == e164("+995555123456") == "+995555123456"

@@ -100,8 +100,8 @@ def _write(session, ticket, kind, number, body, send_after, also, fresh, with_ro
         session.execute(_new_notices(), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
             {"ticket_id": ticket.id, "kind": other, "outbox_id": None} for other in also])
     else:
-        # The notice, naming its text, is the claim: taken already (a race lost, a replay), the
-        # text goes again, unseen by anyone (it was never committed).
+        # The notice, naming its text, is the claim. Taken already (a race lost, a replay), the
+        # text just added is removed: nobody has seen it (it was never committed).
         if not _claim(session, ticket.id, kind, message.id):
             session.delete(message)
             session.flush()

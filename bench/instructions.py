@@ -1,5 +1,5 @@
-"""What a texting check-in, a call with its texts and a display's snapshot cost in instructions, counted by callgrind:
-the same count in every run (within half a percent), whatever else the machine is doing, where
+"""What a texting check-in, a call with its texts and a display's snapshot cost in instructions,
+counted by callgrind: the same count in every run (within half a percent), whatever else the machine is doing, where
 timings on this shared virtual machine vary by a third within the hour. Use it to compare two
 versions of the code; the timings are bench/history.py's.
 
@@ -9,10 +9,10 @@ Builds an empty branch (bench/history.py's database()), runs the app in this pro
 test client, no HTTP server, no gateway sending the texts), checks in 30 customers to warm it up,
 then counts, under `valgrind --tool=callgrind`, the instructions of N more check-ins (each with a
 phone number and consent: its welcome text queued), of N calls of the next customer, each
-completed after (over the API, as a counter's token; each call texts "go to counter", "you're
-next" and "nearly your turn": everyone waiting texts) and of N snapshot builds. On PostgreSQL the
-count is this process's only (the driver's side of each round trip, not the server's). Needs
-valgrind (Debian's package); about a minute.
+completed after (over the API, with the admin's token; everyone waiting asked for texts, so each
+call texts "go to counter", "you're next" and "nearly your turn") and of N snapshot builds. On
+PostgreSQL the count is this process's only (the driver's side of each round trip, not the
+server's). Needs valgrind (Debian's package); about a minute.
 """
 from __future__ import annotations
 

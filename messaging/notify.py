@@ -63,7 +63,7 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
     welcome's "nearly your turn" and "next", which it makes needless).
     `fresh`: the caller knows the ticket has no notice of this kind yet (a ticket just issued).
     `with_rows(session, message)`: adds rows that must commit with the text (the survey's own row)."""
-    if _recipient(ticket) is None or not policy.settings(ticket.branch).get(kind, True):
+    if _recipient(ticket) is None or not _wanted(ticket, kind):
         return None
     in_change = _IN_CHANGE.get()
     if in_change is None and not fresh and db.session.get(TicketNotice, (ticket.id, kind)) is not None:
@@ -80,6 +80,11 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
         if message is not None:
             outbox.announce(message)
     return None if message is None else message.id
+
+
+def _wanted(ticket: Ticket, kind: str) -> bool:
+    """The branch sends texts of this kind (its settings can turn some off)."""
+    return policy.settings(ticket.branch).get(kind, True)
 
 
 def _worded(ticket: Ticket, kind: str, place=None, **extra) -> tuple[str, str]:
@@ -186,7 +191,7 @@ def _positions(branch_id: int) -> None:
     texts = []
     for ticket in textable:
         kind = due[ticket.id]
-        if not policy.settings(ticket.branch).get(kind, True):
+        if not _wanted(ticket, kind):
             continue
         try:
             texts.append((ticket, kind, *_worded(ticket, kind, place=near[ticket.id])))

@@ -10,7 +10,7 @@ from . import zones
 class Defaults:
     # Filled in by load_config when still None: sqlite in the instance folder.
     SQLALCHEMY_DATABASE_URI = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}  # on PostgreSQL, POSTGRES_POOL fills in what is not given
     SECRET_KEY = None
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
@@ -186,6 +186,15 @@ ENVIRONMENT = {
 }
 
 
+# A process's connections to PostgreSQL. Its requests share one core (gevent), so a few
+# connections keep it busy; with SQLAlchemy's default (5, and 10 more opened and closed again
+# when busy) 32 kiosks at once had 15 transactions running: each burst forked ten new server
+# processes, and the busy ones took turns on two cores with the process serving them. The
+# machine spent a third more per check-in and the last kiosk waited longer (bench/README.md).
+# A request beyond these waits its turn for a connection (pool_timeout s, then an error).
+POSTGRES_POOL = {"pool_size": 8, "max_overflow": 0, "pool_timeout": 30}
+
+
 def normalise_database_url(url: str) -> str:
     """postgres:// and postgresql:// (as hosting platforms write them) use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -208,6 +217,9 @@ def load_config(app, overrides=None) -> None:
         instance.mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'seed.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # instance/config.py's own choices win, key by key
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**POSTGRES_POOL, **(app.config["SQLALCHEMY_ENGINE_OPTIONS"] or {})}
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(instance)
     share_redis(app.config)

@@ -168,8 +168,9 @@ class RunningSystem:
     def api_token(self) -> str:
         """An administrator's API token, made once with the CLI on this system's instance."""
         if getattr(self, "_api_token", None) is None:
-            env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), **self.extra_env}
-            env.pop("DATABASE_URL", None)
+            env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance)}
+            env.pop("DATABASE_URL", None)  # the system's own, as start() gives it
+            env.update(self.extra_env)
             made = subprocess.run([sys.executable, "-m", "flask", "--app", "run", "token", "create", "--name",
                                    "live tests", "--role", "admin"], cwd=ROOT, env=env, capture_output=True,
                                   text=True, timeout=60, check=True)

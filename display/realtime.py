@@ -67,17 +67,23 @@ def room(branch_id: int) -> str:
 
 
 def group_room(branch_id: int, sid: str) -> str:
-    return f"branch:{branch_id}:{zlib.crc32(sid.encode()) % SCREEN_GROUPS}"
+    return f"branch:{branch_id}:{_group(sid)}"
 
 
-def _group_rooms(branch_id: int) -> list[str]:
+def _group_rooms(branch_id: int, occupied=None) -> list[str]:
     """The rooms a change is told to, one after another. With a message queue, the branch's one
     room: a call's announcement must go out whole or not at all (a process killed half-way through
     the groups would leave its note to be announced again, twice on the screens told already:
-    display/across.py); each process then writes the frame to its own screens."""
+    display/across.py); each process then writes the frame to its own screens. Without one, the
+    groups that hold a screen of the branch (`occupied`, group numbers; all when not given): a
+    frame is encoded for each room told, an empty one too."""
     if current_app.config["SOCKETIO_MESSAGE_QUEUE"]:
         return [room(branch_id)]
-    return [f"branch:{branch_id}:{group}" for group in range(SCREEN_GROUPS)]
+    return [f"branch:{branch_id}:{group}" for group in range(SCREEN_GROUPS) if occupied is None or group in occupied]
+
+
+def _group(sid: str) -> int:
+    return zlib.crc32(sid.encode()) % SCREEN_GROUPS
 
 
 def frame(events: list, state: dict) -> dict:
@@ -153,6 +159,31 @@ class Updates(Watchers):
         self.held: dict[int, tuple[float, list]] = {}
         self.due: set[int] = set()
         self.across = Across(self)
+        self.groups = Tally()  # (branch id, group) -> displays' screens connected here
+        self.screens: set[str] = set()  # their session ids (the others watching are followers')
+
+    def watch_screen(self, sid: str, branch_id: int) -> None:
+        """A display's screen, in its group's room (group_room), connected to this process."""
+        with self.lock:
+            self.forget(sid)
+            self.watch(sid, branch_id)
+            self.groups[branch_id, _group(sid)] += 1
+            self.screens.add(sid)
+
+    def forget(self, sid: str) -> None:
+        with self.lock:
+            branch_id = self.sessions.get(sid)
+            if sid in self.screens:
+                self.screens.discard(sid)
+                key = (branch_id, _group(sid))
+                self.groups[key] -= 1
+                if self.groups[key] <= 0:
+                    del self.groups[key]
+            super().forget(sid)
+
+    def occupied(self, branch_id: int) -> set[int]:
+        with self.lock:
+            return {group for (branch, group) in self.groups if branch == branch_id}
 
     def followers(self, branch_id: int, heard: bool = False) -> list:
         return [publish for watching, publish, here in self.app.extensions.get(FOLLOWERS, ())
@@ -319,7 +350,7 @@ class Updates(Watchers):
         self.builds += 1
         if state is None:
             return
-        groups = _group_rooms(branch_id)
+        groups = _group_rooms(branch_id, self.occupied(branch_id))
         # what each group is still owed: (event, its call's note or None); a note is done (across.py)
         # as soon as every group has been told of its call, not at the end of a long fan-out
         owed = {name: [] for name in groups}
@@ -330,8 +361,9 @@ class Updates(Watchers):
             for change, note in taken:
                 if note is not None:
                     untold[note] = len(groups)
+            events = [(_event(change), note) for change, note in taken]  # (the same for every group)
             for name in groups:  # (the groups told already go last)
-                owed.setdefault(name, []).extend((_event(change), note) for change, note in taken)
+                owed.setdefault(name, []).extend(events)
 
         add(changes)
         began = time.monotonic()
@@ -422,7 +454,7 @@ class DisplayNamespace(Namespace):
             raise ConnectionRefusedError("unknown branch")
         join_room(room(state["branch"]["id"]))
         join_room(group_room(state["branch"]["id"], request.sid))
-        updates().watch(request.sid, state["branch"]["id"])
+        updates().watch_screen(request.sid, state["branch"]["id"])
         emit("snapshot", state)
 
     def on_disconnect(self, reason=None):

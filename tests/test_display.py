@@ -98,6 +98,46 @@ def test_other_branches_hear_nothing(app, setup):
     assert received(client, "update") == []
 
 
+def test_a_change_is_told_to_the_groups_that_hold_a_screen_and_no_others(app, setup, monkeypatch):
+    """Each screen's room is one of SCREEN_GROUPS; a frame is encoded for every room told, an empty
+    one too: a change goes to the rooms with a screen of the branch connected, one turn each, and
+    a room whose last screen left is told nothing more."""
+    branch, (a, _b), (c1, _c2), _ = setup
+    turns = []
+    let_requests_in = realtime.let_requests_in
+
+    def counted():
+        turns.append(1)
+        let_requests_in()
+
+    monkeypatch.setattr(realtime, "let_requests_in", counted)
+    updates = realtime.updates(app)
+    one = connect(app, branch.id)
+    one.get_received("/display")
+    engine.issue_ticket(a.id)
+    assert realtime.settle() and len(turns) == 1  # (was SCREEN_GROUPS: sixteen frames for one screen)
+    assert [u["event"]["number"] for u in received(one, "update")] == ["A001"]
+
+    screens = [connect(app, branch.id) for _ in range(6)]
+    groups = updates.occupied(branch.id)
+    assert len(groups) >= 2
+    turns.clear()
+    engine.call_next(c1.id)
+    assert realtime.settle() and len(turns) == len(groups)
+    for screen in [one, *screens]:
+        assert [(u["event"]["kind"], u["event"]["announce"]) for u in received(screen, "update")] == [("called", True)]
+
+    for screen in [one, *screens]:
+        screen.disconnect("/display")
+    assert updates.occupied(branch.id) == set()
+    last = connect(app, branch.id)
+    last.get_received("/display")
+    turns.clear()
+    engine.issue_ticket(a.id)
+    assert realtime.settle() and len(turns) == 1
+    assert [u["event"]["number"] for u in received(last, "update")] == ["A002"]
+
+
 def test_a_change_made_while_the_screens_are_being_told_joins_the_fan_out(app, setup, monkeypatch):
     """The screens are told a group at a time, the requests waiting served in between: a call made
     then reaches the groups not told yet in the same frame as the check-in, and the others in a
@@ -129,7 +169,9 @@ def test_a_change_made_while_the_screens_are_being_told_joins_the_fan_out(app, s
     engine.issue_ticket(a.id)
     assert realtime.settle()
     assert served == ["A001"] and updates.builds == built + 2
-    assert len(turns) >= realtime.SCREEN_GROUPS + 1  # every group once, the ones told first once more
+    groups = len(updates.occupied(branch.id))  # the groups holding these screens: the ones told
+    assert 2 <= groups <= len(screens)
+    assert len(turns) >= groups + 1  # every group once, the ones told first once more
 
     frames = 0
     for screen in screens:

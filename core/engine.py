@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext, pgettext
-from sqlalchemy import bindparam, inspect, or_, select
+from sqlalchemy import bindparam, insert, inspect, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
@@ -87,19 +87,24 @@ def _staff_id(staff):
     return getattr(staff, "id", None)
 
 
+@functools.cache
+def _new_event():
+    # A row nobody reads back in the request: written as a row, not flushed as an object (the
+    # unit of work cost a check-in about 0.3 ms of the one core for it).
+    return insert(TicketEvent.__table__)
+
+
 def _record(session, ticket, kind, before, staff, now, counter_id=None, detail=None) -> TicketChange:
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            at=now,
-            kind=kind,
-            from_status=before,
-            to_status=ticket.status,
-            staff_id=_staff_id(staff),
-            counter_id=counter_id if counter_id is not None else ticket.counter_id,
-            detail=detail or {},
-        )
-    )
+    session.execute(_new_event(), {
+        "ticket_id": ticket.id,
+        "at": now,
+        "kind": kind,
+        "from_status": before,
+        "to_status": ticket.status,
+        "staff_id": _staff_id(staff),
+        "counter_id": counter_id if counter_id is not None else ticket.counter_id,
+        "detail": detail or {},
+    })
     return TicketChange(
         kind=kind,
         ticket_id=ticket.id,

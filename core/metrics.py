@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Response, current_app, has_app_context, request, request_finished, request_started
+from flask import Response, current_app, request, request_finished, request_started
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, multiprocess
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import choose_encoder
@@ -34,8 +34,9 @@ from sqlalchemy import and_, event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from . import clock, leader
+from .events import ticket_changing
 from .extensions import db
-from .models import Branch, Service, Ticket, TicketEvent
+from .models import Branch, Service, Ticket
 from .models import Counter as CounterRow
 from .models import TicketStatus as S
 from .security import is_local_request
@@ -43,7 +44,7 @@ from .security import is_local_request
 log = logging.getLogger(__name__)
 EXTENSION = "seed.metrics"
 PARTS = "seed.metrics.parts"
-MOVES = "seed.metrics.moves"  # in Session.info: the ticket changes flushed, counted once committed
+MOVES = "seed.metrics.moves"  # in Session.info: the ticket changes of its transaction, counted once committed
 FOLDER = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name for the workers' shared folder
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # A wait is minutes to an hour or more; a service, a few minutes to half an hour.
@@ -65,8 +66,8 @@ def init_app(app) -> None:
     app.add_url_rule("/metrics", "metrics", scrape, methods=["GET"])
     request_started.connect(_request_started, app)
     request_finished.connect(_request_finished, app)
-    if not event.contains(Session, "after_flush", _note_moves):  # once per process, for every app
-        event.listen(Session, "after_flush", _note_moves)
+    ticket_changing.connect(_note_move, sender=app)
+    if not event.contains(Session, "after_commit", _count_moves):  # once per process, for every app
         event.listen(Session, "after_commit", _count_moves)
         event.listen(Session, "after_rollback", _forget_moves)
 
@@ -249,29 +250,22 @@ class Move:
     served: float | None = None  # seconds from the start of service to this completion
 
 
-def _note_moves(session, _flush_context) -> None:
-    """After a flush, before the commit: every TicketEvent the engine wrote, with its ticket as the
-    engine left it in the session. Read here because after the commit the ticket is expired, and
-    reading its service and times again would cost a query per call and per completion; the
-    domain event (core/events.py) carries neither."""
+def _note_move(app, session, ticket, change, **_kwargs) -> None:
+    """In the change's own transaction (core.events.ticket_changing): the move, with its ticket as
+    the engine left it in the session, counted once committed. Read here because after the commit
+    the ticket is expired, and reading its service and times again would cost a query per call
+    and per completion; the domain event after the commit carries neither."""
     try:
-        written = [row for row in session.new if isinstance(row, TicketEvent)]
-        if not written or not has_app_context():
-            return
-        instruments = current_app.extensions.get(EXTENSION)
+        instruments = app.extensions.get(EXTENSION)
         if instruments is None:
             return
-        moves = session.info.setdefault(MOVES, [])
-        for row in written:
-            ticket = session.identity_map.get(Session.identity_key(Ticket, row.ticket_id))
-            if ticket is None:
-                continue
-            loaded = inspect(ticket).dict  # what the session holds: reading it never sends a query
-            moves.append((instruments, Move(
-                kind=row.kind, branch_id=loaded.get("branch_id"), service_id=loaded.get("service_id"),
-                counter_id=row.counter_id,
-                waited=_seconds(loaded.get("arrived_at"), row.at) if row.kind == "called" else None,
-                served=_seconds(loaded.get("started_at"), row.at) if row.kind == "completed" else None)))
+        loaded = inspect(ticket).dict  # what the session holds: reading it never sends a query
+        session.info.setdefault(MOVES, []).append((instruments, Move(
+            kind=change.kind, branch_id=loaded.get("branch_id"), service_id=loaded.get("service_id"),
+            counter_id=change.counter_id,
+            waited=_seconds(loaded.get("arrived_at"), loaded.get("called_at")) if change.kind == "called" else None,
+            served=(_seconds(loaded.get("started_at"), loaded.get("finished_at"))
+                    if change.kind == "completed" else None))))
     except Exception:  # noqa: BLE001  (counting must never stop a ticket change)
         log.exception("metrics: could not note a ticket change")
 

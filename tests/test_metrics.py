@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app import create_app
 from core import engine, leader, metrics, tokens
+from core.events import ticket_changing
 from core.extensions import db
 from core.models import TicketEvent
 from messaging.models import InboxQuarantine, ModemStatus
@@ -160,8 +161,7 @@ def test_counting_calls_and_completions_costs_the_engine_no_statement(app, setup
     branch, (a, _b), counters, _staff = setup
     tickets = [engine.issue_ticket(a.id).id for _ in range(5)]  # some wait behind each call
     clock.advance(minutes=3)
-    hooks = (("after_flush", metrics._note_moves), ("after_commit", metrics._count_moves),
-             ("after_rollback", metrics._forget_moves))
+    hooks = (("after_commit", metrics._count_moves), ("after_rollback", metrics._forget_moves))
 
     def call_and_complete():
         db.session.rollback()
@@ -171,11 +171,13 @@ def test_counting_calls_and_completions_costs_the_engine_no_statement(app, setup
         return statements, ticket.id
 
     call_and_complete()  # the first call opens the counter
+    ticket_changing.disconnect(metrics._note_move, sender=app)
     for name, hook in hooks:
         event.remove(Session, name, hook)
     try:
         unobserved, second = call_and_complete()
     finally:
+        ticket_changing.connect(metrics._note_move, sender=app)
         for name, hook in hooks:
             event.listen(Session, name, hook)
     observed, third = call_and_complete()
@@ -188,15 +190,28 @@ def test_a_change_that_is_rolled_back_is_not_counted(app, client, setup):
     branch, (a, _b), counters, _staff = setup
     engine.issue_ticket(a.id)
     db.session.commit()
-    ticket = engine.call_next(counters[0].id)
-    # A flush that wrote a "called" event, then a rollback: as a change refused after its writes.
-    db.session.add(TicketEvent(ticket_id=ticket.id, at=ticket.called_at, kind="called", to_status="called",
-                               counter_id=counters[1].id, detail={}))
-    db.session.flush()
+    engine.issue_ticket(a.id)
+    first = engine.call_next(counters[0].id)
+
+    def refused(_app, session, **_kwargs):  # as a change refused after its writes (a full disk)
+        session.flush()
+        raise RuntimeError("the disk is full")
+
+    ticket_changing.connect(refused, sender=app)  # after the metrics' own: the move is noted, then undone
+    try:
+        with pytest.raises(RuntimeError):
+            engine.call_next(counters[1].id)
+    finally:
+        ticket_changing.disconnect(refused, sender=app)
     db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(TicketEvent).where(
+        TicketEvent.counter_id == counters[1].id)) == 0
+    engine.complete(first.id)  # the session's next commit counts its own change, not the undone one
     found = scrape(client)
     assert found.value("seed_calls_total", branch=branch.id, counter=counters[0].id) == 1
     assert found.value("seed_calls_total", branch=branch.id, counter=counters[1].id) is None
+    assert found.total("seed_ticket_changes_total", kind="called") == 1
+    assert found.total("seed_ticket_changes_total", kind="completed") == 1
 
 
 def test_the_scheduler_leader_is_named(app, client):

@@ -91,9 +91,8 @@ def send_reminders() -> int:
                 queued = None
                 try:
                     if body:
-                        queued = outbox.Queued.of(outbox.add(
-                            session, row.customer.phone, body, "reminder", branch_id=row.branch_id,
-                            appointment_id=row.id))
+                        queued = outbox.add(session, row.customer.phone, body, "reminder", branch_id=row.branch_id,
+                                            appointment_id=row.id)
                 except ValidationError as error:  # a stored number no text can reach: the others still go
                     log.warning("appointment %s: no reminder written: %s", row.id, error.message)
             if queued:

@@ -8,7 +8,7 @@ import logging
 from contextvars import ContextVar
 from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, joinedload
@@ -73,7 +73,7 @@ def send_once(ticket: Ticket, kind: str, send_after=None, place=None, also=(), f
         session, queued = in_change
         message = _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows)
         if message is not None:
-            queued.append(outbox.Queued.of(message))
+            queued.append(message)
     else:
         with _adding() as session:
             message = _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows)
@@ -96,7 +96,7 @@ def _worded(ticket: Ticket, kind: str, place=None, **extra) -> tuple[str, str]:
     return outbox.checked(customer.phone, body)
 
 
-def _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows) -> OutboxMessage | None:
+def _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows) -> outbox.Queued | None:
     """The text, its notice and the notices `also` names, in `session`'s write transaction; None
     when the notice was taken already."""
     message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
@@ -108,8 +108,7 @@ def _write(session, ticket, kind, number, body, send_after, also, fresh, with_ro
         # The notice, naming its text, is the claim. Taken already (a race lost, a replay), the
         # text just added is removed: nobody has seen it (it was never committed).
         if not _claim(session, ticket.id, kind, message.id):
-            session.delete(message)
-            session.flush()
+            session.execute(_unwritten(), {"id": message.id})
             return None
         for other in also:
             _claim(session, ticket.id, other)
@@ -135,6 +134,12 @@ def _claiming(dialect: str):
     return (insert(table).values(ticket_id=bindparam("ticket"), kind=bindparam("notice"),
                                  outbox_id=bindparam("outbox", required=False))
             .on_conflict_do_nothing().returning(table.c.kind))
+
+
+@functools.cache
+def _unwritten():
+    table = OutboxMessage.__table__
+    return delete(table).where(table.c.id == bindparam("id"))
 
 
 @functools.cache
@@ -200,7 +205,7 @@ def _positions(branch_id: int) -> None:
     if not texts:
         return
     with _adding() as session:
-        queued = [outbox.Queued.of(message) for ticket, kind, number, body in texts
+        queued = [message for ticket, kind, number, body in texts
                   if (message := _write(session, ticket, kind, number, body, None, (), False, None)) is not None]
     for message in queued:
         outbox.announce(message)

@@ -86,10 +86,6 @@ class Queued:
     to: str
     branch_id: int | None
 
-    @classmethod
-    def of(cls, message: OutboxMessage) -> Queued:
-        return cls(message.id, message.kind, message.to, message.branch_id)
-
 
 def announce(message: OutboxMessage | Queued) -> None:
     """After the commit: log the new row and wake this process's gateways."""

@@ -70,16 +70,16 @@ def group_room(branch_id: int, sid: str) -> str:
     return f"branch:{branch_id}:{_group(sid)}"
 
 
-def _group_rooms(branch_id: int, occupied=None) -> list[str]:
+def _group_rooms(branch_id: int, occupied: set[int]) -> list[str]:
     """The rooms a change is told to, one after another. With a message queue, the branch's one
     room: a call's announcement must go out whole or not at all (a process killed half-way through
     the groups would leave its note to be announced again, twice on the screens told already:
     display/across.py); each process then writes the frame to its own screens. Without one, the
-    groups that hold a screen of the branch (`occupied`, group numbers; all when not given): a
-    frame is encoded for each room told, an empty one too."""
+    groups that hold a screen of the branch here (`occupied`, group numbers): a frame is encoded
+    for each room told, an empty one too."""
     if current_app.config["SOCKETIO_MESSAGE_QUEUE"]:
         return [room(branch_id)]
-    return [f"branch:{branch_id}:{group}" for group in range(SCREEN_GROUPS) if occupied is None or group in occupied]
+    return [f"branch:{branch_id}:{group}" for group in range(SCREEN_GROUPS) if group in occupied]
 
 
 def _group(sid: str) -> int:
@@ -165,8 +165,7 @@ class Updates(Watchers):
     def watch_screen(self, sid: str, branch_id: int) -> None:
         """A display's screen, in its group's room (group_room), connected to this process."""
         with self.lock:
-            self.forget(sid)
-            self.watch(sid, branch_id)
+            self.watch(sid, branch_id)  # (which forgets what the session watched before)
             self.groups[branch_id, _group(sid)] += 1
             self.screens.add(sid)
 

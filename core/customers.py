@@ -2,7 +2,8 @@
 texts recorded with its source and the exact words they agreed to."""
 import functools
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import clock
 from .database import write_transaction
@@ -17,9 +18,23 @@ def remember(phone: str | None, *, name=None, language=None, consent_source=None
                            consent_text=consent_text).id
 
 
-@functools.cache  # built once, bound at each use (see core/queries.py)
-def _by_phone():
-    return select(Customer).where(Customer.phone == bindparam("phone"))
+@functools.cache  # built once per dialect and set of fields, bound at each use (see core/queries.py)
+def _upsert(dialect: str, fields: frozenset):
+    """The customer of a phone number made, or found and given `fields`, in one statement (INSERT
+    ... ON CONFLICT (phone) DO UPDATE ... RETURNING): a check-in's select and insert were two round
+    trips to the database, in the ticket's transaction."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise RuntimeError(f"customers need SQLite or PostgreSQL, not {dialect}")
+    statement = insert(Customer).values({column: bindparam(column) for column in _COLUMNS})
+    # Nothing to change: the phone given itself, so that RETURNING still returns the existing row.
+    changed = {column: statement.excluded[column] for column in sorted(fields)} or {"phone": statement.excluded.phone}
+    return (statement.on_conflict_do_update(index_elements=["phone"], set_=changed).returning(Customer)
+            .execution_options(populate_existing=True))
+
+
+_COLUMNS = ("phone", "name", "language", "sms_consent", "consent_at", "consent_source", "consent_text",
+            "opted_out_at", "created_at")
 
 
 def remember_in(session, phone: str | None, *, name=None, language=None, consent_source=None,
@@ -28,16 +43,20 @@ def remember_in(session, phone: str | None, *, name=None, language=None, consent
     ticket in one, under one write lock); the customer, for the ticket to hold (the session
     holds a flushed row only weakly: held by id alone, it would be read again for the welcome)."""
     now = clock.now()
-    customer = session.scalar(_by_phone(), {"phone": phone}) if phone else None
-    if customer is None:
-        customer = Customer(phone=phone, created_at=now)
-        session.add(customer)
+    given = {}
     if language:
-        customer.language = language
+        given["language"] = language
     if name:
-        customer.name = name
+        given["name"] = name
     if consent_source:
-        customer.sms_consent, customer.consent_at, customer.opted_out_at = True, now, None
-        customer.consent_source, customer.consent_text = consent_source, consent_text
-    session.flush()
-    return customer
+        given.update(sms_consent=True, consent_at=now, opted_out_at=None, consent_source=consent_source,
+                     consent_text=consent_text)
+    if phone is None:  # a name alone: always someone new
+        customer = Customer(created_at=now, **given)
+        session.add(customer)
+        session.flush()
+        return customer
+    row = {"phone": phone, "name": None, "language": "en", "sms_consent": False, "consent_at": None,
+           "consent_source": None, "consent_text": None, "opted_out_at": None, "created_at": now, **given}
+    statement = _upsert(session.get_bind().dialect.name, frozenset(given))
+    return session.scalars(statement, row).one()

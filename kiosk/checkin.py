@@ -5,20 +5,21 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from datetime import timedelta
 
 import phonenumbers
-from flask import url_for
+from flask import has_request_context, request, url_for
 from flask_babel import force_locale, gettext
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import appointments, customers, engine, logs
+from core import appointments, clock, customers, engine, logs
 from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
-from core.models import Branch, Service, Ticket
+from core.models import Branch, Closure, Service, Ticket
 from core.queries import estimated_wait_minutes, estimating, position, quote_on_arrival
-from core.storefront import LANGUAGES, closure_today, offered_languages, start_language
+from core.storefront import LANGUAGES, offered_languages, start_language
 from core.web import whole_number
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,49 @@ def branch_or_default(branch_id) -> Branch:
     branch = db.session.get(Branch, branch_id) if branch_id else db.session.scalar(select(Branch).order_by(Branch.id))
     if branch is None:
         raise NotFound("No such branch.", {"branch": "unknown"})
-    logs.note_branch(branch.id)  # what the request's log lines are about
+    _keep(branch)
     return branch
+
+
+def _keep(branch: Branch) -> None:
+    """The request holds the branch it read: the session holds a row only weakly, and a check-in
+    that asks for its branch three times (its language, the rate limit's refusal, the check-in)
+    read it three times."""
+    logs.note_branch(branch.id)  # what the request's log lines are about
+    if has_request_context():
+        request.environ.setdefault("seed.branches", []).append(branch)
+
+
+@functools.cache  # built once for each way of naming the branch, bound at each use (see core/queries.py)
+def _arrival(first_branch: bool):
+    """The branch (the given one, or the first), the service of the code asked for and the
+    closures around today, in one query: the branch-local day is known only once the branch is
+    read, and no branch's day is more than one day from UTC's."""
+    branch = select(func.min(Branch.id)).scalar_subquery() if first_branch else bindparam("branch")
+    return (select(Branch, Service, Closure).select_from(Branch)
+            .outerjoin(Service, and_(Service.branch_id == Branch.id, Service.code == bindparam("code")))
+            .outerjoin(Closure, and_(Closure.branch_id == Branch.id, Closure.first_day <= bindparam("last"),
+                                     Closure.last_day >= bindparam("first")))
+            .where(Branch.id == branch))
+
+
+def _arriving(branch_id, code) -> tuple[Branch, Service | None, Closure | None]:
+    """What a walk-in's check-in reads before it writes: the branch (NotFound when there is
+    none), the service of `code` in it (None when there is none, or no code), and the closure
+    that covers the branch's today (as core.storefront.closure_today chooses it)."""
+    branch_id = whole_number({"branch": branch_id}, "branch")
+    now = clock.now()
+    code = code.strip().upper() if isinstance(code, str) and code.strip() else None
+    today = now.date()
+    rows = db.session.execute(_arrival(not branch_id), {
+        "branch": branch_id, "code": code, "first": today - timedelta(days=1), "last": today + timedelta(days=1)}).all()
+    if not rows:
+        raise NotFound("No such branch.", {"branch": "unknown"})
+    branch, service = rows[0][0], rows[0][1]
+    _keep(branch)
+    day = branch.local_date(now)
+    covering = [closure for _b, _s, closure in rows if closure is not None and closure.first_day <= day <= closure.last_day]
+    return branch, service, min(covering, key=lambda closure: (closure.first_day, closure.id), default=None)
 
 
 def check_phone(raw, branch: Branch) -> dict:
@@ -71,12 +113,12 @@ def check_in(data: dict) -> dict:
     unknown = set(data) - {"service", "phone", "language", "sms_consent", "name", "branch", "booking_code"}
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))[:80]}", {f: "unknown" for f in unknown})
-    branch = branch_or_default(data.get("branch"))
-    refuse_when_closed(branch)
+    branch, service, closure = _arriving(data.get("branch"), data.get("service"))
+    refuse_when_closed(branch, closure)
     if data.get("booking_code") or (data.get("phone") and not data.get("service")):
         return _appointment_check_in(branch, data)
     language = language_for(branch, data)
-    service = _open_service(branch, data.get("service"), language)
+    service = _open_service(data.get("service"), service, language)
     consent = data.get("sms_consent", False)
     if not isinstance(consent, bool):
         raise ValidationError("sms_consent must be true or false.", {"sms_consent": "not a boolean"})
@@ -100,9 +142,9 @@ def check_in(data: dict) -> dict:
         return ticket_result(ticket, sms=bool(consent), quote_kept=True)
 
 
-def refuse_when_closed(branch: Branch) -> None:
-    """No check-in on a day the branch is closed (a holiday or closure, on its own calendar)."""
-    closure = closure_today(branch)
+def refuse_when_closed(branch: Branch, closure: Closure | None) -> None:
+    """No check-in on a day the branch is closed (`closure`: the holiday or closure that covers
+    today on its own calendar, if any)."""
     if closure is None:
         return
     if closure.message.strip():
@@ -122,16 +164,11 @@ def language_for(branch: Branch, data: dict) -> str:
     return language
 
 
-@functools.cache  # built once, bound at each use (see core/queries.py)
-def _service_by_code():
-    return select(Service).where(Service.branch_id == bindparam("branch"), Service.code == bindparam("code"))
-
-
-def _open_service(branch: Branch, code, language: str) -> Service:
-    """The service asked for by its code; a paused one is refused by name, in the customer's language."""
+def _open_service(code, service: Service | None, language: str) -> Service:
+    """The service asked for by its code (`service`: the branch's of that code, as _arriving read
+    it); a paused one is refused by name, in the customer's language."""
     if not isinstance(code, str) or not code.strip():
         raise ValidationError(gettext("Choose a service."), {"service": "required"})
-    service = db.session.scalar(_service_by_code(), {"branch": branch.id, "code": code.strip().upper()})
     if service is None:  # (a kiosk left open while its services were set up anew)
         raise ValidationError(gettext("This service is not offered here any more: please choose another or ask at the desk."),
                               {"service": "unknown"})

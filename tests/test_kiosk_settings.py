@@ -124,6 +124,38 @@ def test_on_a_closed_day_the_kiosk_shows_the_closure_and_takes_no_check_in(both,
     assert both.post("/api/v1/checkins", json={"branch": branch.id, "service": "B"}).status_code == 201
 
 
+def test_west_of_utc_the_branchs_own_day_decides_and_no_other_branchs_closure_counts(both, clock):
+    """The check-in reads the branch, the service and the closures around today in one query:
+    the branch's own day still decides (here a day behind UTC's), the earliest closure covering
+    it gives the message, and another branch's closure, or the first branch's, closes nothing."""
+    first = tokyo()
+    coast = make_branch("Coast Office", timezone="America/Los_Angeles", country="US", languages=["en"])
+    make_service(coast, "A", "General")
+    clock.set(datetime(2026, 3, 3, 5, 0, tzinfo=timezone.utc))  # Tuesday in UTC and Tokyo, Monday 21:00 here
+
+    def closed(branch_id, first_day, last_day, message):
+        db.session.add(Closure(branch_id=branch_id, first_day=first_day, last_day=last_day, message=message,
+                               created_at=START))
+        db.session.commit()
+
+    closed(coast.id, date(2026, 3, 3), date(2026, 3, 3), "Tuesday: training")  # UTC's today, its tomorrow
+    closed(first.id, date(2026, 3, 2), date(2026, 3, 2), "Tokyo, Monday")
+    walk_in = {"branch": coast.id, "service": "a", "language": "en"}
+    assert both.post("/api/v1/checkins", json=walk_in).status_code == 201
+
+    closed(coast.id, date(2026, 3, 2), date(2026, 3, 4), "Closed for repairs")
+    closed(coast.id, date(2026, 2, 20), date(2026, 3, 2), "Winter break")
+    refused = both.post("/api/v1/checkins", json=walk_in)
+    assert refused.status_code == 409 and refused.json["message"] == "We are closed today: Winter break"
+
+    # No branch named: the first branch's (Tokyo's Tuesday is open), its services and none of the coast's.
+    assert both.post("/api/v1/checkins", json={"service": "B", "language": "en"}).json["ticket"]["number"] == "B001"
+    unknown = both.post("/api/v1/checkins", json={"service": "Q", "language": "en"})
+    assert unknown.status_code == 400 and unknown.json["detail"] == {"service": "unknown"}
+    assert both.post("/api/v1/checkins", json={"branch": 999, "service": "A"}).status_code == 404
+    assert tickets() == 2
+
+
 # --- languages ---------------------------------------------------------------------------------
 
 def test_only_the_offered_languages(client):

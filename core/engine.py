@@ -13,15 +13,16 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext, pgettext
-from sqlalchemy import bindparam, insert, inspect, or_, select
+from sqlalchemy import String, bindparam, cast, insert, inspect, literal, null, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
 from .database import write_transaction
 from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .events import TicketChange, counter_changed, ticket_changed, ticket_changing
-from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence
+from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence, new_access_token
 from .models import TicketStatus as S
 from .queries import QUEUE_ORDER
 
@@ -105,6 +106,10 @@ def _record(session, ticket, kind, before, staff, now, counter_id=None, detail=N
         "counter_id": counter_id if counter_id is not None else ticket.counter_id,
         "detail": detail or {},
     })
+    return _change_of(ticket, kind, counter_id, detail)
+
+
+def _change_of(ticket, kind, counter_id=None, detail=None) -> TicketChange:
     return TicketChange(
         kind=kind,
         ticket_id=ticket.id,
@@ -114,6 +119,46 @@ def _record(session, ticket, kind, before, staff, now, counter_id=None, detail=N
         counter_id=counter_id if counter_id is not None else ticket.counter_id,
         detail=detail or {},
     )
+
+
+# A new ticket's columns, each given at the insert (the model's Python defaults are not applied to
+# a statement: see _issued).
+_ISSUED = ("branch_id", "service_id", "customer_id", "service_day", "number", "label", "status", "priority",
+           "language", "source", "access_token", "arrived_at", "late_until", "recall_count", "quoted_wait_minutes")
+
+
+@functools.cache  # built once per dialect, bound at each use (see core/queries.py)
+def _issuing(dialect: str):
+    """The new ticket as a row, loaded as the session's Ticket. On PostgreSQL its "issued" event
+    goes in the same statement (a data-modifying WITH): every statement is a round trip there, and
+    32 kiosks checking in at once wait on one worker's turns. SQLite (in the process, no round
+    trips, and no INSERT inside WITH) writes the event next (_record)."""
+    table = Ticket.__table__
+    ticket = insert(table).values({column: bindparam(column, type_=table.c[column].type) for column in _ISSUED})
+    ticket = ticket.returning(*table.c)
+    if dialect != "postgresql":
+        return select(Ticket).from_statement(ticket)
+    ticket = ticket.cte("issued")
+    events = TicketEvent.__table__
+    event = insert(events).from_select(
+        ["ticket_id", "at", "kind", "from_status", "to_status", "staff_id", "counter_id", "detail"],
+        select(ticket.c.id, bindparam("event_at", type_=events.c.at.type), literal("issued", String),
+               cast(null(), String), ticket.c.status, bindparam("event_staff", type_=events.c.staff_id.type),
+               ticket.c.counter_id, bindparam("event_detail", type_=events.c.detail.type)))
+    return select(Ticket).from_statement(select(ticket).add_cte(event.cte("issued_event")))
+
+
+def _issued(session, fields: dict, staff, now, detail: dict) -> tuple[Ticket, TicketChange]:
+    """Write the new ticket and its "issued" event: the ticket (the session's, persistent) and the change."""
+    dialect = session.get_bind().dialect.name
+    row = {"customer_id": None, "late_until": None, "quoted_wait_minutes": None, "recall_count": 0,
+           "access_token": new_access_token(), **fields}
+    if dialect == "postgresql":
+        row.update(event_at=now, event_staff=_staff_id(staff), event_detail=detail)
+    ticket = session.scalars(_issuing(dialect), row).one()
+    if dialect == "postgresql":
+        return ticket, _change_of(ticket, "issued", detail=detail)
+    return ticket, _record(session, ticket, "issued", None, staff, now, detail=detail)
 
 
 def _changing(session, ticket: Ticket, change: TicketChange) -> None:
@@ -217,12 +262,13 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         if before_number is not None:
             fields.update(before_number(session, service, fields) or {})
         number = _next_number(session, service.id, day)  # from here to the commit: as few steps as can be
-        ticket = Ticket(number=number, label=f"{service.code}{number:03d}", **fields)
+        ticket, change = _issued(session, {**fields, "number": number, "label": f"{service.code}{number:03d}"},
+                                 staff, now, {"service": service.code})
+        # What the ticket points at is what this transaction holds: the texts read it without a query.
+        set_committed_value(ticket, "branch", branch)
+        set_committed_value(ticket, "service", service)
         if holder is not None:
-            ticket.customer = holder
-        session.add(ticket)
-        session.flush()
-        change = _record(session, ticket, "issued", None, staff, now, detail={"service": service.code})
+            set_committed_value(ticket, "customer", holder)
         _changing(session, ticket, change)
     _publish(change)
     return ticket

@@ -8,8 +8,9 @@ import logging
 from contextvars import ContextVar
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Integer, String, bindparam, cast, delete, func, insert, null, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -99,22 +100,41 @@ def _worded(ticket: Ticket, kind: str, place=None, **extra) -> tuple[str, str]:
 def _write(session, ticket, kind, number, body, send_after, also, fresh, with_rows) -> outbox.Queued | None:
     """The text, its notice and the notices `also` names, in `session`'s write transaction; None
     when the notice was taken already."""
-    message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
-                         send_after=send_after)
-    if fresh:  # nobody can hold a notice of a ticket not yet committed: no claim to race for
-        session.execute(_new_notices(), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
-            {"ticket_id": ticket.id, "kind": other, "outbox_id": None} for other in also])
-    else:
-        # The notice, naming its text, is the claim. Taken already (a race lost, a replay), the
-        # text just added is removed: nobody has seen it (it was never committed).
-        if not _claim(session, ticket.id, kind, message.id):
-            session.execute(_unwritten(), {"id": message.id})
+    if session.get_bind().dialect.name == "postgresql":
+        message = _written_at_once(session, ticket, kind, number, body, send_after, also)
+        if message is None:
             return None
-        for other in also:
-            _claim(session, ticket.id, other)
+    else:
+        message = outbox.add(session, number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id,
+                             send_after=send_after)
+        if fresh:  # nobody can hold a notice of a ticket not yet committed: no claim to race for
+            session.execute(_new_notices(), [{"ticket_id": ticket.id, "kind": kind, "outbox_id": message.id}] + [
+                {"ticket_id": ticket.id, "kind": other, "outbox_id": None} for other in also])
+        else:
+            # The notice, naming its text, is the claim. Taken already (a race lost, a replay), the
+            # text just added is removed: nobody has seen it (it was never committed).
+            if not _claim(session, ticket.id, kind, message.id):
+                session.execute(_unwritten(), {"id": message.id})
+                return None
+            for other in also:
+                _claim(session, ticket.id, other)
     if with_rows is not None:
         with_rows(session, message)
     return message
+
+
+def _written_at_once(session, ticket, kind, number, body, send_after, also) -> outbox.Queued | None:
+    """(PostgreSQL) _write's text, its claim and the notices `also` names in one statement: each
+    statement is a round trip there, and the texts of a check-in or a call are written while
+    other kiosks and counters wait for the one worker. The claim decides as _claim's does; lost,
+    the text just added is removed and the other notices were not taken."""
+    values = outbox.row(number, body, kind, branch_id=ticket.branch_id, ticket_id=ticket.id, send_after=send_after)
+    message_id, taken = session.execute(_text_with_notices(), {
+        **values, "ticket": ticket.id, "notice": kind, "also": list(also)}).one()
+    if not taken:
+        session.execute(_unwritten(), {"id": message_id})
+        return None
+    return outbox.Queued(message_id, kind, values["to"], ticket.branch_id)
 
 
 def _adding():
@@ -140,6 +160,26 @@ def _claiming(dialect: str):
 def _unwritten():
     table = OutboxMessage.__table__
     return delete(table).where(table.c.id == bindparam("id"))
+
+
+@functools.cache
+def _text_with_notices():
+    """WITH text AS (INSERT INTO outbox ... RETURNING id), taken AS (INSERT INTO ticket_notice
+    (the claim, naming the text) ... ON CONFLICT DO NOTHING RETURNING ...), also AS (INSERT INTO
+    ticket_notice (the other notices, only if the claim was taken) ...) SELECT text.id, taken?"""
+    texts, notices = OutboxMessage.__table__, TicketNotice.__table__
+    columns = ["ticket_id", "kind", "outbox_id"]
+    text = (insert(texts).values({column: bindparam(column, type_=texts.c[column].type) for column in outbox.ROW})
+            .returning(texts.c.id).cte("text"))
+    taken = (postgresql.insert(notices)
+             .from_select(columns, select(bindparam("ticket", type_=Integer), bindparam("notice", type_=String),
+                                          text.c.id))
+             .on_conflict_do_nothing().returning(notices.c.ticket_id).cte("taken"))
+    others = (postgresql.insert(notices)
+              .from_select(columns, select(taken.c.ticket_id, func.unnest(bindparam("also", type_=ARRAY(String))),
+                                           cast(null(), Integer)))
+              .on_conflict_do_nothing().cte("also"))
+    return select(text.c.id, select(taken.c.ticket_id).exists()).add_cte(others)
 
 
 @functools.cache

@@ -61,20 +61,32 @@ def _new_row():
     return insert(table).returning(table.c.id)
 
 
+# The columns a new text is written with (row()); the others take their defaults in the table.
+ROW = ("branch_id", "to", "body", "kind", "priority", "ticket_id", "appointment_id", "status", "send_after",
+       "created_at", "encoding", "parts")
+
+
+def row(to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=None, send_after=None,
+        country=None) -> dict:
+    """The new text's columns (ROW), checked: ValidationError for a number or a body it may not have."""
+    number, body = checked(to, body, country)
+    now = clock.now()
+    return {"branch_id": branch_id, "to": number, "body": body, "kind": kind, "priority": kinds.get(kind).rank,
+            "ticket_id": ticket_id, "appointment_id": appointment_id, "status": O.QUEUED.value,
+            "send_after": send_after or now, "created_at": now, "encoding": encoding_of(body),
+            "parts": segment_count(body)}
+
+
 def add(session, to, body, kind, *, branch_id=None, ticket_id=None, appointment_id=None, send_after=None,
         country=None) -> Queued:
     """Add a text to the outbox inside the caller's transaction (so it commits, or not, with the
     decision to send it); call announce() after the commit. Written as a row, not flushed as an
     object: nobody reads it back in the transaction (the unit of work cost each text about a
     million instructions of the one core that serves every request)."""
-    number, body = checked(to, body, country)
-    now = clock.now()
-    message_id = session.execute(_new_row(), {
-        "branch_id": branch_id, "to": number, "body": body, "kind": kind, "priority": kinds.get(kind).rank,
-        "ticket_id": ticket_id, "appointment_id": appointment_id, "status": O.QUEUED.value,
-        "send_after": send_after or now, "created_at": now, "encoding": encoding_of(body),
-        "parts": segment_count(body)}).scalar_one()
-    return Queued(message_id, kind, number, branch_id)
+    values = row(to, body, kind, branch_id=branch_id, ticket_id=ticket_id, appointment_id=appointment_id,
+                 send_after=send_after, country=country)
+    message_id = session.execute(_new_row(), values).scalar_one()
+    return Queued(message_id, kind, values["to"], branch_id)
 
 
 @dataclass(frozen=True)

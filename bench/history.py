@@ -4,6 +4,10 @@ screens do, over HTTP and Socket.IO. Prints p50/p99 per step and history size; a
 
     .venv/bin/python -m bench.history --sizes 0,100000,1000000 --db sqlite
     .venv/bin/python -m bench.history --sizes 0,1000000 --db postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m bench.history --sizes 0 --db sqlite --burst-rounds 30
+
+--burst-rounds N times only the 32 kiosks at the same moment, N rounds in sets of ten after a warm-up,
+with the CPU the server's worker spent a check-in in each set (what bounds a round on two cores).
 
 For PostgreSQL, --db names a server and a database to connect to for creating (and afterwards
 dropping) one database per size, seed_bench_<random>. The client shares the machine's cores with
@@ -125,11 +129,18 @@ class Server:
             self.process.kill()
         self.log.close()
 
-    def worker_rss_mb(self) -> float:
-        """Resident memory of gunicorn's one worker (the child of run.py), in MB."""
+    def worker_pid(self) -> int:
+        """gunicorn's one worker (the child of run.py)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        pid = children[0] if children else self.process.pid
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        return int(children[0]) if children else self.process.pid
+
+    def worker_cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.worker_pid()}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of gunicorn's one worker, in MB."""
+        for line in Path(f"/proc/{self.worker_pid()}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
@@ -236,12 +247,16 @@ def timed(action, times: int) -> list[float]:
     return spent
 
 
-def measure(bench: Bench, samples: int) -> dict:
-    results = {}
-    for _ in range(20):  # warm up: caches, connection pool, the modem's first texts
-        ticket = bench.check_in()
+def warm_up(bench: Bench) -> None:
+    for _ in range(20):  # caches, connection pool, the modem's first texts
+        bench.check_in()
         called = bench.post(f"/counters/{bench.counter('5')}/call-next")["ticket"]
         bench.post(f"/tickets/{called['id']}/complete")
+
+
+def measure(bench: Bench, samples: int) -> dict:
+    results = {}
+    warm_up(bench)
     tickets = []
     results["check-in"] = timed(lambda: tickets.append(bench.check_in()), samples)
     tokens = [t["status_url"].rsplit("/", 1)[1] for t in tickets]
@@ -298,6 +313,23 @@ def burst(bench: Bench, clients: int, rounds: int, pause: float = 0.5):
     return spent
 
 
+def bursts(bench: Bench, server: Server, rounds: int) -> dict:
+    """Only the 32 kiosks at the same moment: `rounds` rounds in sets of ten, each set's p50 / p99
+    and the CPU the server's worker spent a check-in meanwhile."""
+    warm_up(bench)
+    results, everything = {}, []
+    for first in range(0, rounds, 10):
+        count = min(10, rounds - first)
+        cpu = server.worker_cpu_seconds()
+        spent = burst(bench, 32, count)
+        worker_ms = (server.worker_cpu_seconds() - cpu) * 1000 / (32 * count)
+        everything += spent
+        results[f"rounds {first + 1}-{first + count}: p50 / p99 ms, worker CPU a check-in"] = (
+            f"{cell(spent)}, {worker_ms:.2f} ms")
+    results[f"all {rounds} rounds"] = cell(everything)
+    return results
+
+
 def concurrent(bench: Bench, clients: int, each: int, services: str = "A"):
     """`clients` kiosks checking in back to back, kiosk i for service services[i % len]; a refused
     or failed check-in counts as an error."""
@@ -336,6 +368,8 @@ def main(argv=None) -> int:
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL (see above)")
     parser.add_argument("--port", type=int, default=5500)
     parser.add_argument("--samples", type=int, default=200, help="requests timed per step")
+    parser.add_argument("--burst-rounds", type=int, default=0,
+                        help="time only the 32 kiosks at the same moment, this many rounds")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
     table = {}
@@ -344,17 +378,18 @@ def main(argv=None) -> int:
             idle = server.worker_rss_mb()
             bench = Bench(server, token, layout, app)
             try:
-                table[size] = measure(bench, args.samples)
+                table[size] = bursts(bench, server, args.burst_rounds) if args.burst_rounds else measure(bench, args.samples)
             finally:
                 bench.close()
             table[size]["server RSS MB, idle → after"] = f"{idle:.0f} → {server.worker_rss_mb():.0f}"
             with app.app_context():
                 db.engine.dispose()
     label = "SQLite" if args.db == "sqlite" else "PostgreSQL"
-    print(f"\n{label}, p50 / p99 ms ({args.samples} samples a step; {os.cpu_count()} cores, "
+    timed = f"{args.burst_rounds} rounds of 32" if args.burst_rounds else f"{args.samples} samples a step"
+    print(f"\n{label}, p50 / p99 ms ({timed}; {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()})")
     steps = list(next(iter(table.values())))
-    print(f"| step | " + " | ".join(f"{size:,} past tickets" for size in sizes) + " |")
+    print("| step | " + " | ".join(f"{size:,} past tickets" for size in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for step in steps:
         print(f"| {step} | " + " | ".join(v if isinstance(v := table[s][step], str) else cell(v) for s in sizes) + " |")

@@ -121,8 +121,8 @@ def _change_of(ticket, kind, counter_id=None, detail=None) -> TicketChange:
     )
 
 
-# A new ticket's columns, each given at the insert (the model's Python defaults are not applied to
-# a statement: see _issued).
+# A new ticket's columns, each bound at the insert (_issued gives the ones a check-in leaves out);
+# the others are NULL or the table's defaults.
 _ISSUED = ("branch_id", "service_id", "customer_id", "service_day", "number", "label", "status", "priority",
            "language", "source", "access_token", "arrived_at", "late_until", "recall_count", "quoted_wait_minutes")
 

@@ -3,10 +3,9 @@ texts recorded with its source and the exact words they agreed to."""
 import functools
 
 from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import clock
-from .database import write_transaction
+from .database import conflict_insert, write_transaction
 from .models import Customer
 
 
@@ -23,10 +22,7 @@ def _upsert(dialect: str, fields: frozenset):
     """The customer of a phone number made, or found and given `fields`, in one statement (INSERT
     ... ON CONFLICT (phone) DO UPDATE ... RETURNING): a check-in's select and insert were two round
     trips to the database, in the ticket's transaction."""
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        raise RuntimeError(f"customers need SQLite or PostgreSQL, not {dialect}")
-    statement = insert(Customer).values({column: bindparam(column) for column in _COLUMNS})
+    statement = conflict_insert(dialect)(Customer).values({column: bindparam(column) for column in _COLUMNS})
     # Nothing to change: the phone given itself, so that RETURNING still returns the existing row.
     changed = {column: statement.excluded[column] for column in sorted(fields)} or {"phone": statement.excluded.phone}
     return (statement.on_conflict_do_update(index_elements=["phone"], set_=changed).returning(Customer)

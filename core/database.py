@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from .extensions import db
@@ -81,6 +82,14 @@ def configure_engine(engine) -> None:
     @event.listens_for(engine, "invalidate")
     def _invalidated(_dbapi_connection, record, _exception):
         release(record.info)
+
+
+def conflict_insert(dialect: str):
+    """The dialect's insert() that takes ON CONFLICT (both databases Seed runs on have one)."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise RuntimeError(f"Seed needs SQLite or PostgreSQL, not {dialect}")
+    return insert
 
 
 def _note_writes(engine) -> None:

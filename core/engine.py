@@ -14,12 +14,11 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext, pgettext
 from sqlalchemy import String, bindparam, cast, insert, inspect, literal, null, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
-from .database import write_transaction
+from .database import conflict_insert, write_transaction
 from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .events import TicketChange, counter_changed, ticket_changed, ticket_changing
 from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence, new_access_token
@@ -188,11 +187,8 @@ def _locked(session, model, ident, missing):
 
 @functools.cache  # built once per dialect, bound at each use (see core/queries.py)
 def _numbering(dialect: str):
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        raise RuntimeError(f"ticket numbering needs SQLite or PostgreSQL, not {dialect}")
     return (
-        insert(TicketSequence)
+        conflict_insert(dialect)(TicketSequence)
         .values(service_id=bindparam("service"), service_day=bindparam("day"), last_number=1)
         .on_conflict_do_update(
             index_elements=["service_id", "service_day"],

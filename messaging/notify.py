@@ -9,13 +9,13 @@ from contextvars import ContextVar
 from datetime import timedelta
 
 from sqlalchemy import Integer, String, bindparam, cast, delete, func, insert, null, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, joinedload
 
 from core import clock
-from core.database import write_transaction
+from core.database import conflict_insert, write_transaction
 from core.errors import SeedError
 from core.extensions import db
 from core.events import TicketChange
@@ -148,10 +148,9 @@ def _adding():
 # The statements of every text are built once, bound at each use (see core/queries.py).
 @functools.cache
 def _claiming(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = TicketNotice.__table__
     # RETURNING says whether this insert wrote the row (psycopg reports no rowcount for it).
-    return (insert(table).values(ticket_id=bindparam("ticket"), kind=bindparam("notice"),
+    return (conflict_insert(dialect)(table).values(ticket_id=bindparam("ticket"), kind=bindparam("notice"),
                                  outbox_id=bindparam("outbox", required=False))
             .on_conflict_do_nothing().returning(table.c.kind))
 

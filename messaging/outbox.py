@@ -131,7 +131,7 @@ def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
            .with_for_update(skip_locked=True))
     while True:
         with write_transaction() as session:
-            claimed = _claim_within(session, due, owner, now, lease_seconds)
+            claimed = _claim_within(session, due, owner, now, lease_seconds, branch_id)
         if claimed is not _MORE:
             return claimed
         time.sleep(0)  # let the others in between two batches (under gevent: every greenlet)
@@ -141,7 +141,7 @@ SET_ASIDE_PER_TRANSACTION = 20
 _MORE = object()  # the batch set its rows aside without finding one to send: look on in a new transaction
 
 
-def _claim_within(session, due, owner: str, now, lease_seconds):
+def _claim_within(session, due, owner: str, now, lease_seconds, branch_id):
     for _ in range(SET_ASIDE_PER_TRANSACTION):
         message = session.execute(due).scalar_one_or_none()
         if message is None:
@@ -166,7 +166,45 @@ def _claim_within(session, due, owner: str, now, lease_seconds):
             message.status = O.SUPPRESSED
         session.flush()
         log.info("outbox %s %s: %s", message.id, decision.action, decision.reason)
+        if decision.action == "cancel":
+            _set_aside_stale(session, now, branch_id)
+            return _MORE
     return _MORE
+
+
+STALE_PER_STATEMENT = 500
+
+
+def _set_aside_stale(session, now, branch_id) -> int:
+    """The claim met a stale text: cancel every due queued text that is no longer true, in one
+    statement. After a modem outage or at a day's end there are hundreds; one by one each cost
+    its reads, a flush and a log line on the thread that serves every request, for seconds."""
+    is_stale, why = policy.stale_in_sql(now)
+    these = (select(OutboxMessage.id)
+             .where(OutboxMessage.status == O.QUEUED.value, OutboxMessage.send_after <= now, is_stale)
+             .order_by(OutboxMessage.id).limit(STALE_PER_STATEMENT)
+             .with_for_update(skip_locked=True, of=OutboxMessage))  # another gateway's row is its own
+    if branch_id is not None:
+        these = these.where(OutboxMessage.branch_id == branch_id)
+    ids = session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(these.scalar_subquery()),
+                                    OutboxMessage.status == O.QUEUED.value)
+        .values(status=O.CANCELLED.value, policy_note=why, lease_owner=None, lease_until=None)
+        .returning(OutboxMessage.id).execution_options(synchronize_session="fetch")).scalars().all()
+    if ids:
+        log.info("outbox: %d more stale texts cancelled at once: %s", len(ids), _id_list(sorted(ids)))
+    return len(ids)
+
+
+def _id_list(ids: list[int]) -> str:
+    """"1-3, 7, 9-12": sorted ids, short."""
+    runs = []
+    for n in ids:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _owned(session, message_id, owner):

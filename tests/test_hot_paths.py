@@ -223,8 +223,8 @@ def _texts_of_every_kind(branch, service, now):
                                               send_after=now, created_at=now))
     rows += [OutboxMessage(to=KA, kind="test", body="a test", branch_id=branch.id, status="queued", send_after=now,
                            created_at=now),
-             # a kind that is not ticket-bound, though the row names a ticket: never stale
-             OutboxMessage(to=KA, kind="late_ack", body="noted", ticket_id=rows[-1].ticket_id or None,
+             # a kind that is not ticket-bound, though the row names a (cancelled) ticket: never stale
+             OutboxMessage(to=KA, kind="late_ack", body="noted", ticket_id=ticket.id,
                            branch_id=branch.id, status="queued", send_after=now, created_at=now)]
     db.session.add_all(rows)
     db.session.commit()

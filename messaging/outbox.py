@@ -166,9 +166,8 @@ def _claim_within(session, due, owner: str, now, lease_seconds, branch_id):
             message.status = O.SUPPRESSED
         session.flush()
         log.info("outbox %s %s: %s", message.id, decision.action, decision.reason)
-        if decision.action == "cancel":
-            _set_aside_stale(session, now, branch_id)
-            return _MORE
+        if decision.action == "cancel" and _set_aside_stale(session, now, branch_id):
+            return _MORE  # a backlog: the next batch in a new transaction
     return _MORE
 
 

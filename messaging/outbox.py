@@ -122,8 +122,10 @@ def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
     """Take the most urgent due row for `owner`, or None. Safe with several gateways at once.
 
     Rows that may not go (stale, no consent, quiet hours...) are set aside on the way, at most
-    SET_ASIDE_PER_TRANSACTION in one write transaction: a backlog of hundreds of stale texts would
-    otherwise hold the write lock, and under gevent every request, for a second or more."""
+    SET_ASIDE_PER_TRANSACTION in one write transaction: a backlog of hundreds of them would
+    otherwise hold the write lock, and under gevent every request, for a second or more. The first
+    stale one met sets aside every due stale text at once (_set_aside_stale), up to
+    STALE_PER_STATEMENT a transaction."""
     now = clock.now()
     due = (_due(now, branch_id)
            .order_by(OutboxMessage.priority.desc(), OutboxMessage.send_after, OutboxMessage.id)

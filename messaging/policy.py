@@ -18,6 +18,7 @@ from . import kinds
 from .models import OutboxMessage
 
 GONE_OUT = ("sending", "sent", "delivered")
+BEGUN = "stale: the appointment would have begun before the text could go"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def stale(session, message: OutboxMessage, kind: kinds.Kind, until: datetime) ->
         if appointment is not None and appointment.status not in ACTIVE_APPOINTMENT:
             return f"stale: the appointment is {appointment.status}"
         if appointment is not None and appointment.starts_at <= until:
-            return "stale: the appointment would have begun before the text could go"
+            return BEGUN
     return None
 
 
@@ -82,7 +83,7 @@ def stale_in_sql(now: datetime):
                          + " now").where(Ticket.id == OutboxMessage.ticket_id).scalar_subquery())
     appointment_why = (select(case(
         (Appointment.status.not_in(ACTIVE_APPOINTMENT), literal("stale: the appointment is ") + Appointment.status),
-        else_=literal("stale: the appointment would have begun before the text could go")))
+        else_=literal(BEGUN)))
         .where(Appointment.id == OutboxMessage.appointment_id).scalar_subquery())
     by_ticket = exists().where(ticket_moved_on)
     is_stale = or_(OutboxMessage.ticket_id.is_not(None) & by_ticket,

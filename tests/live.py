@@ -34,6 +34,12 @@ def chromium_path() -> str:
 
 
 def launch_chromium(playwright):
+    from playwright.sync_api import expect
+
+    # A page's answer, not its timing, is what these tests check: on a loaded CI machine (two
+    # workers, a server and Chromium each) a form's round trip has taken more than the default 5 s.
+    # Waits that are themselves the point (a push within 2 s) keep their own timeout.
+    expect.set_options(timeout=10_000)
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True)
 
 

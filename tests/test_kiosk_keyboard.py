@@ -58,6 +58,7 @@ def test_a_check_in_by_keyboard_and_the_warning_keeps_and_gives_back_focus(syste
     page.keyboard.type("555123456")
     tab_to(page, "phone-next")
     page.keyboard.press("Enter")
+    expect(page.locator("#consent-yes")).to_be_visible()  # once the server has checked the number
     tab_to(page, "consent-yes")
     page.keyboard.press("Enter")
     tab_to(page, "get-ticket")

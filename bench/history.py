@@ -8,6 +8,8 @@ screens do, over HTTP and Socket.IO. Prints p50/p99 per step and history size; a
 
 --burst-rounds N times only the 32 kiosks at the same moment, N rounds in sets of ten after a warm-up,
 with the CPU the server's worker spent a check-in in each set (what bounds a round on two cores).
+--workers N --redis URL serves with N web workers sharing Redis (PostgreSQL only), the CPU counted
+over all of them.
 
 For PostgreSQL, --db names a server and a database to connect to for creating (and afterwards
 dropping) one database per size, seed_bench_<random>. The client shares the machine's cores with
@@ -94,15 +96,18 @@ def database(target: str, size: int):
 class Server:
     """run.py in a subprocess, its log in the instance folder (a pipe nobody reads would fill up)."""
 
-    def __init__(self, instance: Path, url: str, port: int):
-        self.instance, self.url, self.port = instance, url, port
+    def __init__(self, instance: Path, url: str, port: int, workers: int = 1, redis: str | None = None):
+        self.instance, self.url, self.port, self.workers, self.redis = instance, url, port, workers, redis
         self.base = f"http://127.0.0.1:{port}"
 
     def __enter__(self):
         env = {**os.environ, "SEED_INSTANCE_PATH": str(self.instance), "DATABASE_URL": self.url,
                "PYTHONUNBUFFERED": "1"}
+        if self.redis:
+            env["REDIS_URL"] = self.redis
         self.log = open(self.instance / "server.log", "w")
-        self.process = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port)], cwd=ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port),
+                                         "--workers", str(self.workers)], cwd=ROOT, env=env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
         try:
             return self.answering()
@@ -129,21 +134,24 @@ class Server:
             self.process.kill()
         self.log.close()
 
-    def worker_pid(self) -> int:
-        """gunicorn's one worker (the child of run.py)."""
+    def worker_pids(self) -> list[int]:
+        """gunicorn's workers (the children of run.py)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        return int(children[0]) if children else self.process.pid
+        return [int(child) for child in children] or [self.process.pid]
 
     def worker_cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.worker_pid()}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        """The CPU all the workers have spent."""
+        spent = 0.0
+        for pid in self.worker_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            spent += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return spent
 
     def worker_rss_mb(self) -> float:
-        """Resident memory of gunicorn's one worker, in MB."""
-        for line in Path(f"/proc/{self.worker_pid()}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of gunicorn's largest worker, in MB."""
+        sizes = [int(line.split()[1]) / 1024 for pid in self.worker_pids()
+                 for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:")]
+        return max(sizes, default=float("nan"))
 
 
 class Bench:
@@ -370,11 +378,15 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=200, help="requests timed per step")
     parser.add_argument("--burst-rounds", type=int, default=0,
                         help="time only the 32 kiosks at the same moment, this many rounds")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="web workers (run.py --workers); more than one needs PostgreSQL and --redis")
+    parser.add_argument("--redis", default=None, help="REDIS_URL for the server, e.g. redis://127.0.0.1:6379/5")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
     table = {}
     for size in sizes:
-        with database(args.db, size) as (url, instance, token, layout, app), Server(instance, url, args.port) as server:
+        with database(args.db, size) as (url, instance, token, layout, app), Server(
+                instance, url, args.port, args.workers, args.redis) as server:
             idle = server.worker_rss_mb()
             bench = Bench(server, token, layout, app)
             try:
@@ -386,6 +398,8 @@ def main(argv=None) -> int:
                 db.engine.dispose()
     label = "SQLite" if args.db == "sqlite" else "PostgreSQL"
     timed = f"{args.burst_rounds} rounds of 32" if args.burst_rounds else f"{args.samples} samples a step"
+    if args.workers > 1:
+        timed += f"; {args.workers} web workers"
     print(f"\n{label}, p50 / p99 ms ({timed}; {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()})")
     steps = list(next(iter(table.values())))

@@ -375,6 +375,8 @@ def test_a_keyboard_alone_signs_in_picks_a_counter_calls_serves_and_completes(br
     page = context.new_page()
     try:
         page.goto(system.base + "/staff/login")
+        # autofocus is applied at a rendering update, which the load event does not wait for
+        expect(page.locator("#username")).to_be_focused()
         assert focused(page)["id"] == "username"  # the form opens ready to type
         page.keyboard.type("desk")
         tab_to(page, "#password")

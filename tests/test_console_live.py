@@ -157,6 +157,8 @@ def test_a_check_in_elsewhere_appears_on_the_open_console_and_nothing_polls(cons
     assert page.evaluate("window.seedLoaded") is True and page.evaluate("window.seedConsole.changes") >= 1
 
     page.wait_for_timeout(500)  # let the fetch that showed A001 finish
+    # ... and any fetch still under way (a second of the burst, however slow): its entry counted
+    wait_until(page, PANEL_FETCHES + " === window.seedConsole.fetches")
     quiet = page.evaluate(PANEL_FETCHES)
     page.wait_for_timeout(8_000)
     assert page.evaluate(PANEL_FETCHES) == quiet, "the console asked for its panel while nothing changed"
@@ -168,7 +170,8 @@ def test_a_burst_of_changes_costs_one_fetch_and_one_more(console):
     # Twenty nudges in one go, as a busy branch's worker could send them back to back.
     page.evaluate("var s = window.seedConsole.socket; for (var i = 0; i < 20; i++)"
                   " s.listeners('changed').forEach(function (f) { f({}); })")
-    page.wait_for_timeout(1_500)
+    wait_until(page, f"{PANEL_FETCHES} >= {before + 2}")  # the two, one after the other, however slow
+    page.wait_for_timeout(1_500)  # and time for a third, which must not come
     assert page.evaluate(PANEL_FETCHES) == before + 2
 
 

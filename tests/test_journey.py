@@ -176,6 +176,8 @@ def test_admin_edits_a_text_with_a_live_preview_in_chromium(system):
         expect(page.locator("#warning")).to_contain_text("takes 2 parts, more than the 1 planned")
         page.select_option("#kind", "reminder")  # two parts are planned for a reminder: no warning
         page.fill("#body", "{branch}: see you on {time}. " + "Thank you. " * 10)
+        # The reminder's own preview already says "at most 2" and no warning: wait for this text's.
+        expect(page.locator("#preview")).to_contain_text("see you on")
         expect(page.locator("#stats")).to_contain_text("planned: at most 2")
         expect(page.locator("#warning")).to_be_hidden()
         page.select_option("#kind", "called")

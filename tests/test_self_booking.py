@@ -624,6 +624,9 @@ class Inspector:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, name: str) -> None:
+        # Each page comes from a click, which waits for its navigation to commit, and an expect on
+        # its title: its stylesheet and the rest of it may still be on the way.
+        self.page.wait_for_load_state("load")
         for width, height in (PHONE, PORTRAIT, WIDE):
             self.page.set_viewport_size({"width": width, "height": height})
             self.page.evaluate("window.scrollTo(0, 0)")

@@ -1,6 +1,7 @@
 """The kiosk in Chromium: a walk-in check-in in each language, and the idle reset. Screenshots of
 every screen land in test-artifacts/kiosk/ (README: how to make them)."""
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -94,6 +95,45 @@ def test_idle_warning_can_be_extended_then_resets_and_clears_input(system, brows
     assert page.evaluate("window.seedKiosk.resets") == 1
     assert page.input_value("#phone") == ""
     expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.close()
+
+
+def test_no_still_there_question_while_the_server_is_slow_to_answer(system, browser):
+    """The number check and the check-in each answered after longer than the idle time (2 s
+    here): the customer, waiting on the kiosk, is not asked whether they are still there, and the
+    clock starts again once the server has answered."""
+    page = browser.new_page()
+    page.goto(system.base + "/kiosk/1")
+    page.click("[data-pick-language=en]")
+    page.click("#walk-in")
+    page.click("[data-service=A]")
+    page.evaluate("""() => {
+        const idle = document.getElementById("idle");
+        window.warned = 0;
+        new MutationObserver(() => { if (!idle.hidden) window.warned += 1; }).observe(idle, {attributes: true});
+    }""")
+
+    def slowly(route):
+        time.sleep(3.5)  # the browser's clock runs meanwhile: past the 2 s of idle time
+        route.continue_()
+
+    page.route("**/api/v1/phone-check", slowly)
+    page.fill("#phone", "555123456")
+    page.click("#phone-next")
+    expect(page.locator("#phone-display")).to_have_text("555 12 34 56", timeout=15_000)
+    assert page.evaluate("window.warned") == 0
+    # Answered: the clock runs again, and a customer who walks away is asked as ever.
+    expect(page.locator("#idle")).to_be_visible(timeout=5_000)
+    page.click("#idle-more")
+    expect(page.locator("#idle")).to_be_hidden()
+
+    page.route("**/api/v1/checkins", slowly)
+    page.evaluate("window.warned = 0")
+    page.click("#consent-yes")
+    page.click("#get-ticket")
+    expect(page.locator("#ticket-number")).to_have_text(re.compile(r"^A\d{3}$"), timeout=15_000)
+    assert page.evaluate("window.warned") == 0
+    assert page.evaluate("window.seedKiosk.resets") == 0
     page.close()
 
 

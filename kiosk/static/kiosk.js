@@ -55,9 +55,12 @@
 
   // --- idle: warn, count down (extendable), then start over with nothing left behind ------------
   // The ticket screen waits ticket_seconds before it asks, the others idle_seconds.
-  var focusBeforeWarning = null;
+  // Nobody is asked "still there?" while the kiosk waits for the server (a slow answer must not
+  // start over on a customer whose ticket is being issued): the clock starts again when it answers.
+  var focusBeforeWarning = null, waitingForServer = 0, SERVER_WAIT_SECONDS = 30;
   function armIdle() {
     clearTimeout(idleTimer);
+    if (waitingForServer) return;
     if (api.step === home || api.step === "language" || api.step === "start") return;
     var seconds = api.step === "ticket" ? config.ticket_seconds : config.idle_seconds;
     idleTimer = setTimeout(warn, seconds * 1000);
@@ -219,9 +222,17 @@
     var headers = { "Content-Type": "application/json" };
     var token = kioskToken();
     if (token) headers["X-Kiosk-Token"] = token;
-    return fetch(path, { method: "POST", headers: headers, body: JSON.stringify(body) })
+    waitingForServer += 1;
+    armIdle();  // (stops the clock)
+    // A server that never answers fails the request (the step says so) rather than hold the clock.
+    var signal = window.AbortSignal && AbortSignal.timeout ? AbortSignal.timeout(SERVER_WAIT_SECONDS * 1000) : undefined;
+    return fetch(path, { method: "POST", headers: headers, body: JSON.stringify(body), signal: signal })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) { return { ok: response.ok, data: data }; });
+      })
+      .finally(function () {
+        waitingForServer -= 1;
+        if (el("idle").hidden) armIdle();
       });
   }
 

@@ -245,6 +245,8 @@ class Ticket(db.Model):
         # A service's latest completions, newest first (wait estimates): read 10 rows, not the history.
         Index("ix_ticket_service_finished", "service_id", "status", "finished_at"),
         Index("ix_ticket_customer", "customer_id", "id"),  # a customer's latest ticket (whose reply is this?)
+        # A branch's newest tickets (GET /api/v1/tickets): read 500 rows in order, not sort them all.
+        Index("ix_ticket_branch_arrived", "branch_id", "arrived_at", "id"),
         identified("ticket", "arrived_at", "customer_id IS NOT NULL"),
     )
 

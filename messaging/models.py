@@ -34,6 +34,9 @@ class OutboxMessage(db.Model):
         Index("ix_outbox_created", "created_at"),
         Index("ix_outbox_branch_created", "branch_id", "created_at"),  # a branch's texts of a period (reports)
         Index("ix_outbox_sent", "sent_at"),
+        # A branch's texts sent in the last hour (the outbox page's send rate): by branch alone,
+        # SQLite read every text the branch ever had.
+        Index("ix_outbox_branch_sent", "branch_id", "sent_at"),
         # A gateway's latest sent texts, for each status report (outbox.apply_status_report): by
         # status alone that was every text ever delivered, inside a write transaction.
         Index("ix_outbox_sent_by", "sent_by", "sent_at"),

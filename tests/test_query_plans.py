@@ -2,14 +2,15 @@
 complete, the other moves, the texts they queue, the display snapshot, the status page,
 /api/v1/queues, the gateway (claim, sent, status report) and the frequent scheduler jobs send is
 captured as the code emits it and explained by the database itself; a plan that walks a table
-growing with history fails the test. The plans are those of the schema the migrations build, on
-SQLite and on PostgreSQL."""
+growing with history fails the test. Every page is held to the same rule: the walk opens every GET
+route of the URL map (a route added later too) as an administrator would. The plans are those of
+the schema the migrations build, on SQLite and on PostgreSQL."""
 import re
 import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import event, func, insert, select, text
 
 from core import engine
 from core.database import upgrade_database
@@ -20,8 +21,8 @@ from display import realtime
 from messaging import outbox
 from scheduler import jobs
 
-from .conftest import build_app, database_url
-from .helpers import bearer, make_branch_setup
+from .conftest import RequestIsolatedClient, build_app, database_url
+from .helpers import bearer, csrf_token, login, make_branch_setup
 
 # Tables that grow with every visit. A plan may look rows up in them, never walk them.
 HISTORY = ("ticket", "ticket_event", "outbox", "ticket_notice", "customer", "survey_response")
@@ -83,23 +84,68 @@ def _walks(compared) -> bool:
     return not _bounding(compared)
 
 
+def _outside_brackets(statement: str) -> str:
+    """The statement without what its brackets hold: its subqueries, function arguments, lists."""
+    while True:
+        shorter = re.sub(r"\([^()]*\)", "", statement)
+        if shorter == statement:
+            return statement
+        statement = shorter
+
+
+def _limited(statement: str) -> bool:
+    """Whether the statement's own LIMIT may stop its first read: nothing outside brackets (a
+    GROUP BY, a DISTINCT, an aggregate) needs every row before the first one comes out."""
+    top = _outside_brackets(statement)
+    return bool(re.search(r"\bLIMIT\b", top, re.I)) and not re.search(
+        r"\b(GROUP BY|DISTINCT|count|sum|min|max|avg|total|group_concat|json_group_array)\b", top, re.I)
+
+
 def sqlite_scans(connection, statement, parameters):
     # SQLite's plan does not show values: a lookup by status alone is bounded when the statement
     # asks for a live status, not when it asks only for ended ones.
     live = any(value in LIVE for value in parameters if isinstance(value, str))
+    plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    # The first loop of a page read in the index's order (newest first, keyset): the LIMIT stops it
+    # when no sort comes between and no condition is left for the rows read to fail, in its own
+    # table or in one joined to it (a left join keeps every row).
+    loops = [row for row in plan if row[1] == 0 and re.match(r"(SCAN|SEARCH) ", row[-1])]
+    first = loops[0] if loops else None
+    stops = _limited(statement) and all(row[-1].endswith("LEFT-JOIN") for row in loops[1:]) and not any(
+        row[1] == 0 and "TEMP B-TREE" in row[-1] for row in plan)
     found = []
-    for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters):
+    for row in plan:
         step = SQLITE_STEP.match(row[-1])
-        compared = [(c, o) for c, o in re.findall(r"(\w+)([=<>]+)", (step and step[3]) or "") if live or c != "status"]
-        if step and (step[1] == "SCAN" or _walks(compared)):
+        if not step:
+            continue
+        used = re.findall(r"(\w+)([=<>]+)", step[3] or "")
+        compared = [(c, o) for c, o in used if live or c != "status"]
+        if row is first and stops and not _left_to_filter(statement, row[-1], {c for c, _ in used}):
+            continue
+        if step[1] == "SCAN" or _walks(compared):
             found.append(row[-1])
     return found
 
 
-def _nodes(plan):
-    yield plan
+def _left_to_filter(statement: str, detail: str, used: set[str]) -> set[str]:
+    """The columns of the step's table the statement compares that its index does not: rows read
+    that may fail them (over-counted: any comparison anywhere in the statement)."""
+    table = re.match(r"(?:SCAN|SEARCH) (\w+)(?: AS (\w+))?", detail)
+    name = table[2] or table[1]
+    compared = re.findall(rf'\b{name}\."?(\w+)"?\s*(?:=|!=|<>|<=|>=|<|>|IN\b|NOT\b|IS\b|LIKE\b|BETWEEN\b)',
+                          statement, re.I)
+    return set(compared) - used - ({"id"} if "rowid" in used else set())
+
+
+def _nodes(plan, stopped=False):
+    """Each node of a PostgreSQL plan, and whether a LIMIT stops its read: the Limit's child, or
+    the outer side of a left join's nested loop under it (each outer row comes out; each inner read
+    is a lookup of its own)."""
+    yield plan, stopped
     for child in plan.get("Plans", ()):
-        yield from _nodes(child)
+        yield from _nodes(child, plan["Node Type"] == "Limit" or (
+            stopped and plan["Node Type"] == "Nested Loop" and plan.get("Join Type") == "Left"
+            and child.get("Parent Relationship") == "Outer"))
 
 
 def _columns(condition: str) -> list[tuple[str, str]]:
@@ -126,10 +172,12 @@ def postgresql_scans(connection, statement, parameters):
         for setting in off:
             connection.exec_driver_sql(f"RESET {setting}")
     found = []
-    for node in _nodes(plan[0]["Plan"]):
+    for node, stopped in _nodes(plan[0]["Plan"]):
         table, kind = node.get("Relation Name"), node["Node Type"]
         if table not in HISTORY:
             continue
+        if stopped and kind in ("Index Scan", "Index Only Scan") and "Filter" not in node:
+            continue  # read in the index's order (newest first, keyset) until the LIMIT has its rows
         condition = node.get("Index Cond") or node.get("Recheck Cond")
         if kind == "Seq Scan" or (kind != "Bitmap Heap Scan" and "Index" in kind and condition is None) or (
                 condition is not None and _walks(_columns(condition))):
@@ -157,20 +205,22 @@ def history(branch, services, counters, clock, days=3, per_day=150):
     PostgreSQL's statistics to see that a branch's tickets are many and its live ones few."""
     from messaging.models import OutboxMessage, TicketNotice
 
+    # ids go on from those already there: a second branch may have its history too
+    first = {model: db.session.scalar(select(func.max(model.id))) or 0 for model in (Customer, Ticket, OutboxMessage)}
     tickets, events, texts, notices, customers = [], [], [], [], []
     for day in range(1, days + 1):
         for n in range(per_day):
             at = clock.now() - timedelta(days=day, minutes=n)
-            ticket_id, service = len(tickets) + 1, services[n % len(services)]
+            ticket_id, service = first[Ticket] + len(tickets) + 1, services[n % len(services)]
             customer_id = None
             if n % 3 == 0:
-                customer_id = len(customers) + 1
-                customers.append({"id": customer_id, "phone": f"+99555501{len(customers):04d}", "sms_consent": True,
-                                  "created_at": at})
-                texts.append({"id": len(texts) + 1, "branch_id": branch.id, "to": customers[-1]["phone"], "body": "hi",
-                              "kind": "welcome", "ticket_id": ticket_id, "status": "delivered", "send_after": at,
-                              "created_at": at, "sent_at": at})
-                notices.append({"ticket_id": ticket_id, "kind": "welcome", "outbox_id": len(texts)})
+                customer_id = first[Customer] + len(customers) + 1
+                customers.append({"id": customer_id, "phone": f"+995555{branch.id:02d}{len(customers):04d}",
+                                  "sms_consent": True, "created_at": at})
+                texts.append({"id": first[OutboxMessage] + len(texts) + 1, "branch_id": branch.id,
+                              "to": customers[-1]["phone"], "body": "hi", "kind": "welcome", "ticket_id": ticket_id,
+                              "status": "delivered", "send_after": at, "created_at": at, "sent_at": at})
+                notices.append({"ticket_id": ticket_id, "kind": "welcome", "outbox_id": texts[-1]["id"]})
             tickets.append({"id": ticket_id, "branch_id": branch.id, "service_id": service.id, "customer_id": customer_id,
                             "counter_id": counters[n % len(counters)].id, "service_day": at.date(), "number": n + 1,
                             "label": f"{service.code}{n + 1:03d}", "status": "completed", "arrived_at": at,
@@ -263,3 +313,149 @@ def test_end_of_day_reads_only_open_tickets(migrated_app, branch, request):
     with Capture(db.engine) as captured:
         jobs.end_of_day()
     assert_no_walks(captured.statements)
+
+
+# --- every page: the walk --------------------------------------------------------------------
+
+# Routes whose job is to read everything they are asked for, and why (as test_isolation's PUBLIC).
+# Walked too, their plans not held to the rule. None so far: the reports and their exports read the
+# range of days asked for, and the audit log is not history. Keep it short.
+ALLOWED: dict[str, str] = {}
+# Routes that still walk history, what walks and why it is not fixed yet. Walked too (they must
+# answer), their plans not held to the rule until mended.
+NOT_YET: dict[str, str] = {}
+
+
+@pytest.fixture
+def everything(migrated_app, clock, vm):
+    """A branch with weeks of history and a little of everything the pages show (tickets in every
+    state today, texts in every state, replies, appointments, surveys, a closure, a kiosk, a logo),
+    beside another branch with its own history; alice is an administrator."""
+    from core import tokens
+    from core.models import Appointment, Closure, StaffUser
+    from core.settings import branding
+    from messaging import inbox
+    from messaging.models import InboxQuarantine, SurveyResponse
+
+    from .helpers import make_branch, make_counter, make_service
+    from .helpers import text as a_text
+
+    branch, services, counters, _staff = make_branch_setup(counters=2, services="AB")
+    other = make_branch("Other Branch")
+    other_service = make_service(other, "A")
+    other_counter = make_counter(other, "1", [other_service])
+    db.session.commit()
+    # Weeks of it: a report's or a list's range must leave most of the history out, as it does
+    # after years; and a second branch, so that a branch's rows are not the whole table.
+    history(branch, services, counters, clock, days=40, per_day=30)
+    history(other, [other_service], [other_counter], clock, days=40, per_day=30)
+    alice = db.session.scalar(select(StaffUser).where(StaffUser.username == "alice"))
+    alice.role = "admin"
+    customers = [Customer(phone=phone, name=f"Nino {n}", sms_consent=True, consent_at=clock.now(),
+                          created_at=clock.now()) for n, phone in enumerate(PHONES[:6])]
+    db.session.add_all(customers)
+    db.session.commit()
+    tickets = [engine.issue_ticket(services[n % 2].id, customer_id=customer.id) for n, customer in enumerate(customers)]
+    tickets += [engine.issue_ticket(services[0].id) for _ in range(4)]
+    first = engine.call_next(counters[0].id)
+    engine.start_serving(first.id)
+    engine.complete(first.id)
+    engine.call_next(counters[0].id)
+    second = engine.call_next(counters[1].id)
+    engine.no_show(second.id)
+    engine.start_serving(engine.call_next(counters[1].id).id)
+    engine.hold(tickets[5].id)
+    engine.cancel(tickets[6].id)
+    engine.running_late(tickets[7].id, 10)
+    engine.transfer(tickets[8].id, services[1].id)
+    for n, status in enumerate(("queued", "sending", "sent", "delivered", "failed", "suppressed", "cancelled")):
+        sent = status in ("sent", "delivered")
+        a_text(branch, "welcome", status, to=PHONES[n % 6], now=clock.now() - timedelta(hours=n),
+               ticket_id=tickets[n % 6].id, sent_at=clock.now() - timedelta(minutes=n) if sent else None,
+               sent_by="gw" if sent else None)
+    reply = inbox.store_received(PHONES[0], "thank you", clock.now(), gateway="gw")
+    inbox.store_received(PHONES[1], "when is my turn?", clock.now() - timedelta(days=1), gateway="gw")
+    db.session.add(InboxQuarantine(branch_id=branch.id, pdu="00", error="undecodable", received_at=clock.now()))
+    appointments = [Appointment(branch_id=branch.id, service_id=services[0].id, customer_id=customers[n].id,
+                                starts_at=clock.now() + timedelta(days=n - 2, hours=2), status=status,
+                                created_at=clock.now() - timedelta(days=5))
+                    for n, status in enumerate(("checked_in", "cancelled", "booked", "confirmed"))]
+    db.session.add_all(appointments)
+    db.session.add_all([SurveyResponse(branch_id=branch.id, ticket_id=n + 1, phone=f"+99555501{n:04d}", state=state,
+                                       score=score, created_at=clock.now() - timedelta(days=1, hours=n))
+                        for n, (state, score) in enumerate((("done", 5), ("done", 2), ("asked", None)))])
+    closure = Closure(branch_id=branch.id, first_day=clock.now().date() + timedelta(days=30),
+                      last_day=clock.now().date() + timedelta(days=31), message="Holiday", created_at=clock.now())
+    db.session.add(closure)
+    db.session.commit()
+    kiosk, _secret = tokens.create_kiosk(branch.id, "Entrance")
+    logo = branding.folder() / f"branch-{branch.id}-00000000.png"
+    logo.parent.mkdir(parents=True, exist_ok=True)
+    logo.write_bytes(b"\x89PNG")
+    migrated_app.extensions["seed.virtual_modem"] = vm
+    yield {"branch": branch, "service": services[0], "counter": counters[0], "alice": alice.id,
+           "ticket": tickets[4], "appointment": appointments[2], "reply": reply, "number": PHONES[0],
+           "kiosk": kiosk.id, "closure": closure.id}
+    migrated_app.extensions.pop("seed.virtual_modem")
+
+
+def arguments_for(rule, data) -> dict:
+    """The walked branch's object for each argument of `rule`."""
+    per_argument = {
+        "ticket_id": data["ticket"].id, "appointment_id": data["appointment"].id, "counter_id": data["counter"].id,
+        "message_id": data["reply"], "number": data["number"], "branch_id": data["branch"].id,
+        "token": data["ticket"].access_token, "service_id": data["service"].id, "user_id": data["alice"],
+        "closure_id": data["closure"], "token_id": data["kiosk"], "rest": f"{data['ticket'].access_token}/more",
+        "kind": "welcome", "language": "en", "action": "cancel", "state": "close",
+        "filename": f"branch-{data['branch'].id}-00000000.png",
+    }
+    if rule.endpoint == "booking.manage":
+        per_argument["token"] = data["appointment"].access_token
+    missing = set(rule.arguments) - set(per_argument)
+    assert not missing, (f"{rule.rule}: the plan walker has no value for {sorted(missing)}; "
+                         f"add one in tests/test_query_plans.py")
+    return {name: per_argument[name] for name in rule.arguments}
+
+
+def test_no_page_walks_the_history(migrated_app, everything, clock):
+    """Every GET route of the URL map, a route added later too (but static files and the logout),
+    opened by an administrator at a counter of a branch with a little of everything, an API route
+    a session may not open with an API token: no statement any of them sends walks history."""
+    app, data = migrated_app, everything
+    branch = data["branch"]
+    app.test_client_class = RequestIsolatedClient
+    client = app.test_client()
+    login(client)
+    page = client.get("/staff/counter")  # the console and its panel are a counter's
+    client.post("/staff/counter", data={"counter_id": data["counter"].id, "csrf_token": csrf_token(page.text)})
+    token = bearer()
+    today = branch.local_date(clock.now())
+    # Yesterday and today: a report's range that leaves most of the history out, as a real one does.
+    asked = {"branch": branch.id, "from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    tomorrow_at_ten = (clock.now() + timedelta(days=1)).replace(hour=10, minute=0)
+    needs = {"staff.calendar_book_form": {"service": data["service"].id, "starts_at": tomorrow_at_ten.isoformat()},
+             "virtual_phone_api.messages": {"number": data["number"]}}
+    walked, failures = set(), []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint.rpartition(".")[2] == "static" or rule.endpoint == "staff.logout":
+            continue  # (the logout would end the walk's own session)
+        url = app.url_map.bind("localhost").build(rule.endpoint, arguments_for(rule, data))
+        query = {**asked, **needs.get(rule.endpoint, {})}
+        spec = getattr(app.view_functions[rule.endpoint], "openapi", None)
+        if spec is not None:  # what the endpoint takes (core/openapi.py refuses the rest with a 400)
+            query = {key: value for key, value in query.items() if key in spec.query}
+        with Capture(db.engine) as captured:
+            response = client.get(url, query_string=query)
+            if response.status_code in (401, 403) and rule.rule.startswith("/api/"):
+                response = app.test_client().get(url, query_string=query, headers=token)
+            response.get_data()  # an export is streamed: its rows are read as it is sent
+        db.session.rollback()
+        where = f"GET {rule.rule} ({rule.endpoint}) -> {response.status_code}"
+        walked.add(rule.endpoint)
+        if response.status_code >= 400:  # a refusal runs none of the page's queries
+            failures.append(f"{where}: refused, so not checked")
+        if rule.endpoint not in ALLOWED and rule.endpoint not in NOT_YET:
+            failures += [f"{where}\n  {scans}: {sql}" for scans, sql in full_scans(captured.statements)]
+    assert not failures, "pages that walk history:\n" + "\n".join(failures)
+    assert {"staff.console", "staff.outbox_page", "reports.tickets_csv", "virtual_phone.phone"} <= walked
+    assert set(ALLOWED) | set(NOT_YET) <= walked, "ALLOWED and NOT_YET name routes that are gone"

@@ -247,6 +247,12 @@ class Ticket(db.Model):
         Index("ix_ticket_customer", "customer_id", "id"),  # a customer's latest ticket (whose reply is this?)
         # A branch's newest tickets (GET /api/v1/tickets): read 500 rows in order, not sort them all.
         Index("ix_ticket_branch_arrived", "branch_id", "arrived_at", "id"),
+        # The same filtered by state or by service (?status=cancelled, ?service=A): read in order
+        # too; by branch alone a rare state or a small service read every ticket the branch had.
+        # (A service is one branch's: its index needs no branch, and so never looks to SQLite like
+        # a better way than the (branch, day) one to a day's tickets of a service.)
+        Index("ix_ticket_branch_status_arrived", "branch_id", "status", "arrived_at", "id"),
+        Index("ix_ticket_service_arrived", "service_id", "arrived_at", "id"),
         identified("ticket", "arrived_at", "customer_id IS NOT NULL"),
     )
 

@@ -41,6 +41,11 @@ class OutboxMessage(db.Model):
         # status alone that was every text ever delivered, inside a write transaction.
         Index("ix_outbox_sent_by", "sent_by", "sent_at"),
         Index("ix_outbox_to", "to", "id"),  # a number's texts: the inbox thread, the branch of a reply
+        # The outbox page and /api/v1/outbox filtered by status (?status=failed) or lane (?lane=call,
+        # read as the lane's priority): a page of 50 read newest first in the index's order. By
+        # branch alone, a rare status or lane read every text the branch ever had to fill the page.
+        Index("ix_outbox_branch_status", "branch_id", "status", "id"),
+        Index("ix_outbox_branch_priority", "branch_id", "priority", "id"),
         identified("outbox", "created_at", '"to" IS NOT NULL'),  # retention (core/privacy.py)
     )
 

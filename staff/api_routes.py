@@ -165,11 +165,14 @@ def queues():
           responses={200: model("Tickets", {"tickets": array(TICKET)})})
 def list_tickets():
     branch = chosen_branch()
-    query = select(Ticket).where(Ticket.branch_id == branch.id)
+    if query_values()["service"]:
+        # A service's tickets are all its branch's (a transfer stays in the branch): asked by
+        # service alone, they are read newest first from ix_ticket_service_arrived.
+        query = select(Ticket).where(Ticket.service_id == service_by_code(branch, query_values()).id)
+    else:
+        query = select(Ticket).where(Ticket.branch_id == branch.id)
     if query_values()["status"]:
         query = query.where(Ticket.status == query_values()["status"])
-    if query_values()["service"]:
-        query = query.where(Ticket.service_id == service_by_code(branch, query_values()).id)
     tickets = db.session.scalars(query.order_by(Ticket.arrived_at.desc(), Ticket.id.desc()).limit(500))
     return jsonify({"tickets": [ticket_summary(t) for t in tickets]})
 

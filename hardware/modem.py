@@ -272,8 +272,15 @@ class SeedModem(GsmModem):
             if error.code == EMPTY_SLOT:
                 return None
             raise
-        pdus = [line.strip() for line in lines[1:] if line.strip() and line.strip() != "OK"]
-        return pdus[0] if pdus else None
+        # The PDU is the line after the "+CMGR:" header. A line the modem sent before the header (a
+        # Huawei stick's ^RSSI, the PDU of a status report whose +CDS came just before the command)
+        # is not this message: taken, it quarantined and then deleted the customer's text. It goes
+        # to the owner as the notification it is.
+        lines = [line.strip() for line in lines if line.strip() and line.strip() != "OK"]
+        header = next((n for n, line in enumerate(lines) if line.startswith("+CMGR:")), len(lines))
+        if lines[:header]:
+            self.notifications.put(lines[:header])
+        return lines[header + 1] if header + 1 < len(lines) else None
 
     def delete(self, index: int, memory: str) -> None:
         self._setSmsMemory(readDelete=memory)

@@ -76,6 +76,27 @@ def test_every_profile_sends_receives_and_survives_an_emoji(fast_db_app, tmp_pat
             gateway.stop()
 
 
+@pytest.mark.parametrize("profile", ["huawei", "default"])
+def test_a_status_line_before_a_stored_text_is_not_taken_for_it(fast_db_app, tmp_path, profile):
+    """A line the modem sends just before its answer to AT+CMGR (a Huawei stick's ^RSSI when the
+    signal changes) lands among the answer's lines: the text is still the line after +CMGR's
+    header, stored, not quarantined, and the modem's memory emptied."""
+    with VirtualModem(tmp_path / "ttyVM0", latency=0, profile=profile) as vm:
+        gateway = running(fast_db_app, vm)
+        try:
+            wait_until(lambda: status(gateway) is not None and status(gateway).state == "ready", timeout=20,
+                       message="gateway ready")
+            vm.status_line_before_next_answer("+CMGR", "^RSSI: 14")
+            vm.inject(KA, "Running late 🙏")
+            wait_until(lambda: inbox_bodies() == ["Running late 🙏"], timeout=20, message="the reply stored")
+            db.session.rollback()
+            assert db.session.scalar(select(InboxQuarantine.id)) is None
+            assert vm._line_before_answer is None  # the line was sent, before a +CMGR's answer
+            wait_until(lambda: not any(vm.storage[m] for m in ("SM", "ME")), message="modem memory emptied")
+        finally:
+            gateway.stop()
+
+
 # --- nothing received can stop the gateway ---------------------------------------------------
 
 def test_a_poison_text_is_quarantined_deleted_and_texting_goes_on(fast, tmp_path):

@@ -13,6 +13,7 @@ class Faults:
         self._network_down_until = 0.0
         self._silent_until = 0.0
         self._drop_notifications = 0
+        self._line_before_answer: tuple[str, str] | None = None  # status_line_before_next_answer
         self.undeliverable: set[str] = set()  # numbers whose status report says "failed"
         self.roaming = False  # registered on a visited network (+CREG stat 5)
         self.barred = False  # the network refuses the SIM (+CREG stat 3)
@@ -60,6 +61,12 @@ class Faults:
     def send_garbage(self, data: bytes = b"\xff\xfe\x80 noise\r\n"):
         """Bytes that are not UTF-8 on the line, as cheap modems and bad cables produce."""
         self._write(data)
+
+    def status_line_before_next_answer(self, command: str = "+CMGR", line: str = "^RSSI: 14"):
+        """The next answer to `command` comes after an unsolicited line the client has no use for
+        (a Huawei stick's ^RSSI or ^MODE, sent whenever the signal changes): among its lines."""
+        with self._lock:
+            self._line_before_answer = (command.upper(), line)
 
     def drop_next_notifications(self, count=1):
         """Store incoming texts without announcing them (+CMTI lost)."""

@@ -73,6 +73,11 @@ class Parser:
         except ModemError as error:
             self._write(self._error_text(error))
             return
+        with self._lock:
+            before = self._line_before_answer
+            if before is not None and any(part.upper().startswith(before[0]) for part in parts):
+                self._line_before_answer = None
+                self._unsolicited(before[1])
         self._write(answer(lines))
 
     def _respond(self, produce):

@@ -7,7 +7,7 @@ api = Blueprint("kiosk_api", __name__, url_prefix="/api/v1")
 
 
 def init_app(app) -> None:
-    from core.extensions import csrf, limiter
+    from core.extensions import csrf, init_limiter
 
     from . import live, routes  # noqa: F401  (routes registers on the blueprints)
     from .booking import booking
@@ -16,5 +16,5 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(api)
     app.register_blueprint(booking)
-    limiter.init_app(app)
+    init_limiter(app)
     live.init_app(app)  # the status page's Socket.IO namespace

@@ -177,3 +177,35 @@ def test_the_setup_link_registers_the_kiosk_screen(tmp_path):
             browser.close()
     finally:
         system.stop()
+
+
+
+def test_a_limit_set_for_every_route_still_applies(tmp_path, clock, migrated_sqlite):
+    """The limiter's pass before every view runs only while limits apply app-wide (see
+    core.extensions.init_limiter): without one a page with no limit of its own is never refused;
+    with one set in the configuration, the same page is refused over it."""
+    import shutil
+
+    from core.extensions import limiter
+
+    from .conftest import build_app
+
+    def answers(**config) -> list[int]:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        shutil.copyfile(migrated_sqlite, folder / "seed.db")
+        app = build_app(f"sqlite:///{folder / 'seed.db'}", clock, folder, **config)
+        with app.app_context():
+            client = app.test_client()
+            try:
+                return [client.get("/api/v1/openapi.json").status_code for _ in range(5)]
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+    assert answers() == [200] * 5
+    try:
+        assert answers(RATELIMIT_APPLICATION="3 per minute") == [200] * 3 + [429] * 2
+    finally:  # (the limiter is one for the process: the tests after this one have no such limit)
+        limiter.limit_manager.set_application_limits([])
+        limiter.reset()

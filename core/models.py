@@ -253,6 +253,9 @@ class Ticket(db.Model):
         # a better way than the (branch, day) one to a day's tickets of a service.)
         Index("ix_ticket_branch_status_arrived", "branch_id", "status", "arrived_at", "id"),
         Index("ix_ticket_service_arrived", "service_id", "arrived_at", "id"),
+        # Both (?service=A&status=cancelled): by either index alone, a rare state read every
+        # ticket of the service, or every ticket of the branch in that state.
+        Index("ix_ticket_service_status_arrived", "service_id", "status", "arrived_at", "id"),
         identified("ticket", "arrived_at", "customer_id IS NOT NULL"),
     )
 

@@ -73,7 +73,15 @@ def _filtered(query, branch_id, status, lane, since):
         # list of kinds, which no index reads in id order.
         query = query.where(OutboxMessage.priority == kinds.LANES[lane].rank)
     if since is not None:
-        query = query.where(OutboxMessage.created_at >= since)
+        # Ids follow the order texts are written in: none written since `since` has an id below
+        # the smallest of theirs, read from the day's rows by ix_outbox_branch_created (`id + 0`:
+        # min(id) itself the databases read up the primary key from the oldest text, to the first
+        # of today's). The bound stops a page read newest first in an index's id order at the
+        # day's first text; by the time alone, a page of today's failed texts not yet full read
+        # every failed text ever.
+        first = scoped(select(func.min(OutboxMessage.id + 0)), OutboxMessage, branch_id).where(
+            OutboxMessage.created_at >= since).scalar_subquery()
+        query = query.where(OutboxMessage.created_at >= since, OutboxMessage.id >= first)
     return query
 
 

@@ -31,9 +31,14 @@ ACTIONS = {"retry": outbox.RETRYABLE, "cancel": outbox.CANCELLABLE}
 NEEDS_A_PERSON = ("pin_rejected", "puk_required", "no_sim")
 
 
+NO_BRANCH = 0  # (as a branch id) the texts of no branch: no branch has id 0
+
+
 def scoped(query, model, branch_id):
-    """The branch's rows; branch_id None means every branch (admins)."""
-    return query if branch_id is None else query.where(model.branch_id == branch_id)
+    """The branch's rows; branch_id None means every branch (admins), NO_BRANCH the rows of none."""
+    if branch_id is None:
+        return query
+    return query.where(model.branch_id.is_(None) if branch_id == NO_BRANCH else model.branch_id == branch_id)
 
 
 def lane_of(kind: str, priority: int) -> str:
@@ -87,26 +92,57 @@ def _filtered(query, branch_id, status, lane, since):
 
 def listing(branch_id=None, *, status=None, lane=None, since=None, before=None, after=None, limit=50) -> Page:
     """One page of texts, newest first, by id (keyset: page 100 costs what page 1 does)."""
+    if branch_id is None and (status or lane):
+        return _every_branch(status=status, lane=lane, since=since, before=before, after=after, limit=limit)
     query = _filtered(
         select(OutboxMessage, Ticket.label, Appointment.booking_code)
         .outerjoin(Ticket, Ticket.id == OutboxMessage.ticket_id)
         .outerjoin(Appointment, Appointment.id == OutboxMessage.appointment_id),
         branch_id, status, lane, since)
     ids = _filtered(select(OutboxMessage.id), branch_id, status, lane, since)
+    # The texts of no branch (a test text from the command line) in the order of the index that
+    # finds them, its leading columns included: all the same here, but PostgreSQL takes an
+    # `IS NULL` for a range, not one value, and would sort them all rather than read them in order.
+    keys = ([OutboxMessage.branch_id, OutboxMessage.status if status else OutboxMessage.priority]
+            if branch_id == NO_BRANCH and (status or lane) else [])
     if after is not None:
         found = db.session.execute(query.where(OutboxMessage.id > after)
-                                   .order_by(OutboxMessage.id).limit(limit + 1)).all()
+                                   .order_by(*keys, OutboxMessage.id).limit(limit + 1)).all()
         more_newer, found = len(found) > limit, list(reversed(found[:limit]))
         more_older = bool(found) and _exists(ids.where(OutboxMessage.id < found[-1][0].id))
     else:
         if before is not None:
             query = query.where(OutboxMessage.id < before)
-        found = db.session.execute(query.order_by(OutboxMessage.id.desc()).limit(limit + 1)).all()
+        found = db.session.execute(query.order_by(*(key.desc() for key in keys), OutboxMessage.id.desc())
+                                   .limit(limit + 1)).all()
         more_older, found = len(found) > limit, found[:limit]
         more_newer = before is not None and bool(found) and _exists(ids.where(OutboxMessage.id > found[0][0].id))
     zones = _zones({message.branch_id for message, _, _ in found})
     rows = [_row(message, label, code, zones.get(message.branch_id)) for message, label, code in found]
     return Page(rows, rows[0]["id"] if rows and more_newer else None, rows[-1]["id"] if rows and more_older else None)
+
+
+def _every_branch(*, status, lane, since, before, after, limit) -> Page:
+    """listing() over every branch with a status or lane chosen: each branch's page (and that of
+    the texts of no branch), merged. Each is read newest first from the branch's index
+    (ix_outbox_branch_status, ix_outbox_branch_priority) and stops at its page; by status or lane
+    alone over every branch, a rare one read every text of it ever to fill the page. A few
+    queries a branch, on a page only administrators open."""
+    branches = [*db.session.scalars(select(Branch.id).order_by(Branch.id)), NO_BRANCH]
+    pages = [listing(branch, status=status, lane=lane, since=since, before=before, after=after, limit=limit)
+             for branch in branches]
+    rows = sorted((row for page in pages for row in page.rows), key=lambda row: row["id"], reverse=after is None)
+    found = rows[:limit]
+    # Each branch's page holds the branch's first `limit` rows past the keyset, so the merged page
+    # is the first `limit` of them all; a branch with rows beyond its own page has some beyond the
+    # merged one too (on the side the keyset reads toward), and a branch's rows on the other side
+    # of its page lie past the keyset, beyond the merged page's end on that side as well.
+    beyond = len(rows) > limit or any(page.older if after is None else page.newer for page in pages)
+    behind = any(page.newer if after is None else page.older for page in pages)
+    if after is not None:
+        found.reverse()
+    more_newer, more_older = (behind, beyond) if after is None else (beyond, behind)
+    return Page(found, found[0]["id"] if found and more_newer else None, found[-1]["id"] if found and more_older else None)
 
 
 def _exists(query) -> bool:

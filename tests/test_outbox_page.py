@@ -7,7 +7,6 @@ import pytest
 
 from core.extensions import db
 from core.models import Appointment
-from messaging import kinds
 from messaging.models import InboxQuarantine, ModemStatus, OutboxMessage
 
 from .conftest import RequestIsolatedClient
@@ -301,3 +300,50 @@ def test_page_works_on_sqlite_and_postgresql(any_db_app, clock):
     assert 'class="over"' in re.search(r'<tr data-lane="reminder".*?</tr>', page, re.S).group(0)
     assert post_button(client, failed, "retry").status_code == 200 and status_of(failed) == "queued"
     assert [m["body"] for m in client.get("/api/v1/outbox?lane=reminder").json["messages"]] == ["late reminder"]
+
+
+def test_every_branch_paged_by_status_and_lane_as_one_list(any_db_app, clock):
+    """An administrator's texts of one status or lane over every branch (each branch's page merged,
+    messaging.outbox_report._every_branch): paged older, then newer again, in small pages, they are
+    exactly every such text of every branch and of none, newest first, each once."""
+    any_db_app.test_client_class = RequestIsolatedClient
+    client = any_db_app.test_client()
+    branch, _, _, _ = make_branch_setup()
+    other = make_branch("Second Branch")
+    make_staff("root", role="admin", branch=branch)
+    db.session.commit()
+    now = clock.now()
+    places = (branch, other, None, other, branch, branch, None, other)
+    written = [text(places[n % len(places)], ("called", "reminder", "welcome")[n % 3],
+                    status=("failed", "sent", "failed", "queued")[n % 4], now=now - timedelta(minutes=40 - n))
+               for n in range(40)]
+    login(client, "root")
+
+    def paged(query: str) -> list[int]:
+        seen, pages, where = [], [], ""
+        while True:
+            answer = client.get(f"/api/v1/outbox?{query}&limit=3{where}").json
+            pages.append([message["id"] for message in answer["messages"]])
+            seen += pages[-1]
+            assert answer["newer"] == (pages[-1][0] if len(pages) > 1 else None)  # the way back
+            if answer["older"] is None:
+                break
+            where = f"&before={answer['older']}"
+        assert all(len(page) == 3 for page in pages[:-1])
+        # and back, newer from the oldest page: the same pages, each in its place
+        back, newer = [], pages[-1][0]
+        for _ in pages[:-1]:
+            answer = client.get(f"/api/v1/outbox?{query}&limit=3&after={newer}").json
+            back.insert(0, [message["id"] for message in answer["messages"]])
+            assert answer["older"] == back[0][-1]  # older ones than this page: always, here
+            newer = answer["newer"]
+            assert (newer is None) == (len(back) == len(pages) - 1)
+        assert back == pages[:-1]
+        return seen
+
+    for query, wanted in (("status=failed", lambda m: m.status == "failed"),
+                          ("lane=call", lambda m: m.kind == "called"),
+                          ("status=queued", lambda m: m.status == "queued")):
+        expected = sorted((m.id for m in written if wanted(m)), reverse=True)
+        assert paged(query) == expected, query
+    assert client.get("/api/v1/outbox?status=sent&limit=3").json["messages"][0]["branch_id"] in (branch.id, other.id, None)

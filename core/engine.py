@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext, pgettext
-from sqlalchemy import String, bindparam, cast, insert, inspect, literal, null, or_, select
+from sqlalchemy import String, bindparam, case, cast, func, insert, inspect, literal, null, or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -121,23 +121,34 @@ def _change_of(ticket, kind, counter_id=None, detail=None) -> TicketChange:
 
 
 # A new ticket's columns, each bound at the insert (_issued gives the ones a check-in leaves out);
-# the others are NULL or the table's defaults.
+# the others are NULL or the table's defaults. On PostgreSQL the number and the label come from
+# the number row, in the same statement.
 _ISSUED = ("branch_id", "service_id", "customer_id", "service_day", "number", "label", "status", "priority",
            "language", "source", "access_token", "arrived_at", "late_until", "recall_count", "quoted_wait_minutes")
+_NUMBERED = ("number", "label")
 
 
 @functools.cache  # built once per dialect, bound at each use (see core/queries.py)
 def _issuing(dialect: str):
-    """The new ticket as a row, loaded as the session's Ticket. On PostgreSQL its "issued" event
-    goes in the same statement (a data-modifying WITH): every statement is a round trip there, and
-    32 kiosks checking in at once wait on one worker's turns. SQLite (in the process, no round
-    trips, and no INSERT inside WITH) writes the event next (_record)."""
+    """The new ticket as a row, loaded as the session's Ticket. On PostgreSQL its number (the
+    service's number row, _numbering) and its "issued" event go in the same statement (data-
+    modifying WITHs): every statement is a round trip there, 32 kiosks checking in at once wait on
+    one worker's turns, and each check-in of the service waits for the number row from its
+    update to the commit. SQLite (in the process, no round trips, and no INSERT inside WITH) takes
+    the number first (_next_number) and writes the event next (_record)."""
     table = Ticket.__table__
-    ticket = insert(table).values({column: bindparam(column, type_=table.c[column].type) for column in _ISSUED})
-    ticket = ticket.returning(*table.c)
     if dialect != "postgresql":
-        return select(Ticket).from_statement(ticket)
-    ticket = ticket.cte("issued")
+        ticket = insert(table).values({column: bindparam(column, type_=table.c[column].type) for column in _ISSUED})
+        return select(Ticket).from_statement(ticket.returning(*table.c))
+    number = _numbering(dialect).cte("numbered").c.last_number
+    digits = cast(number, String)
+    # the label as f"{code}{number:03d}" writes it: at least three digits, all of a larger number
+    label = bindparam("code", type_=String) + case((number < 1000, func.lpad(digits, 3, "0")), else_=digits)
+    given = [column for column in _ISSUED if column not in _NUMBERED]
+    ticket = insert(table).from_select(
+        [*given, *_NUMBERED],
+        select(*(bindparam(column, type_=table.c[column].type) for column in given), number, label))
+    ticket = ticket.returning(*table.c).cte("issued")
     events = TicketEvent.__table__
     event = insert(events).from_select(
         ["ticket_id", "at", "kind", "from_status", "to_status", "staff_id", "counter_id", "detail"],
@@ -147,16 +158,21 @@ def _issuing(dialect: str):
     return select(Ticket).from_statement(select(ticket).add_cte(event.cte("issued_event")))
 
 
-def _issued(session, fields: dict, staff, now, detail: dict) -> tuple[Ticket, TicketChange]:
-    """Write the new ticket and its "issued" event: the ticket (the session's, persistent) and the change."""
+def _issued(session, fields: dict, code: str, staff, now, detail: dict) -> tuple[Ticket, TicketChange]:
+    """Number and write the new ticket (`code`: its service's) and its "issued" event: the ticket
+    (the session's, persistent) and the change. The service's number row is locked from here to
+    the commit (on PostgreSQL every check-in of the service waits for it): as few steps as can be."""
     dialect = session.get_bind().dialect.name
     row = {"customer_id": None, "late_until": None, "quoted_wait_minutes": None, "recall_count": 0,
            "access_token": new_access_token(), **fields}
     if dialect == "postgresql":
-        row.update(event_at=now, event_staff=_staff_id(staff), event_detail=detail)
-    ticket = session.scalars(_issuing(dialect), row).one()
-    if dialect == "postgresql":
+        row.update(service=fields["service_id"], day=fields["service_day"], code=code,
+                   event_at=now, event_staff=_staff_id(staff), event_detail=detail)
+        ticket = session.scalars(_issuing(dialect), row).one()
         return ticket, _change_of(ticket, "issued", detail=detail)
+    number = _next_number(session, fields["service_id"], fields["service_day"])
+    row.update(number=number, label=f"{code}{number:03d}")
+    ticket = session.scalars(_issuing(dialect), row).one()
     return ticket, _record(session, ticket, "issued", None, staff, now, detail=detail)
 
 
@@ -260,9 +276,7 @@ def issue_ticket(service_id, *, customer_id=None, priority=None, language=None, 
         }
         if before_number is not None:
             fields.update(before_number(session, service, fields) or {})
-        number = _next_number(session, service.id, day)  # from here to the commit: as few steps as can be
-        ticket, change = _issued(session, {**fields, "number": number, "label": f"{service.code}{number:03d}"},
-                                 staff, now, {"service": service.code})
+        ticket, change = _issued(session, fields, service.code, staff, now, {"service": service.code})
         # What the ticket points at is what this transaction holds: the texts read it without a query.
         set_committed_value(ticket, "branch", branch)
         set_committed_value(ticket, "service", service)

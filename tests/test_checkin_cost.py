@@ -13,15 +13,15 @@ from .conftest import RequestIsolatedClient
 from .helpers import make_branch_setup
 
 # A texting walk-in's statements, in order: the branch, its service and today's closures; the
-# customer; the queue ahead (the wait it is told); the number; the ticket and its event, its
-# welcome text and the text's notices (on PostgreSQL: each pair in one statement).
+# customer; the queue ahead (the wait it is told); the number, the ticket and its event, its
+# welcome text and the text's notices (on PostgreSQL: the number, the ticket and its event in one
+# statement, the text and its notices in another).
 def texting(dialect: str) -> list[str]:
     if dialect == "postgresql":
-        rows = ["INSERT ticket+ticket_event", "INSERT outbox+ticket_notice+ticket_notice"]
+        rows = ["INSERT ticket_sequence+ticket+ticket_event", "INSERT outbox+ticket_notice+ticket_notice"]
     else:
-        rows = ["INSERT ticket", "INSERT ticket_event", "INSERT outbox", "INSERT ticket_notice"]
-    return ["SELECT branch+service+closure", "INSERT customer", "SELECT ticket+counter+counter_service",
-            "INSERT ticket_sequence", *rows]
+        rows = ["INSERT ticket_sequence", "INSERT ticket", "INSERT ticket_event", "INSERT outbox", "INSERT ticket_notice"]
+    return ["SELECT branch+service+closure", "INSERT customer", "SELECT ticket+counter+counter_service", *rows]
 
 
 def kinds(statements: list[str]) -> list[str]:

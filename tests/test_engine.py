@@ -40,6 +40,27 @@ def test_issue_numbers_per_service(setup):
     assert events_of(ticket.id) == ["issued"]
 
 
+def test_numbers_past_999_keep_every_digit_on_both_databases(any_db_app, clock):
+    """A service's 1,000th ticket of the day is A1000 (at least three digits, never cut), its
+    number 1000, with its "issued" event: on PostgreSQL the number, the label, the ticket and the
+    event are one statement (core.engine._issuing), on SQLite four."""
+    from core.models import TicketSequence
+
+    branch = make_branch("Busy")
+    service = make_service(branch, "Q")
+    db.session.commit()
+    first = engine.issue_ticket(service.id)
+    assert (first.label, first.number) == ("Q001", 1)
+    db.session.execute(TicketSequence.__table__.update().values(last_number=997))
+    db.session.commit()
+    issued = [engine.issue_ticket(service.id) for _ in range(4)]
+    assert [(t.label, t.number) for t in issued] == [("Q998", 998), ("Q999", 999), ("Q1000", 1000), ("Q1001", 1001)]
+    db.session.expire_all()
+    stored = db.session.execute(select(Ticket.label, Ticket.number, Ticket.service_day).where(Ticket.id == issued[2].id)).one()
+    assert stored == ("Q1000", 1000, branch.local_date(clock.now()))
+    assert events_of(issued[2].id) == ["issued"]
+
+
 def test_numbering_resets_on_the_branch_local_day_not_utc(app, clock):
     tokyo = make_branch("Tokyo", timezone="Asia/Tokyo")  # UTC+9: local midnight is 15:00 UTC
     service = make_service(tokyo, "A")

@@ -153,6 +153,12 @@ class Contact:
 def mobile(raw, branch: Branch) -> str | None:
     """A mobile number texts can reach, in E.164, read as the branch's country writes numbers; None
     for none given. The one rule: the kiosk, the console, the API and the import use it too."""
+    number = mobile_number(raw, branch)
+    return None if number is None else phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mobile_number(raw, branch: Branch) -> phonenumbers.PhoneNumber | None:
+    """mobile()'s number as parsed (for a caller that also shows it: parsing is the costly part)."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if not isinstance(raw, str) or len(raw) > 32:
@@ -166,7 +172,10 @@ def mobile(raw, branch: Branch) -> str | None:
     if phonenumbers.number_type(number) not in MOBILE_TYPES:
         raise ValidationError(gettext("That looks like a landline: texts cannot reach it. Enter a mobile number."),
                               {"phone": "not a mobile"})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # the number alone, as its E.164 form reads back (no extension, no trace of how it was typed)
+    return phonenumbers.PhoneNumber(country_code=number.country_code, national_number=number.national_number,
+                                    italian_leading_zero=number.italian_leading_zero,
+                                    number_of_leading_zeros=number.number_of_leading_zeros)
 
 
 def customer_name(raw) -> str | None:

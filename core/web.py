@@ -42,6 +42,9 @@ def json_object(*, empty_ok=False) -> dict:
     raw = request.get_data(cache=True)
     if empty_ok and not raw.strip():
         return {}
+    read = request.environ.get(_READ_KEY)
+    if read is not None:  # read and checked already in this request (the kiosk's language, then its view)
+        return read
     if not request.is_json:
         raise UnsupportedMediaType(gettext("Send JSON with Content-Type: application/json."), {"body": "not JSON"})
     try:
@@ -60,7 +63,11 @@ def json_object(*, empty_ok=False) -> dict:
         raise invalid("body", "not an object", gettext("The body must be a JSON object, e.g. {\"service\": \"A\"}."))
     for field, value in _strings(data):
         _check_characters(field, value)
+    request.environ[_READ_KEY] = data
     return data
+
+
+_READ_KEY = "seed.json_object"  # (a refusal is not kept: it is raised again, in the reader's language)
 
 
 def _too_deep(source: str) -> bool:

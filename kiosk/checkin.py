@@ -90,7 +90,7 @@ def check_phone(raw, branch: Branch) -> dict:
     """A mobile number that texts can reach (core's rule), in E.164 and as the customer would write it."""
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 32:
         raise ValidationError(gettext("Enter a mobile number."), {"phone": "required"})
-    number = phonenumbers.parse(appointments.mobile(raw, branch))
+    number = appointments.mobile_number(raw, branch)
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     same_country = phonenumbers.region_code_for_number(number) == branch.country
     return {

@@ -23,6 +23,7 @@ from flask_login import current_user
 from . import clock, scope
 from .errors import NotFound
 from .extensions import db
+from .locales import locale
 
 LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "ka": "ქართული"}  # each in its own words: whoever reads finds theirs
 LANGUAGE_KEY = "language"
@@ -190,14 +191,14 @@ def local_datetime(moment, where=None, seconds=False) -> str:
         return ""
     language = _language()
     pattern = f"{DATE_PATTERNS[language]} {TIME_PATTERNS[language]}{':ss' if seconds else ''}"
-    return format_datetime(_moment(moment), pattern, tzinfo=_zone(where), locale=language)
+    return format_datetime(_moment(moment), pattern, tzinfo=_zone(where), locale=locale(language))
 
 
 def local_time(moment, where=None) -> str:
     if moment is None:
         return ""
     language = _language()
-    return format_datetime(_moment(moment), TIME_PATTERNS[language], tzinfo=_zone(where), locale=language)
+    return format_datetime(_moment(moment), TIME_PATTERNS[language], tzinfo=_zone(where), locale=locale(language))
 
 
 def local_date(value, where=None) -> str:
@@ -207,18 +208,18 @@ def local_date(value, where=None) -> str:
     language = _language()
     if isinstance(value, (datetime, str)):
         value = _moment(value).astimezone(_zone(where)).date()
-    return format_date(value, DATE_PATTERNS[language], locale=language)
+    return format_date(value, DATE_PATTERNS[language], locale=locale(language))
 
 
 def customer_datetime(moment: datetime, zone: tzinfo, language: str | None) -> str:
     """A stored moment as a customer's text or ticket gives it, on `zone`'s clock, in `language`."""
     language = language if language in CUSTOMER_DATETIME_PATTERNS else "en"
-    return format_datetime(moment, CUSTOMER_DATETIME_PATTERNS[language], tzinfo=zone, locale=language)
+    return format_datetime(moment, CUSTOMER_DATETIME_PATTERNS[language], tzinfo=zone, locale=locale(language))
 
 
 def customer_time(moment: datetime, zone: tzinfo) -> str:
     """A time of day as a customer's text gives it: 24-hour, on `zone`'s clock."""
-    return format_datetime(moment, CUSTOMER_TIME_PATTERN, tzinfo=zone, locale="en")
+    return format_datetime(moment, CUSTOMER_TIME_PATTERN, tzinfo=zone, locale=locale("en"))
 
 
 def local_recent(moment, where=None, now=None) -> str:

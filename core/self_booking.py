@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from sqlalchemy import select
 
 from . import appointments, audit, clock
 from .database import write_transaction
 from .errors import Conflict, InvalidTransition, NotFound, SeedError, ValidationError
 from .extensions import db
+from .locales import force_locale
 from .models import Appointment, Branch, Service
 from .settings import FieldErrors
 from .settings.branches import closed_days

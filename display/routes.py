@@ -3,13 +3,14 @@
 /display/1?services=A,B&languages=en,ja&rotate=15&layout=split&names=1
 """
 from flask import abort, render_template, request
-from flask_babel import force_locale, gettext, pgettext
+from flask_babel import gettext, pgettext
 from sqlalchemy import select
 
 from core import clock, storefront
 from core.security import embeddable
 from core.errors import ValidationError
 from core.extensions import db
+from core.locales import force_locale
 from core.models import Branch
 
 from . import bp, wallclock

@@ -17,7 +17,7 @@ from functools import wraps
 
 from babel.dates import format_date, format_datetime
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 
@@ -25,6 +25,7 @@ from core import appointments, clock, self_booking, storefront
 from core.auth import client_address
 from core.errors import Conflict, SeedError, ValidationError
 from core.extensions import db, limiter
+from core.locales import force_locale
 from core.models import Appointment, Branch
 from core.web import MAX_ID
 from messaging import appointment_texts

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import phonenumbers
 from flask import has_request_context, request, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,6 +17,7 @@ from core import appointments, clock, customers, engine, logs
 from core.database import write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
+from core.locales import force_locale
 from core.models import Branch, Closure, Service, Ticket
 from core.queries import estimated_wait_minutes, estimating, position, quote_on_arrival
 from core.storefront import LANGUAGES, offered_languages, start_language

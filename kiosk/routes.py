@@ -5,7 +5,7 @@ from functools import wraps
 
 import segno
 from flask import abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
-from flask_babel import force_locale, gettext, pgettext
+from flask_babel import gettext, pgettext
 from flask_limiter import RateLimitExceeded
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from core.appointments import NAME_LENGTH
 from core.auth import client_address
 from core.errors import SeedError, ValidationError
 from core.extensions import csrf, db, limiter
+from core.locales import force_locale
 from core.models import Branch, Ticket, TicketStatus
 from core.openapi import BOOLEAN, INTEGER, STRING, Any, Flag, Id, Text, body_values, endpoint, model, nullable
 from core.queries import estimated_wait_minutes, position

@@ -5,11 +5,12 @@ from __future__ import annotations
 import string
 import uuid
 
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from sqlalchemy import select
 
 from core.extensions import db
 from core.language import customer_time
+from core.locales import force_locale
 from hardware.pdu import encoding_of
 
 from .models import MessageTemplate

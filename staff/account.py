@@ -3,13 +3,14 @@ core.auth and core.settings.users."""
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_babel import force_locale, gettext, refresh
+from flask_babel import gettext, refresh
 from flask_login import current_user, login_required
 
 from core import audit, auth
 from core.database import write_transaction
 from core.errors import ValidationError
 from core.language import LANGUAGE_KEY
+from core.locales import force_locale
 from core.settings import users
 
 from . import bp

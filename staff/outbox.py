@@ -6,11 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from core import audit, clock, language, scope
 from core.errors import ValidationError
+from core.locales import force_locale
 from core.models import Branch
 from core.openapi import (BOOLEAN, INTEGER, NUMBER, STRING, TIME, Flag, Id, Text, Whole, array, endpoint, model,
                           nullable, query_values)

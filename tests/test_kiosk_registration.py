@@ -209,3 +209,34 @@ def test_a_limit_set_for_every_route_still_applies(tmp_path, clock, migrated_sql
     finally:  # (the limiter is one for the process: the tests after this one have no such limit)
         limiter.limit_manager.set_application_limits([])
         limiter.reset()
+
+
+def test_the_limits_count_without_a_thread_each_and_windows_still_end(app, monkeypatch):
+    """The kiosk's limits in memory (the default storage) count without starting a thread (limits'
+    MemoryStorage started a timer thread again 10 ms after the last, nearly one per check-in under
+    load); a window still ends on time, and the counters of windows nobody reads any more are
+    swept at the next count a second later (core.extensions.SweptMemoryStorage)."""
+    import threading
+    import time
+
+    from limits import parse
+    from limits.strategies import FixedWindowRateLimiter
+
+    from core.extensions import SweptMemoryStorage, limiter
+
+    assert type(limiter._storage) is SweptMemoryStorage  # what the app counts with
+    storage = SweptMemoryStorage()
+    counting = FixedWindowRateLimiter(storage)
+    started = []
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread))
+    limit = parse("3 per 1 second")
+    assert [counting.hit(limit, "kiosk-1") for _ in range(4)] == [True, True, True, False]
+    time.sleep(1.1)  # the window ends
+    assert counting.hit(limit, "kiosk-1")
+    assert started == []
+    stale = {key for key in storage.storage if "kiosk-1" in key}
+    assert stale
+    time.sleep(1.1)  # kiosk-1's window ends, and nobody reads it again
+    assert counting.hit(limit, "kiosk-2")
+    assert not stale & set(storage.storage) and not stale & set(storage.expirations)
+    assert started == []

@@ -16,7 +16,8 @@ HOLDS_WRITE_LOCK = "seed_holds_write_lock"
 WRITE_LOCK_SECONDS = 30  # as long as SQLite's own busy timeout
 
 
-WROTE = "seed_wrote"  # (connection.info) the connection's transaction has written
+WROTE = "seed_wrote"  # (connection.info) the connection's transaction has written (PostgreSQL)
+CHANGES_AT_BEGIN = "seed_changes_at_begin"  # (connection.info) SQLite's count of changed rows when it began
 
 
 def configure_engine(engine) -> None:
@@ -52,12 +53,14 @@ def configure_engine(engine) -> None:
         # never decide on the same snapshot (SQLite has no SELECT ... FOR UPDATE).
         if not connection.get_execution_options().get("seed_write"):
             connection.exec_driver_sql("BEGIN")
+            connection.info[CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
             return
         if not writers.acquire(timeout=WRITE_LOCK_SECONDS):
             raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked (waited for this process's writers)"))
         connection.info[HOLDS_WRITE_LOCK] = True
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.info[CHANGES_AT_BEGIN] = connection.connection.driver_connection.total_changes
         except BaseException:
             release(connection.info)
             raise
@@ -108,14 +111,47 @@ def _note_writes(engine) -> None:
 
 
 def _reads_only(session) -> bool:
-    """The session's open transaction has only read, on PostgreSQL: it can go on as the write
-    transaction. At READ COMMITTED (PostgreSQL's, and ours) every statement reads what is
+    """The session's open transaction has only read, and can go on as the write transaction. On
+    PostgreSQL, any: at READ COMMITTED (PostgreSQL's, and ours) every statement reads what is
     committed when it starts, so ending the reads and beginning anew (a COMMIT and a BEGIN, two
     round trips in every request that reads, then writes) would decide on nothing fresher; no
-    lock is taken by a read. Not on SQLite, whose writer must begin with its write lock."""
-    if session.get_bind().dialect.name != "postgresql" or session.new or session.dirty or session.deleted:
+    lock is taken by a read. On SQLite, whose writer must begin with its write lock, one begun
+    with it (begin_writing): what it read, nobody else could have changed since."""
+    if session.new or session.dirty or session.deleted:
         return False
-    return not session.connection().info.get(WROTE)
+    connection = session.connection()
+    if session.get_bind().dialect.name == "postgresql":
+        return not connection.info.get(WROTE)
+    return connection.info.get(HOLDS_WRITE_LOCK, False) and not _sqlite_wrote(connection)
+
+
+def _sqlite_wrote(connection) -> bool:
+    """The SQLite connection's transaction has changed rows (SQLite counts them; a listener on
+    every statement, as PostgreSQL's, cost each statement more than this)."""
+    return connection.connection.driver_connection.total_changes != connection.info.get(CHANGES_AT_BEGIN)
+
+
+def begin_writing() -> None:
+    """For a request that reads what it will decide on, then changes (a check-in): on SQLite, it
+    reads under the write lock it then writes with, in one transaction (write_transaction goes
+    on with it): with nothing open before, a COMMIT and a BEGIN fewer. A transaction that has only
+    read (a registered kiosk's token) is ended first, what it loaded kept; one that wrote is left
+    to write_transaction. On PostgreSQL, nothing to do (see _reads_only)."""
+    session = db.session()
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        connection = session.connection()
+        if connection.info.get(HOLDS_WRITE_LOCK) or session.new or session.dirty or session.deleted \
+                or _sqlite_wrote(connection):
+            return
+        keep = session.expire_on_commit
+        session.expire_on_commit = False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = keep
+    session.connection(execution_options=WRITE)
 
 
 @contextmanager

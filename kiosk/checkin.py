@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import appointments, clock, customers, engine, logs
-from core.database import write_transaction
+from core.database import begin_writing, write_transaction
 from core.errors import Conflict, NotFound, ValidationError
 from core.extensions import db
 from core.locales import force_locale
@@ -114,6 +114,7 @@ def check_in(data: dict) -> dict:
     unknown = set(data) - {"service", "phone", "language", "sms_consent", "name", "branch", "booking_code"}
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(sorted(unknown))[:80]}", {f: "unknown" for f in unknown})
+    begin_writing()  # (on SQLite: what it reads, under the write lock it writes with)
     branch, service, closure = _arriving(data.get("branch"), data.get("service"))
     refuse_when_closed(branch, closure)
     if data.get("booking_code") or (data.get("phone") and not data.get("service")):

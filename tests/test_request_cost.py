@@ -44,6 +44,8 @@ class Statements:
     def _statement(self, _conn, _cursor, statement, *_args):
         self.sql.append(" ".join(statement.split()))
 
+
+
     def __len__(self):
         return len(self.sql)
 
@@ -126,8 +128,9 @@ class Branch:
     def check_in(self, **fields):
         db.session.rollback()  # a request starts with nothing open and nothing loaded (a session of its own)
         db.session.expire_all()
+        body = {"service": "A", "branch": self.branch.id, **fields}  # (read here, not counted with the request's)
         with Statements() as statements:
-            answer = self.client.post("/api/v1/checkins", json={"service": "A", "branch": self.branch.id, **fields})
+            answer = self.client.post("/api/v1/checkins", json=body)
         assert answer.status_code == 201, answer.json
         return statements, answer.json["ticket"]
 
@@ -269,16 +272,28 @@ def test_a_snapshot_costs_in_proportion_to_the_days_calls_not_more(app, clock):
     assert steps[1] <= 6 * steps[0], steps
 
 
-def test_a_check_in_reads_and_writes_in_one_transaction_on_postgresql(short_and_long):
-    """The branch, a closure and the service are read, then the ticket written: on PostgreSQL in
-    one transaction (at READ COMMITTED, ending the reads first decides on nothing fresher, and
-    costs a COMMIT and a BEGIN); on SQLite the writer begins anew with its write lock."""
+@pytest.mark.parametrize("read_before", [False, True])
+def test_a_check_in_reads_and_writes_in_one_transaction(short_and_long, read_before):
+    """The branch, a closure and the service are read, then the ticket written, in one
+    transaction: on PostgreSQL at READ COMMITTED (ending the reads first decides on nothing
+    fresher, and costs a COMMIT and a BEGIN), on SQLite under the write lock from the first read
+    (core.database.begin_writing). A kiosk that does not say its language has the branch read for
+    it before the check-in (a registered kiosk's token is read likewise): on SQLite that read's
+    transaction ends first, and the check-in's reads are still under the lock."""
     short, _long = short_and_long
     db.session.rollback()
-    with Transactions() as transactions:
-        short.check_in(phone="555 12 34 57", sms_consent=True)
-    expected = 1 if db.engine.dialect.name == "postgresql" else 2
-    assert (transactions.begun, transactions.committed) == (expected, expected)
+    db.session.expire_all()
+    body = {"service": "A", "branch": short.branch.id, "phone": "555 12 34 57", "sms_consent": True,
+            **({} if read_before else {"language": "en"})}
+    db.session.rollback()  # (the test's own read ends here)
+    with Transactions() as transactions, Statements() as statements:
+        answer = short.client.post("/api/v1/checkins", json=body)
+    assert answer.status_code == 201, answer.json
+    expected = 2 if read_before and db.engine.dialect.name == "sqlite" else 1
+    assert (transactions.begun, transactions.committed) == (expected, expected), str(statements)
+    if db.engine.dialect.name == "sqlite":
+        arriving = next(n for n, sql in enumerate(statements.sql) if sql.startswith("SELECT branch.id") and "closure" in sql)
+        assert statements.sql.index("BEGIN IMMEDIATE") < arriving, str(statements)
 
 
 @pytest.mark.parametrize("write", ["flushed", "text"])

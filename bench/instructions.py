@@ -130,9 +130,9 @@ def main(argv=None) -> int:
     print(f"\n{label}, instructions (callgrind), this process only")
     print("| step | instructions each |")
     print("|---|---|")
-    print(f"| texting check-in | {parts['check-ins'] / args.check_ins / 1e6:.1f} million |")
-    print(f"| call next and complete (3 texts and a survey) | {parts['calls'] / args.calls / 1e6:.1f} million |")
-    print(f"| display snapshot | {parts['snapshots'] / args.snapshots / 1e6:.1f} million |")
+    print(f"| texting check-in | {parts['check-ins'] / args.check_ins / 1e6:.2f} million |")
+    print(f"| call next and complete (3 texts and a survey) | {parts['calls'] / args.calls / 1e6:.2f} million |")
+    print(f"| display snapshot | {parts['snapshots'] / args.snapshots / 1e6:.2f} million |")
     return 0
 
 

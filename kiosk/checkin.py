@@ -22,6 +22,7 @@ from core.models import Branch, Closure, Service, Ticket
 from core.queries import estimated_wait_minutes, estimating, position, quote_on_arrival
 from core.storefront import LANGUAGES, offered_languages, start_language
 from core.web import whole_number
+from messaging import phones
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ def check_phone(raw, branch: Branch) -> dict:
     number = appointments.mobile_number(raw, branch)
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     same_country = phonenumbers.region_code_for_number(number) == branch.country
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    phones.checked_elsewhere(e164)  # (its welcome text's check, next, is then a lookup)
     return {
-        "e164": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        "e164": e164,
         "display": national if same_country else phonenumbers.format_number(
             number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
     }

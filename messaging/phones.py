@@ -13,7 +13,25 @@ def e164(raw, country: str | None = None, field: str = "phone") -> str:
         raise ValidationError("A phone number is required (at most 32 characters).", {field: "required"})
     if country is not None and not isinstance(country, str):
         raise ValidationError("A country is a two-letter code, such as GE.", {"country": "not a code"})
+    if raw in _VALID:
+        return raw
     return _parsed(raw, country, field)
+
+
+# Numbers in E.164 that a check of its own has just parsed and found valid (the kiosk's, which
+# also asks for a mobile number): a new customer's number reached the outbox's check with its
+# welcome text in the same request and was parsed twice. Any country reads an E.164 number alike.
+_VALID: dict[str, None] = {}
+_VALID_KEPT = 4096
+
+
+def checked_elsewhere(number: str) -> None:
+    """`number`, in E.164, was just parsed and found valid: e164() takes it as it is."""
+    if number in _VALID:
+        return
+    while len(_VALID) >= _VALID_KEPT:
+        _VALID.pop(next(iter(_VALID), None), None)  # the oldest
+    _VALID[number] = None
 
 
 # A number is checked again on its way to the outbox, for each text: parsing is the costly part,

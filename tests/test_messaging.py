@@ -269,3 +269,26 @@ def test_a_number_refused_once_is_refused_every_time_with_a_clear_error(raw, cou
         with pytest.raises(ValidationError):
             e164(raw, country)
     assert e164("555 12 34 56", "GE") == e164("+995555123456") == "+995555123456"
+
+
+def test_a_number_the_kiosk_just_checked_is_not_parsed_again_for_its_text(monkeypatch):
+    """The kiosk parses a new customer's number (a mobile one, messaging's own rule is wider) and
+    says so (messaging.phones.checked_elsewhere): the welcome text's check of it is a lookup. Any
+    other number is still parsed, and the numbers kept are bounded, the oldest going first."""
+    import phonenumbers
+
+    from messaging import phones
+
+    monkeypatch.setattr(phones, "_VALID", {})
+    monkeypatch.setattr(phones, "_VALID_KEPT", 3)
+    phones._parsed.cache_clear()  # (numbers parsed by earlier tests in this process)
+    parsed = []
+    real_parse = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a, **k: parsed.append(a[0]) or real_parse(*a, **k))
+    for n in range(4):
+        phones.checked_elsewhere(f"+99559912340{n}")
+    assert phones.e164("+995599123403") == "+995599123403" and parsed == []
+    assert phones.e164("+995599123401", "GE") == "+995599123401" and parsed == []
+    assert list(phones._VALID) == ["+995599123401", "+995599123402", "+995599123403"]  # the oldest went
+    assert phones.e164("+995599123400") == "+995599123400" and parsed == ["+995599123400"]
+    assert phones.e164("599 12 34 09", "GE") == "+995599123409" and parsed[-1] == "599 12 34 09"

@@ -381,7 +381,12 @@ class Updates(Watchers):
                         told.append(note)
             self.across.done(branch_id, told)
             let_requests_in()
-            more = self._more(branch_id) if time.monotonic() - began < MERGE_SECONDS else []
+            # Changes made meanwhile join while some group has not been told yet (one frame brings
+            # it both); once every group has been, they wait in `pending` like any other change
+            # (held for company, or told at once if they call someone). Joining then too rebuilt
+            # the snapshot after nearly every check-in of a steady stream, a build per request.
+            joining = owed and time.monotonic() - began < MERGE_SECONDS
+            more = self._more(branch_id) if joining else []
             if more:
                 db.session.rollback()  # a new read transaction: one that sees the new changes
                 state = snapshot.build(branch_id) or state

@@ -188,6 +188,51 @@ def test_a_change_made_while_the_screens_are_being_told_joins_the_fan_out(app, s
     assert frames < 2 * len(screens)  # some screens heard both in one frame
 
 
+def test_a_change_made_after_every_group_was_told_waits_for_company_like_any_other(app, setup, monkeypatch):
+    """A change joins a fan-out only while some group of screens has not been told yet (one frame
+    brings that group both). Once every group has been, a check-in made meanwhile waits for company
+    like any other (HOLD_SECONDS): joining then rebuilt the snapshot after nearly every check-in of
+    a steady stream. A call made then is still told at once, and nothing is lost."""
+    branch, (a, _b), (c1, c2), _ = setup
+    screen = connect(app, branch.id)  # one screen: one group, told first thing
+    screen.get_received("/display")
+    updates, turns = realtime.updates(app), []
+    let_requests_in = realtime.let_requests_in
+    for _ in range(2):
+        engine.issue_ticket(a.id)
+    realtime.settle()
+    screen.get_received("/display")
+
+    def check_in():
+        with app.app_context():
+            engine.issue_ticket(a.id)
+
+    def a_check_in_served_after_the_group():
+        let_requests_in()
+        turns.append(1)
+        if len(turns) == 1:  # the screen's only group has been told of the call; a kiosk checks in
+            kiosk = threading.Thread(target=check_in)
+            kiosk.start()
+            kiosk.join()
+
+    monkeypatch.setattr(realtime, "let_requests_in", a_check_in_served_after_the_group)
+    monkeypatch.setattr(realtime, "MERGE_SECONDS", 30)  # (however slow the machine)
+    monkeypatch.setattr(realtime, "HOLD_SECONDS", 30.0)  # (longer than the test waits)
+    built = updates.builds
+    engine.call_next(c1.id)
+    assert not realtime.settle(timeout=0.5)  # the check-in is held
+    got = [m["args"][0] for m in screen.get_received("/display") if m["name"] == "update"]
+    assert [[(e["kind"], e["number"]) for e in realtime.events_of(u)] for u in got] == [[("called", "A001")]]
+    assert updates.builds == built + 1  # not built again for the check-in
+
+    engine.call_next(c2.id)  # company: the held check-in goes with it, at once
+    assert realtime.settle(timeout=10)
+    got = [m["args"][0] for m in screen.get_received("/display") if m["name"] == "update"]
+    assert [[(e["kind"], e["number"]) for e in realtime.events_of(u)] for u in got] == [
+        [("issued", "A003"), ("called", "A002")]]
+    assert updates.builds == built + 2 and got[0]["events"][-1]["announce"]
+
+
 def test_a_change_that_calls_nobody_waits_for_company_and_a_call_never_waits(app, setup, monkeypatch):
     """Check-ins (and completions, counters opened) wait HOLD_SECONDS for company: a burst of them
     is one snapshot and one frame, and a call made meanwhile takes them along at once. Alone, they

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, text, true
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, String, Table, Text, UniqueConstraint, desc, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -256,6 +256,10 @@ class Ticket(db.Model):
         # Both (?service=A&status=cancelled): by either index alone, a rare state read every
         # ticket of the service, or every ticket of the branch in that state.
         Index("ix_ticket_service_status_arrived", "service_id", "status", "arrived_at", "id"),
+        # A service's waiting tickets in queue order (QUEUE_ORDER: priority, highest first, then
+        # arrival): the first few read from the front of the queue, not all of it numbered
+        # (core.queries.positions with up_to, after every call and completion).
+        Index("ix_ticket_service_queue_order", "service_id", "status", desc("priority"), "arrived_at", "id"),
         identified("ticket", "arrived_at", "customer_id IS NOT NULL"),
     )
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 from statistics import median
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, cast, func, literal, null, or_, select, union_all
+from sqlalchemy import and_, bindparam, cast, func, literal, null, or_, select, true, union_all
+from sqlalchemy.orm import aliased
 
 from . import clock
 from .extensions import db
@@ -72,19 +73,37 @@ def _places(branch_id: int, service_id: int | None = None):
 def positions(branch_id: int, service_id: int | None = None, up_to: int | None = None) -> dict[int, int]:
     """{ticket id: place} for every waiting ticket of the branch (or of one of its services): one
     query however many are waiting. The kiosk, the status page, the texts and the API count by it.
-    `up_to`: only the places up to this one (the database still counts them all, but a thousand
-    rows do not come back for the few the caller wants)."""
+    `up_to`: only the places up to this one, read from the front of each service's queue (the
+    texts after every call and completion): the same work with 3,000 waiting as with 10."""
     values = {"branch": branch_id, "service": service_id, "up_to": up_to}
-    return dict(db.session.execute(_places_query(service_id is not None, up_to is not None), values).all())
+    dialect = db.session.get_bind().dialect.name
+    return dict(db.session.execute(_places_query(service_id is not None, up_to is not None, dialect), values).all())
 
 
 @functools.cache
-def _places_query(of_a_service: bool, bounded: bool):
-    query = _places(bindparam("branch"), bindparam("service") if of_a_service else None)
+def _places_query(of_a_service: bool, bounded: bool, dialect: str):
     if not bounded:
-        return query
-    places = query.subquery()
-    return select(places.c.id, places.c.place).where(places.c.place <= bindparam("up_to"))
+        return _places(bindparam("branch"), bindparam("service") if of_a_service else None)
+    # Only the front of each service's queue: its first `up_to` waiting tickets, read in queue
+    # order from the front of an index (ix_ticket_service_queue_order) and numbered. Numbering
+    # every waiting ticket and keeping the first few read the whole queue after every call and
+    # every completion (3,000 waiting: a fifth of the worker's time on those two).
+    if dialect == "postgresql":  # (a correlated IN there is tried for every ticket: LATERAL)
+        front = (select(Ticket.id, Ticket.service_id, Ticket.priority, Ticket.arrived_at)
+                 .where(Ticket.service_id == Service.id, Ticket.status == S.WAITING)
+                 .order_by(*QUEUE_ORDER).limit(bindparam("up_to")).lateral("front"))
+        order = (front.c.priority.desc(), front.c.arrived_at, front.c.id)
+        place = func.row_number().over(partition_by=front.c.service_id, order_by=order).label("place")
+        query = select(front.c.id, place).select_from(Service).join(front, true())
+    else:  # SQLite (no LATERAL): the subquery runs once a service, the tickets read by their ids
+        first = aliased(Ticket)
+        first_ids = (select(first.id).where(first.service_id == Service.id, first.status == S.WAITING)
+                     .order_by(first.priority.desc(), first.arrived_at, first.id)
+                     .limit(bindparam("up_to")).correlate(Service))
+        place = func.row_number().over(partition_by=Ticket.service_id, order_by=QUEUE_ORDER).label("place")
+        query = select(Ticket.id, place).select_from(Service).join(Ticket, Ticket.id.in_(first_ids))
+    query = query.where(Service.branch_id == bindparam("branch"))
+    return query.where(Service.id == bindparam("service")) if of_a_service else query
 
 
 @functools.cache

@@ -124,3 +124,29 @@ def bearer(username="alice") -> dict:
     user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
     _token, secret = tokens.create(f"as {username}", user.role, user.branch_ids)
     return {"Authorization": f"Bearer {secret}"}
+
+
+# Alembic compares an index with a descending column on PostgreSQL, not on SQLite (it warns and
+# reports it missing): there, its columns and their order are read from SQLite itself.
+DESCENDING_INDEXES = {"ix_ticket_service_queue_order": [("service_id", 0), ("status", 0), ("priority", 1),
+                                                        ("arrived_at", 0), ("id", 0)]}
+
+
+def schema_differences(connection) -> list:
+    """What the migrated schema on `connection` lacks or has beyond the models (Alembic's
+    compare_metadata); on SQLite, the descending indexes checked column by column instead."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    sqlite = connection.dialect.name == "sqlite"
+
+    def compared(_obj, name, type_, _reflected, _compare_to):
+        return not (sqlite and type_ == "index" and name in DESCENDING_INDEXES)
+
+    found = compare_metadata(MigrationContext.configure(connection, opts={"include_object": compared}), db.metadata)
+    if sqlite:
+        for name, columns in DESCENDING_INDEXES.items():
+            built = [(row.name, row.desc) for row in connection.exec_driver_sql(f"PRAGMA index_xinfo({name})") if row.key]
+            if built != columns:
+                found.append(("index differs", name, built, columns))
+    return found

@@ -2,8 +2,6 @@
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from app import create_app
@@ -12,6 +10,8 @@ from core.database import upgrade_database
 from core.extensions import db
 from core.models import Branch, Counter, Service, StaffUser
 from core.seed import seed_demo
+
+from .helpers import schema_differences
 
 
 def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_migrations_build_exactly_the_models_schema(backend, tmp_path, request):
     upgrade_database(app)  # at every start: the second run is a no-op
     with app.app_context():
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+            diff = schema_differences(conn)
         assert diff == [], "models changed without a migration: flask --app run db migrate -m '...'"
         db.drop_all()
         with db.engine.begin() as conn:

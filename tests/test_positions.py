@@ -2,6 +2,8 @@
 calls by, and position texts whose cost does not grow with the number of texting customers."""
 import threading
 
+import pytest
+
 from sqlalchemy import event, func, select
 
 from core import engine
@@ -46,6 +48,10 @@ def test_positions_follow_the_rule_for_priorities_ties_late_tickets_and_services
     expected = one_at_a_time(waiting)
     assert positions(branch.id) == expected
     assert positions(branch.id, a.id) == {i: p for i, p in expected.items() if db.session.get(Ticket, i).service_id == a.id}
+    for up_to in (1, 2, 3, 10):  # the front of each queue only (after each move, for the texts)
+        assert positions(branch.id, up_to=up_to) == {i: p for i, p in expected.items() if p <= up_to}
+        assert positions(branch.id, a.id, up_to=up_to) == {
+            i: p for i, p in expected.items() if p <= up_to and db.session.get(Ticket, i).service_id == a.id}
     assert all(position(db.session.get(Ticket, i)) == p for i, p in expected.items())
     assert position(db.session.get(Ticket, issued[6])) is None and issued[6] not in positions(branch.id)
     # Priority 10 (the last two arrived together: by id), then by arrival; the late ticket keeps its
@@ -281,3 +287,33 @@ def test_the_queues_by_page_keep_whole_counts_and_the_same_places(any_db_app, cl
     assert page["A"]["waiting"] == whole["A"]["waiting"][2:5] and page["B"]["waiting"] == []
     assert whole["A"]["waiting"][0]["number"] == "A005"  # priority first
     assert [t["number"] for t in page["A"]["held"]] == ["A008"]
+
+
+def test_the_front_of_the_queues_is_read_without_numbering_all_of_it(app, clock):
+    """The texts after each call and completion ask for the first few places of each queue
+    (positions with up_to): SQLite's work for them is the same with 2,000 waiting as with 20
+    (read from the front of ix_ticket_service_queue_order), where numbering every waiting ticket
+    grew with the queue."""
+    from sqlalchemy import insert
+
+    from core.models import TicketStatus
+
+    from .test_request_cost import sqlite_steps
+
+    branch = make_branch()
+    a, b = make_service(branch, "A"), make_service(branch, "B")
+    db.session.commit()
+    now = clock.now()
+    steps, written = [], 0
+    for waiting in (20, 2000):
+        db.session.execute(insert(Ticket), [
+            {"branch_id": branch.id, "service_id": (a, b)[n % 2].id, "service_day": now.date(), "number": n,
+             "label": f"{(a, b)[n % 2].code}{n:04d}", "status": str(TicketStatus.WAITING), "priority": n % 3,
+             "language": "en", "source": "kiosk", "access_token": f"t{n}", "arrived_at": now, "recall_count": 0}
+            for n in range(written, waiting)])
+        db.session.commit()
+        written = waiting
+        expected = {i: p for i, p in positions(branch.id).items() if p <= 4}
+        assert len(expected) == 8
+        steps.append(sqlite_steps(lambda: expected == positions(branch.id, up_to=4) or pytest.fail("places differ")))
+    assert steps[1] <= 2 * steps[0] + 2, steps  # (in hundreds of steps)

@@ -10,7 +10,6 @@ chain walked is whatever chain migrations/versions holds: a new migration is cov
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
@@ -21,6 +20,7 @@ from core.extensions import db
 from core.models import Branch, Customer, Service, StaffUser, Ticket
 
 from .conftest import build_app
+from .helpers import schema_differences
 from .test_backup import fresh_postgres  # noqa: F401  (a fixture: a database of this test's own)
 
 DAY = "2026-11-23"
@@ -228,7 +228,7 @@ def test_every_migration_from_the_first_keeps_the_data(empty_database, tmp_path,
     with app.app_context():
         with db.engine.connect() as connection:
             assert MigrationContext.configure(connection).get_current_heads() == (revisions[-1],)
-            diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+            diff = schema_differences(connection)
         assert diff == [], f"the upgraded schema is not the models': {diff}"
         _assert_values_at_head()
         _assert_the_queue_carries_on(clock)

@@ -77,15 +77,20 @@ def test_every_profile_sends_receives_and_survives_an_emoji(fast_db_app, tmp_pat
 
 
 @pytest.mark.parametrize("profile", ["huawei", "default"])
-def test_a_status_line_before_a_stored_text_is_not_taken_for_it(fast_db_app, tmp_path, profile):
+def test_a_status_line_before_a_stored_text_is_not_taken_for_it(fast_db_app, tmp_path, profile, monkeypatch):
     """A line the modem sends just before its answer to AT+CMGR (a Huawei stick's ^RSSI when the
     signal changes) lands among the answer's lines: the text is still the line after +CMGR's
     header, stored, not quarantined, and the modem's memory emptied."""
+    # The text must come by its +CMTI and be read with +CMGR: not picked up by the sweep that
+    # reads the modem's memories (+CMGL) as the gateway connects (on a loaded machine the text
+    # came before that first sweep, which read it), nor by a later one.
+    monkeypatch.setitem(fast_db_app.config, "MODEM_SWEEP_SECONDS", 3600)
     with VirtualModem(tmp_path / "ttyVM0", latency=0, profile=profile) as vm:
         gateway = running(fast_db_app, vm)
         try:
             wait_until(lambda: status(gateway) is not None and status(gateway).state == "ready", timeout=20,
                        message="gateway ready")
+            wait_until(lambda: gateway._next_sweep > 0, timeout=20, message="the first sweep done")
             vm.status_line_before_next_answer("+CMGR", "^RSSI: 14")
             vm.inject(KA, "Running late 🙏")
             wait_until(lambda: inbox_bodies() == ["Running late 🙏"], timeout=20, message="the reply stored")

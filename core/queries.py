@@ -21,7 +21,13 @@ from .types import UTCDateTime
 # The one rule for who goes first within a service: higher priority, then earlier arrival, then
 # the lower id (two arrivals in the same instant). The engine calls by it, positions count by it.
 # A ticket running late keeps its place in this order; the engine only skips it until it is back.
-QUEUE_ORDER = (Ticket.priority.desc(), Ticket.arrived_at, Ticket.id)
+def queue_order(tickets) -> tuple:
+    """The queue's order over `tickets` (the Ticket class, an alias of it, or a subquery's
+    columns): higher priority first, then arrival, then ticket id."""
+    return tickets.priority.desc(), tickets.arrived_at, tickets.id
+
+
+QUEUE_ORDER = queue_order(Ticket)
 
 
 def _ahead_of(priority, arrived_at, ticket_id):
@@ -92,13 +98,12 @@ def _places_query(of_a_service: bool, bounded: bool, dialect: str):
         front = (select(Ticket.id, Ticket.service_id, Ticket.priority, Ticket.arrived_at)
                  .where(Ticket.service_id == Service.id, Ticket.status == S.WAITING)
                  .order_by(*QUEUE_ORDER).limit(bindparam("up_to")).lateral("front"))
-        order = (front.c.priority.desc(), front.c.arrived_at, front.c.id)
-        place = func.row_number().over(partition_by=front.c.service_id, order_by=order).label("place")
+        place = func.row_number().over(partition_by=front.c.service_id, order_by=queue_order(front.c)).label("place")
         query = select(front.c.id, place).select_from(Service).join(front, true())
     else:  # SQLite (no LATERAL): the subquery runs once a service, the tickets read by their ids
         first = aliased(Ticket)
         first_ids = (select(first.id).where(first.service_id == Service.id, first.status == S.WAITING)
-                     .order_by(first.priority.desc(), first.arrived_at, first.id)
+                     .order_by(*queue_order(first))
                      .limit(bindparam("up_to")).correlate(Service))
         place = func.row_number().over(partition_by=Ticket.service_id, order_by=QUEUE_ORDER).label("place")
         query = select(Ticket.id, place).select_from(Service).join(Ticket, Ticket.id.in_(first_ids))

@@ -44,8 +44,6 @@ class Statements:
     def _statement(self, _conn, _cursor, statement, *_args):
         self.sql.append(" ".join(statement.split()))
 
-
-
     def __len__(self):
         return len(self.sql)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from contextvars import ContextVar
 from datetime import timedelta
 
-from sqlalchemy import Integer, String, bindparam, cast, delete, func, insert, null, select
+from sqlalchemy import Integer, String, and_, bindparam, cast, delete, func, insert, null, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
@@ -282,7 +283,10 @@ def _welcome(ticket: Ticket) -> None:
     if _recipient(ticket) is None:
         return
     place = position(ticket)
-    send_once(ticket, "welcome", place=place, also=_welcome_makes_needless(ticket, place), fresh=True)
+    # Fresh (no notice of it can exist) in its check-in's own transaction; replayed by the
+    # lost-texts job, the queue may have moved and texted it "next" or "nearly your turn" since.
+    send_once(ticket, "welcome", place=place, also=_welcome_makes_needless(ticket, place),
+              fresh=_IN_CHANGE.get() is not None)
 
 
 def on_ticket_changing(app, session, ticket, change) -> None:
@@ -379,37 +383,67 @@ def catch_up(branch_id: int) -> None:
         log.warning("position texts of branch %s not queued: %s", branch_id, error.message)
 
 
+UNWRITTEN_PAGE = 200  # changes read (and checked) at a time by unwritten
+
+
 def unwritten(since, until) -> list[TicketChange]:
     """Changes between `since` and `until` whose own text was never queued: the process died
     between the change's commit and on_ticket_changed. Only tickets whose customer may be texted
     and whose kind the branch sends: what on_ticket_changed would have left without a notice
-    (a survey held back by survey_dedupe_days aside) is not found again and again. Two queries:
-    a range of the (kind, at) index with each ticket and customer looked up by key, then those
-    tickets' notices by key (an anti-join would let PostgreSQL read every notice of a kind)."""
-    rows = db.session.execute(
-        select(TicketEvent, Ticket.branch_id, Ticket.label)
-        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-        .join(Customer, Customer.id == Ticket.customer_id)
-        .where(TicketEvent.kind.in_(TEXT_OF_CHANGE), TicketEvent.at >= since, TicketEvent.at <= until,
-               Customer.phone.is_not(None), Customer.sms_consent.is_(True), Customer.opted_out_at.is_(None))
-        .order_by(TicketEvent.at, TicketEvent.id)
-    ).all()
-    if not rows:
-        return []
-    told = set(db.session.execute(select(TicketNotice.ticket_id, TicketNotice.kind).where(
-        TicketNotice.ticket_id.in_({event.ticket_id for event, _, _ in rows}),
-        TicketNotice.kind.in_(TEXT_OF_CHANGE.values()))).all())
-    lost = []
-    for event, branch_id, label in rows:
-        text_kind = TEXT_OF_CHANGE[event.kind]
-        if (event.ticket_id, text_kind) in told:
-            continue
-        told.add((event.ticket_id, text_kind))  # a ticket called twice is replayed once
-        if not policy.settings(db.session.get(Branch, branch_id)).get(text_kind, True):
-            continue
-        lost.append(TicketChange(kind=event.kind, ticket_id=event.ticket_id, branch_id=branch_id, label=label,
-                                 status=event.to_status, counter_id=event.counter_id, detail=event.detail or {}))
-    return lost
+    (a survey held back by survey_dedupe_days aside) is not found again and again. A range of
+    the (kind, at) index with each ticket and customer looked up by key, then those tickets'
+    notices by key (an anti-join would let PostgreSQL read every notice of a kind), `page`
+    changes at a time with a pause between pages: a busy branch's ten minutes hold thousands
+    of changes, and under gevent the scheduler's job shares the one thread with every request
+    and screen (read at once, they held a check-in up for 130 ms once a minute)."""
+    page = UNWRITTEN_PAGE
+    lost, told, sends = [], set(), {}
+    after = None  # (at, id) of the last change read
+    while True:
+        rows = db.session.execute(_unwritten_page(after is not None), {
+            "kinds": list(TEXT_OF_CHANGE), "since": since, "until": until, "page": page,
+            "after_at": after[0] if after else None, "after_id": after[1] if after else None}).all()
+        if not rows:
+            return lost
+        told |= set(db.session.execute(_notices_of(), {
+            "tickets": list({row.ticket_id for row in rows}), "texts": list(TEXT_OF_CHANGE.values())}).all())
+        for row in rows:
+            text_kind = TEXT_OF_CHANGE[row.kind]
+            if (row.ticket_id, text_kind) in told:
+                continue
+            told.add((row.ticket_id, text_kind))  # a ticket called twice is replayed once
+            if row.branch_id not in sends:
+                sends[row.branch_id] = policy.settings(db.session.get(Branch, row.branch_id))
+            if not sends[row.branch_id].get(text_kind, True):
+                continue
+            lost.append(TicketChange(kind=row.kind, ticket_id=row.ticket_id, branch_id=row.branch_id, label=row.label,
+                                     status=row.to_status, counter_id=row.counter_id, detail=row.detail or {}))
+        if len(rows) < page:
+            return lost
+        after = (rows[-1].at, rows[-1].id)
+        time.sleep(0)  # let the others in between two pages (under gevent: every greenlet)
+
+
+@functools.cache
+def _unwritten_page(after: bool):
+    query = (select(TicketEvent.id, TicketEvent.at, TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.to_status,
+                    TicketEvent.counter_id, TicketEvent.detail, Ticket.branch_id, Ticket.label)
+             .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+             .join(Customer, Customer.id == Ticket.customer_id)
+             .where(TicketEvent.kind.in_(bindparam("kinds", expanding=True)),
+                    TicketEvent.at >= bindparam("since"), TicketEvent.at <= bindparam("until"),
+                    Customer.phone.is_not(None), Customer.sms_consent.is_(True), Customer.opted_out_at.is_(None)))
+    if after:  # the next page: after the last change read, in the same order
+        at, last = bindparam("after_at", type_=TicketEvent.at.type), bindparam("after_id")
+        query = query.where(or_(TicketEvent.at > at, and_(TicketEvent.at == at, TicketEvent.id > last)))
+    return query.order_by(TicketEvent.at, TicketEvent.id).limit(bindparam("page"))
+
+
+@functools.cache
+def _notices_of():
+    return select(TicketNotice.ticket_id, TicketNotice.kind).where(
+        TicketNotice.ticket_id.in_(bindparam("tickets", expanding=True)),
+        TicketNotice.kind.in_(bindparam("texts", expanding=True)))
 
 
 def init_app(app) -> None:

@@ -9,7 +9,7 @@ from core import engine
 from core.events import ticket_changed, ticket_changing
 from core.extensions import db
 from core.models import Customer
-from messaging import outbox
+from messaging import notify, outbox
 from messaging.models import OutboxMessage, SurveyResponse
 from scheduler import jobs
 
@@ -185,3 +185,35 @@ def test_the_job_never_walks_the_history(migrated_app, branch, clock):  # noqa: 
         assert jobs.lost_texts() == 2  # the first one's welcome and call
         assert jobs.lost_texts() == 0
     assert_no_walks(captured.statements)
+
+
+def test_a_long_window_is_read_page_by_page_and_every_lost_text_written_once(setup, clock, monkeypatch):
+    """A busy branch's ten minutes hold thousands of changes: the job reads them a page at a
+    time (here 3), in (at, id) order across changes of the same instant, and finds each lost
+    text once wherever the pages break. The lost welcomes come after later moves texted some of
+    them "next" or "nearly your turn": written late, a welcome still takes its notice."""
+    monkeypatch.setattr(notify, "UNWRITTEN_PAGE", 3)
+    _, (a, b), (c1, _c2), _ = setup
+    phones = [f"+99555512{n:04d}" for n in range(8)]
+    lost = [unwelcomed(a.id, customer_id=customer(phones[0]))]
+    for phone in phones[1:4]:  # three changes of one instant, across the first page's end
+        lost.append(unwelcomed(b.id, customer_id=customer(phone)))
+    clock.advance(seconds=1)
+    engine.issue_ticket(a.id, customer_id=customer(phones[4]))  # its welcome was written
+    engine.issue_ticket(a.id)  # nobody to text
+    lost.append(unwelcomed(a.id, customer_id=customer(phones[5])))
+    clock.advance(seconds=1)
+    first = unwritten(engine.call_next, c1.id)  # called twice, its call text lost both times
+    engine.hold(first.id)
+    engine.unhold(first.id)
+    assert unwritten(engine.call_next, c1.id).id == first.id
+    clock.advance(seconds=30)
+    with Capture(db.engine) as captured:
+        assert jobs.lost_texts() == len(lost) + 1  # the five welcomes and one call
+    pages = [s for s, _ in captured.statements if "FROM ticket_event" in s and "LIMIT" in s.upper()]
+    assert len(pages) == 3  # 8 changes with a customer to text, 3 a page
+    welcomes = sorted(to for _kind, to, _status in texts("welcome"))
+    assert welcomes == sorted(phones[:6])  # the five lost ones and the one written at check-in
+    assert [to for _kind, to, _status in texts("called")] == [phones[0]]
+    assert jobs.lost_texts() == 0
+    assert len(texts("welcome")) == 6 and len(texts("called")) == 1

@@ -1,6 +1,5 @@
 """A crash between a ticket change's commit and its texts delays them, never drops them: the
 scheduler's lost-texts job writes them through the same code, each at most once."""
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select

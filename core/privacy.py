@@ -16,6 +16,7 @@ package of ours, and the retention rules stay readable in one place.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -23,7 +24,7 @@ from typing import Callable
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, tuple_, update
 
 from . import clock, scope
 from .database import write_transaction
@@ -222,11 +223,20 @@ def _held_anywhere(session, number, customer_id) -> bool:
 
 # --- the retention job -------------------------------------------------------------------------
 
+# A run's rows are written this many to a transaction, with a pause between two: under gevent
+# the scheduler's job shares the one thread with every request and screen, and a thousand rows
+# in one transaction held a check-in up for 100-240 ms (a backlog of years at a million tickets).
+RETENTION_STEP = 100
+# The customers still named are looked through this many to a statement (see _anonymise_customers).
+CUSTOMERS_LOOKED_THROUGH = 2000
+
+
 def anonymise(*, days: int | None = None, batch: int | None = None) -> dict:
     """Anonymise what is older than `days` (RETENTION_DAYS), at most `batch` (RETENTION_BATCH)
     rows per table: safe to run as often as the scheduler likes, each run bounded. Each table's
     candidates come from a partial index of its rows still naming someone (ix_*_identified), so
-    a run never walks the history that is already anonymised. Returns counts per section."""
+    a run never walks the history that is already anonymised; they are written RETENTION_STEP
+    to a transaction. Returns counts per section."""
     config = current_app.config
     days = days or config["RETENTION_DAYS"]
     batch = batch or config["RETENTION_BATCH"]
@@ -234,16 +244,23 @@ def anonymise(*, days: int | None = None, batch: int | None = None) -> dict:
     done = {}
     for holder in HOLDERS:
         t = _table(holder)
-        with write_transaction() as session:
-            ids = session.scalars(candidates(holder, cutoff, batch)).all()
-            if ids and holder.ends is not None:
-                condition, values = holder.ends(t)
-                session.execute(update(t).where(t.c.id.in_(ids), condition).values(values))
-            if ids:
-                change = delete(t) if holder.delete else update(t).values(holder.scrub)
-                session.execute(change.where(t.c.id.in_(ids)))
-        if ids:
-            done[holder.section] = len(ids)
+        count = 0
+        while count < batch:
+            step = min(RETENTION_STEP, batch - count)
+            with write_transaction() as session:
+                ids = session.scalars(candidates(holder, cutoff, step)).all()
+                if ids and holder.ends is not None:
+                    condition, values = holder.ends(t)
+                    session.execute(update(t).where(t.c.id.in_(ids), condition).values(values))
+                if ids:
+                    change = delete(t) if holder.delete else update(t).values(holder.scrub)
+                    session.execute(change.where(t.c.id.in_(ids)))
+            count += len(ids)
+            if len(ids) < step:
+                break
+            time.sleep(0)  # let the others in between (under gevent: every greenlet)
+        if count:
+            done[holder.section] = count
     customers = _anonymise_customers(cutoff, batch)
     if customers:
         done["customers"] = customers
@@ -264,7 +281,10 @@ def candidates(holder: Holder, cutoff: datetime, batch: int):
 def _anonymise_customers(cutoff: datetime, batch: int) -> int:
     """Customers seen last before `cutoff`: none of their tickets or appointments is left linked
     (recent or open ones are), and no text to or from their number is newer. Its cost per run is
-    the number of customers still identified, never the history."""
+    the number of customers still identified, never the history: they are looked through in
+    order of creation, CUSTOMERS_LOOKED_THROUGH to a statement, with a pause between two (most
+    of them came back lately, and a run that looked at fifty thousand at once held every
+    request up)."""
     idle = []
     for holder in HOLDERS:
         t = _table(holder)
@@ -272,12 +292,25 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
             idle.append(~exists().where(t.c.customer_id == Customer.id))
         else:
             idle.append(~exists().where(t.c[holder.phone] == Customer.phone, t.c[holder.at] >= cutoff))
-    gone_quiet = (select(Customer.id)
-                  .where(or_(Customer.phone.is_not(None), Customer.name.is_not(None)), Customer.created_at < cutoff,
-                         *idle)
-                  .order_by(Customer.created_at).limit(batch))
-    with write_transaction() as session:
-        ids = session.scalars(gone_quiet).all()
-        if ids:  # the consent record stays: see CUSTOMER_EXPORT
-            session.execute(update(Customer).where(Customer.id.in_(ids)).values(phone=None, name=None))
-    return len(ids)
+    named = (or_(Customer.phone.is_not(None), Customer.name.is_not(None)), Customer.created_at < cutoff)
+    order = (Customer.created_at, Customer.id)
+    gone, after = 0, None
+    while gone < batch:
+        window = named if after is None else (*named, Customer.created_at >= after[0], tuple_(*order) > tuple_(*after))
+        # The last customer of this stretch, or None when the rest fits in it.
+        last = db.session.execute(select(*order).where(*window).order_by(*order)
+                                  .offset(CUSTOMERS_LOOKED_THROUGH - 1).limit(1)).first()
+        stretch = window if last is None else (*window, Customer.created_at <= last[0], tuple_(*order) <= tuple_(*last))
+        step = min(RETENTION_STEP, batch - gone)
+        gone_quiet = select(Customer.id).where(*stretch, *idle).order_by(*order).limit(step)
+        with write_transaction() as session:
+            ids = session.scalars(gone_quiet).all()
+            if ids:  # the consent record stays: see CUSTOMER_EXPORT
+                session.execute(update(Customer).where(Customer.id.in_(ids)).values(phone=None, name=None))
+        gone += len(ids)
+        if len(ids) < step:  # this stretch holds no more: on to the next (a full step looks through it again)
+            if last is None:
+                return gone
+            after = tuple(last)
+        time.sleep(0)  # let the others in between (under gevent: every greenlet)
+    return gone

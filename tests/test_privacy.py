@@ -17,6 +17,7 @@ from messaging.models import (InboxMessage, InboxPart, InboxQuarantine, OutboxMe
 from scheduler import jobs
 
 from .helpers import NUMBER, login, make_branch, make_branch_setup, make_counter, make_service, make_staff, text
+from .test_query_plans import Capture
 
 NINO = NUMBER  # +995555123456
 OTAR = "+995555999888"
@@ -310,3 +311,39 @@ def test_anonymised_texts_are_no_conversation_in_the_inbox(client, people, clock
     enter(client, "alice")
     page = client.get("/staff/inbox")
     assert page.status_code == 200 and "/staff/inbox/None" not in page.text
+
+
+def test_a_run_writes_in_steps_and_looks_through_customers_a_stretch_at_a_time(any_db_app, clock, monkeypatch):
+    """Each run still does at most RETENTION_BATCH a table, but writes RETENTION_STEP rows to a
+    transaction and looks through the customers still named a stretch at a time: under gevent a
+    run shares the one thread with every request. Stretches of 3 and steps of 2 here, with
+    customers who came back lately among those who did not, two of them created in one instant."""
+    monkeypatch.setattr(privacy, "RETENTION_STEP", 2)
+    monkeypatch.setattr(privacy, "CUSTOMERS_LOOKED_THROUGH", 3)
+    any_db_app.config["RETENTION_BATCH"] = 3
+    _branch, (service, _b), _counters, _alice = make_branch_setup()
+    phones = [f"+99555577{n:04d}" for n in range(8)]
+    ids = []
+    for index, phone in enumerate(phones):
+        ids.append(person(phone, f"Person {index}"))
+        if index != 2:  # 2 and 3 are created in the same instant
+            clock.advance(seconds=1)
+    old = [engine.issue_ticket(service.id, customer_id=ids[n]) for n in (0, 3)]  # old visits, anonymised first
+    for ticket in old:
+        engine.cancel(ticket.id)
+    clock.advance(days=91)
+    for index in (1, 4, 5, 6):  # came back lately: their recent ticket names them
+        engine.cancel(engine.issue_ticket(service.id, customer_id=ids[index]).id)
+    with Capture(db.engine) as captured:
+        runs = [privacy.anonymise() for _ in range(3)]
+    assert [run.get("customers") for run in runs] == [3, 1, None]
+    assert runs[0]["tickets"] == 2
+    db.session.rollback()
+    named = {index for index, customer_id in enumerate(ids) if db.session.get(Customer, customer_id).phone}
+    assert named == {1, 4, 5, 6}
+    writes = [s for s, _ in captured.statements if s.lstrip().upper().startswith("UPDATE CUSTOMER")]
+    assert len(writes) == 3  # 2 + 1 in the first run (its batch of 3), 1 in the second
+    # Stretches of three: the first run looks through the first twice (a full step may leave more
+    # in it), the second and third through both stretches once.
+    looked = [s for s, _ in captured.statements if s.lstrip().startswith("SELECT customer.created_at, customer.id")]
+    assert len(looked) == 6

@@ -16,7 +16,6 @@ package of ours, and the retention rules stay readable in one place.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import delete, exists, or_, select, tuple_, update
 
-from . import clock, scope
+from . import clock, cooperative, scope
 from .database import write_transaction
 from .errors import NotFound, ValidationError
 from .extensions import db
@@ -258,7 +257,7 @@ def anonymise(*, days: int | None = None, batch: int | None = None) -> dict:
             count += len(ids)
             if len(ids) < step:
                 break
-            time.sleep(0)  # let the others in between (under gevent: every greenlet)
+            cooperative.let_others_run()  # (requests and screens first, between two steps)
         if count:
             done[holder.section] = count
     customers = _anonymise_customers(cutoff, batch)
@@ -312,5 +311,5 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
             if last is None:
                 return gone
             after = tuple(last)
-        time.sleep(0)  # let the others in between (under gevent: every greenlet)
+        cooperative.let_others_run()
     return gone

@@ -33,6 +33,7 @@ from collections import Counter as Tally
 from flask import current_app, request
 from flask_socketio import Namespace, emit, join_room
 
+from core.cooperative import let_others_run
 from core.extensions import db, socketio
 from core.models import Counter, Ticket
 
@@ -105,10 +106,7 @@ def let_requests_in() -> None:
     frames just queued are written and the requests that arrived meanwhile are served first.
     Elsewhere (threads: tests, the development server) just give way."""
     if socketio.server is not None and socketio.server.eio.async_mode == "gevent":
-        import gevent
-
-        with gevent.Timeout(YIELD_SECONDS, False):
-            gevent.idle()
+        let_others_run(YIELD_SECONDS)
     else:
         socketio.sleep(0)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from contextvars import ContextVar
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import contains_eager, joinedload
 
-from core import clock
+from core import clock, cooperative
 from core.database import conflict_insert, write_transaction
 from core.errors import SeedError
 from core.extensions import db
@@ -421,7 +420,7 @@ def unwritten(since, until) -> list[TicketChange]:
         if len(rows) < page:
             return lost
         after = (rows[-1].at, rows[-1].id)
-        time.sleep(0)  # let the others in between two pages (under gevent: every greenlet)
+        cooperative.let_others_run()  # (requests and screens first, between two pages)
 
 
 @functools.cache

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import insert, or_, select, update
 
-from core import clock
+from core import clock, cooperative
 from core.database import write_transaction
 from core.errors import ValidationError
 from core.extensions import db
@@ -136,7 +135,7 @@ def claim(owner: str, branch_id=None, lease_seconds=120) -> dict | None:
             claimed = _claim_within(session, due, owner, now, lease_seconds, branch_id)
         if claimed is not _MORE:
             return claimed
-        time.sleep(0)  # let the others in between two batches (under gevent: every greenlet)
+        cooperative.let_others_run()  # (requests and screens first, between two batches)
 
 
 SET_ASIDE_PER_TRANSACTION = 20

@@ -4,7 +4,7 @@ scheduler's lost-texts job writes them through the same code, each at most once.
 import pytest
 from sqlalchemy import func, select
 
-from core import engine
+from core import cooperative, engine
 from core.events import ticket_changed, ticket_changing
 from core.extensions import db
 from core.models import Customer
@@ -192,6 +192,8 @@ def test_a_long_window_is_read_page_by_page_and_every_lost_text_written_once(set
     text once wherever the pages break. The lost welcomes come after later moves texted some of
     them "next" or "nearly your turn": written late, a welcome still takes its notice."""
     monkeypatch.setattr(notify, "UNWRITTEN_PAGE", 3)
+    pauses = []
+    monkeypatch.setattr(cooperative, "let_others_run", lambda: pauses.append(len(texts())))
     _, (a, b), (c1, _c2), _ = setup
     phones = [f"+99555512{n:04d}" for n in range(8)]
     lost = [unwelcomed(a.id, customer_id=customer(phones[0]))]
@@ -211,6 +213,7 @@ def test_a_long_window_is_read_page_by_page_and_every_lost_text_written_once(set
         assert jobs.lost_texts() == len(lost) + 1  # the five welcomes and one call
     pages = [s for s, _ in captured.statements if "FROM ticket_event" in s and "LIMIT" in s.upper()]
     assert len(pages) == 3  # 8 changes with a customer to text, 3 a page
+    assert len(pauses) == 2  # requests and screens go first between two pages
     welcomes = sorted(to for _kind, to, _status in texts("welcome"))
     assert welcomes == sorted(phones[:6])  # the five lost ones and the one written at check-in
     assert [to for _kind, to, _status in texts("called")] == [phones[0]]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text as sql
 
-from core import customers, engine, privacy
+from core import cooperative, customers, engine, privacy
 from core.audit import AuditEntry
 from core.extensions import db
 from core.models import Appointment, Customer, Ticket
@@ -320,6 +320,8 @@ def test_a_run_writes_in_steps_and_looks_through_customers_a_stretch_at_a_time(a
     customers who came back lately among those who did not, two of them created in one instant."""
     monkeypatch.setattr(privacy, "RETENTION_STEP", 2)
     monkeypatch.setattr(privacy, "CUSTOMERS_LOOKED_THROUGH", 3)
+    pauses = []
+    monkeypatch.setattr(cooperative, "let_others_run", lambda: pauses.append(True))
     any_db_app.config["RETENTION_BATCH"] = 3
     _branch, (service, _b), _counters, _alice = make_branch_setup()
     phones = [f"+99555577{n:04d}" for n in range(8)]
@@ -343,6 +345,7 @@ def test_a_run_writes_in_steps_and_looks_through_customers_a_stretch_at_a_time(a
     assert named == {1, 4, 5, 6}
     writes = [s for s, _ in captured.statements if s.lstrip().upper().startswith("UPDATE CUSTOMER")]
     assert len(writes) == 3  # 2 + 1 in the first run (its batch of 3), 1 in the second
+    assert len(pauses) >= 4  # requests and screens go first between two steps or stretches
     # Stretches of three: the first run looks through the first twice (a full step may leave more
     # in it), the second and third through both stretches once.
     looked = [s for s, _ in captured.statements if s.lstrip().startswith("SELECT customer.created_at, customer.id")]

@@ -291,15 +291,18 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
             idle.append(~exists().where(t.c.customer_id == Customer.id))
         else:
             idle.append(~exists().where(t.c[holder.phone] == Customer.phone, t.c[holder.at] >= cutoff))
-    named = (or_(Customer.phone.is_not(None), Customer.name.is_not(None)), Customer.created_at < cutoff)
+    named = or_(Customer.phone.is_not(None), Customer.name.is_not(None))
     order = (Customer.created_at, Customer.id)
     gone, after = 0, None
     while gone < batch:
-        window = named if after is None else (*named, Customer.created_at >= after[0], tuple_(*order) > tuple_(*after))
+        start = () if after is None else (Customer.created_at >= after[0], tuple_(*order) > tuple_(*after))
         # The last customer of this stretch, or None when the rest fits in it.
-        last = db.session.execute(select(*order).where(*window).order_by(*order)
+        last = db.session.execute(select(*order).where(named, Customer.created_at < cutoff, *start).order_by(*order)
                                   .offset(CUSTOMERS_LOOKED_THROUGH - 1).limit(1)).first()
-        stretch = window if last is None else (*window, Customer.created_at <= last[0], tuple_(*order) <= tuple_(*last))
+        # (One upper bound, the stretch's end or the cutoff: SQLite's range uses only one of two.)
+        end = (Customer.created_at < cutoff,) if last is None else (
+            Customer.created_at <= last[0], tuple_(*order) <= tuple_(*last))
+        stretch = (named, *start, *end)
         step = min(RETENTION_STEP, batch - gone)
         gone_quiet = select(Customer.id).where(*stretch, *idle).order_by(*order).limit(step)
         with write_transaction() as session:

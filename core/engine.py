@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext, pgettext
-from sqlalchemy import String, bindparam, case, cast, func, insert, inspect, literal, null, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import String, bindparam, case, cast, func, insert, inspect, literal, null, or_, select, true
+from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
@@ -23,7 +23,7 @@ from .errors import Conflict, InvalidTransition, NotFound, ValidationError
 from .events import TicketChange, counter_changed, ticket_changed, ticket_changing
 from .models import OPEN_AT_COUNTER, Counter, Service, Ticket, TicketEvent, TicketSequence, new_access_token
 from .models import TicketStatus as S
-from .queries import QUEUE_ORDER
+from .queries import QUEUE_ORDER, queue_order
 
 
 @dataclass(frozen=True)
@@ -296,22 +296,41 @@ def current_ticket(session, counter_id):
     return session.execute(_at_counter(), {"counter": counter_id}).scalars().first()
 
 
+# How many of each service's first waiting tickets a call looks at on PostgreSQL, where tickets
+# other counters are calling at the same moment are locked and skipped: more than a branch's
+# counters ever lock at once (each call locks one).
+CALL_DEPTH = 16
+
+
 @functools.cache
-def _next_waiting():
+def _next_waiting(front_only: bool, dialect: str):
+    """The counter's next ticket: the first by QUEUE_ORDER among those of its services
+    (`services`) who are waiting and not running late. `front_only`: looked for among the first
+    of each service's queue, read from the front of ix_ticket_service_queue_order (sorting all
+    the waiting tickets of a counter's services cost a call 1.7 ms at 1,000 waiting and 5.7 at
+    5,000 on PostgreSQL, 0.9 at 100); without it, among all of them (the fallback, see call_next)."""
     now = bindparam("now")
-    return (
-        select(Ticket)
-        .where(
-            Ticket.branch_id == bindparam("branch"),
-            Ticket.status == S.WAITING,
-            Ticket.service_id.in_(bindparam("services", expanding=True)),
-            or_(Ticket.late_until.is_(None), Ticket.late_until <= now),
-        )
-        .order_by(*QUEUE_ORDER)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
+
+    def eligible(tickets):
+        return tickets.status == S.WAITING, or_(tickets.late_until.is_(None), tickets.late_until <= now)
+
+    served = Service.id.in_(bindparam("services", expanding=True))
+    front = aliased(Ticket)
+    if not front_only:
+        query = select(Ticket).where(Ticket.branch_id == bindparam("branch"), *eligible(Ticket),
+                                     Ticket.service_id.in_(bindparam("services", expanding=True)))
+    elif dialect == "postgresql":  # (a locked row changed since is checked again as it is locked)
+        firsts = (select(front.id).where(front.service_id == Service.id, *eligible(front))
+                  .order_by(*queue_order(front)).limit(bindparam("depth")).lateral("front"))
+        query = select(Ticket).where(
+            Ticket.id.in_(select(firsts.c.id).select_from(Service).join(firsts, true()).where(served)),
+            *eligible(Ticket))
+    else:  # SQLite: one writer at a time, nothing locked to skip: each service's first, read by id
+        first = (select(front.id).where(front.service_id == Service.id, *eligible(front))
+                 .order_by(*queue_order(front)).limit(1).correlate(Service).scalar_subquery())
+        query = select(Ticket).where(Ticket.id.in_(select(first).where(served)))
+    return (query.order_by(*QUEUE_ORDER).limit(1).with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True))
 
 
 def call_next(counter_id, *, staff=None) -> Ticket | None:
@@ -336,8 +355,12 @@ def call_next(counter_id, *, staff=None) -> Ticket | None:
         if not counter.is_open:
             counter.is_open = True
             counter.staff_id = _staff_id(staff)
-        ticket = session.execute(_next_waiting(), {"branch": counter.branch_id, "services": service_ids,
-                                                   "now": now}).scalar_one_or_none()
+        asked = {"branch": counter.branch_id, "services": service_ids, "now": now, "depth": CALL_DEPTH}
+        dialect = session.get_bind().dialect.name
+        ticket = session.execute(_next_waiting(True, dialect), asked).scalar_one_or_none()
+        if ticket is None and dialect == "postgresql":
+            # Every front ticket locked by other counters' calls (or none waiting): all of them.
+            ticket = session.execute(_next_waiting(False, dialect), asked).scalar_one_or_none()
         if ticket is not None:
             before = ticket.status
             ticket.status = S.CALLED

@@ -85,3 +85,40 @@ def test_concurrent_issue_numbers_without_gaps_or_repeats(any_db_app):
     results = run_threads(app, work)
     numbers = sorted(n for per_thread in results for n in per_thread)
     assert numbers == list(range(1, THREADS * 10 + 1))
+
+
+def test_concurrent_calls_at_counters_of_two_services_never_give_one_ticket_twice(any_db_app, clock):
+    """The same with every counter serving two services, tickets of both arriving in turn and
+    some with priority: a call reads the front of each service's queue (on PostgreSQL the first
+    tickets not locked by the other counters' calls at that moment), and no ticket is called
+    twice or left behind."""
+    app = any_db_app
+    branch = make_branch()
+    services = [make_service(branch, "A"), make_service(branch, "B")]
+    counters = [make_counter(branch, str(i), services) for i in range(THREADS)]
+    db.session.commit()
+    counter_ids = [c.id for c in counters]
+    issued = []
+    for n in range(TICKETS):
+        issued.append(engine.issue_ticket(services[n % 2].id, priority=1 if n % 7 == 0 else 0).id)
+        clock.advance(seconds=1)
+
+    def work(index, mine):
+        while True:
+            ticket = engine.call_next(counter_ids[index])
+            if ticket is None:
+                return
+            mine.append(ticket.id)
+            engine.complete(ticket.id)
+
+    results = run_threads(app, work)
+    called = [ticket_id for per_thread in results for ticket_id in per_thread]
+    assert sorted(called) == issued  # every ticket called, none twice
+    assert sum(1 for per_thread in results if per_thread) > 1
+    db.session.rollback()
+    call_events = db.session.scalars(select(TicketEvent).where(TicketEvent.kind == "called").order_by(TicketEvent.id)).all()
+    assert len(call_events) == TICKETS
+    if db.engine.dialect.name == "sqlite":
+        # One writer at a time: priority first, then arrival, across both services.
+        first = [t for n, t in enumerate(issued) if n % 7 == 0]
+        assert [e.ticket_id for e in call_events] == first + [t for t in issued if t not in first]

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, or_, select
 
 from core import engine
 from core.extensions import db
@@ -316,4 +316,44 @@ def test_the_front_of_the_queues_is_read_without_numbering_all_of_it(app, clock)
         expected = {i: p for i, p in positions(branch.id).items() if p <= 4}
         assert len(expected) == 8
         steps.append(sqlite_steps(lambda: expected == positions(branch.id, up_to=4) or pytest.fail("places differ")))
+    assert steps[1] <= 2 * steps[0] + 2, steps  # (in hundreds of steps)
+
+
+def test_a_counter_of_several_services_calls_from_the_fronts_of_their_queues(app, clock):
+    """Call next at a counter of two services reads each service's first waiting ticket from
+    ix_ticket_service_queue_order: SQLite's work is the same with 2,000 waiting as with 20, where
+    sorting the waiting tickets of both services grew with the queue; and the one called is the
+    first by the queue's rule (priority, then arrival, then id) across both, late ones skipped."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from core.models import TicketStatus
+
+    from .helpers import make_counter
+    from .test_request_cost import sqlite_steps
+
+    branch = make_branch()
+    a, b, c = make_service(branch, "A"), make_service(branch, "B"), make_service(branch, "C")
+    counter = make_counter(branch, "1", [a, b])
+    db.session.commit()
+    now = clock.now()
+    steps, written = [], 0
+    for waiting in (20, 2000):
+        db.session.execute(insert(Ticket), [
+            {"branch_id": branch.id, "service_id": (a, b, c)[n % 3].id, "service_day": now.date(), "number": n,
+             "label": f"X{n:04d}", "status": str(TicketStatus.WAITING), "priority": n % 2, "language": "en",
+             "source": "kiosk", "access_token": f"t{n}", "arrived_at": now + timedelta(seconds=waiting - n),
+             "recall_count": 0, "late_until": now + timedelta(hours=1) if n == written + 1 else None}
+            for n in range(written, waiting)])
+        db.session.commit()
+        written = waiting
+        expected = db.session.execute(
+            select(Ticket.id).where(Ticket.service_id.in_((a.id, b.id)), Ticket.status == TicketStatus.WAITING,
+                                    or_(Ticket.late_until.is_(None), Ticket.late_until <= now))
+            .order_by(Ticket.priority.desc(), Ticket.arrived_at, Ticket.id).limit(1)).scalar_one()
+        called = []
+        steps.append(sqlite_steps(lambda: called.append(engine.call_next(counter.id).id)))
+        assert called == [expected]
+        engine.cancel(expected)
     assert steps[1] <= 2 * steps[0] + 2, steps  # (in hundreds of steps)

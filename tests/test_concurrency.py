@@ -38,18 +38,10 @@ def run_threads(app, work):
     return results
 
 
-def test_concurrent_call_next_never_gives_one_ticket_twice(any_db_app, clock):
-    app = any_db_app
-    branch = make_branch()
-    service = make_service(branch, "A")
-    counters = [make_counter(branch, str(i), [service]) for i in range(THREADS)]
-    db.session.commit()
-    counter_ids = [c.id for c in counters]
-    issued = []
-    for _ in range(TICKETS):
-        issued.append(engine.issue_ticket(service.id).id)
-        clock.advance(seconds=1)
-
+def call_every_ticket(app, counter_ids, issued) -> list[int]:
+    """Each counter in its own thread calls next and completes until nobody is waiting; checks
+    that every ticket was called once and the callers overlapped, and returns the tickets in
+    the order their calls were recorded."""
     def work(index, mine):
         while True:
             ticket = engine.call_next(counter_ids[index])
@@ -63,12 +55,28 @@ def test_concurrent_call_next_never_gives_one_ticket_twice(any_db_app, clock):
     assert sorted(called) == issued  # every ticket called, none twice
     assert sum(1 for per_thread in results if per_thread) > 1  # the callers really overlapped
     db.session.rollback()  # end this thread's read snapshot, taken before the callers ran
-    assert all(t.status == "completed" for t in db.session.scalars(select(Ticket)))
     call_events = db.session.scalars(select(TicketEvent).where(TicketEvent.kind == "called").order_by(TicketEvent.id)).all()
-    assert len(call_events) == TICKETS
+    assert len(call_events) == len(issued)
+    return [event.ticket_id for event in call_events]
+
+
+def test_concurrent_call_next_never_gives_one_ticket_twice(any_db_app, clock):
+    app = any_db_app
+    branch = make_branch()
+    service = make_service(branch, "A")
+    counters = [make_counter(branch, str(i), [service]) for i in range(THREADS)]
+    db.session.commit()
+    counter_ids = [c.id for c in counters]
+    issued = []
+    for _ in range(TICKETS):
+        issued.append(engine.issue_ticket(service.id).id)
+        clock.advance(seconds=1)
+
+    calls = call_every_ticket(app, counter_ids, issued)
+    assert all(t.status == "completed" for t in db.session.scalars(select(Ticket)))
     if db.engine.dialect.name == "sqlite":
         # One writer at a time: calls happen strictly in queue order, none overtakes another.
-        assert [e.ticket_id for e in call_events] == issued
+        assert calls == issued
 
 
 def test_concurrent_issue_numbers_without_gaps_or_repeats(any_db_app):
@@ -103,22 +111,9 @@ def test_concurrent_calls_at_counters_of_two_services_never_give_one_ticket_twic
         issued.append(engine.issue_ticket(services[n % 2].id, priority=1 if n % 7 == 0 else 0).id)
         clock.advance(seconds=1)
 
-    def work(index, mine):
-        while True:
-            ticket = engine.call_next(counter_ids[index])
-            if ticket is None:
-                return
-            mine.append(ticket.id)
-            engine.complete(ticket.id)
-
-    results = run_threads(app, work)
-    called = [ticket_id for per_thread in results for ticket_id in per_thread]
-    assert sorted(called) == issued  # every ticket called, none twice
-    assert sum(1 for per_thread in results if per_thread) > 1
-    db.session.rollback()
-    call_events = db.session.scalars(select(TicketEvent).where(TicketEvent.kind == "called").order_by(TicketEvent.id)).all()
-    assert len(call_events) == TICKETS
+    calls = call_every_ticket(app, counter_ids, issued)
+    assert len(calls) == TICKETS
     if db.engine.dialect.name == "sqlite":
         # One writer at a time: priority first, then arrival, across both services.
         first = [t for n, t in enumerate(issued) if n % 7 == 0]
-        assert [e.ticket_id for e in call_events] == first + [t for t in issued if t not in first]
+        assert calls == first + [t for t in issued if t not in first]

@@ -23,7 +23,7 @@ from typing import Callable
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import delete, exists, or_, select, tuple_, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from . import clock, cooperative, scope
 from .database import write_transaction
@@ -281,9 +281,9 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
     """Customers seen last before `cutoff`: none of their tickets or appointments is left linked
     (recent or open ones are), and no text to or from their number is newer. Its cost per run is
     the number of customers still identified, never the history: they are looked through in
-    order of creation, CUSTOMERS_LOOKED_THROUGH to a statement, with a pause between two (most
-    of them came back lately, and a run that looked at fifty thousand at once held every
-    request up)."""
+    order of creation, a stretch of at most CUSTOMERS_LOOKED_THROUGH to a statement (_stretches),
+    with a pause between two (most of them came back lately, and a run that looked at fifty
+    thousand at once held every request up)."""
     idle = []
     for holder in HOLDERS:
         t = _table(holder)
@@ -291,18 +291,10 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
             idle.append(~exists().where(t.c.customer_id == Customer.id))
         else:
             idle.append(~exists().where(t.c[holder.phone] == Customer.phone, t.c[holder.at] >= cutoff))
-    named = or_(Customer.phone.is_not(None), Customer.name.is_not(None))
     order = (Customer.created_at, Customer.id)
-    gone, after = 0, None
+    stretches = _stretches(cutoff)
+    stretch, gone = next(stretches), 0
     while gone < batch:
-        start = () if after is None else (Customer.created_at >= after[0], tuple_(*order) > tuple_(*after))
-        # The last customer of this stretch, or None when the rest fits in it.
-        last = db.session.execute(select(*order).where(named, Customer.created_at < cutoff, *start).order_by(*order)
-                                  .offset(CUSTOMERS_LOOKED_THROUGH - 1).limit(1)).first()
-        # (One upper bound, the stretch's end or the cutoff: SQLite's range uses only one of two.)
-        end = (Customer.created_at < cutoff,) if last is None else (
-            Customer.created_at <= last[0], tuple_(*order) <= tuple_(*last))
-        stretch = (named, *start, *end)
         step = min(RETENTION_STEP, batch - gone)
         gone_quiet = select(Customer.id).where(*stretch, *idle).order_by(*order).limit(step)
         with write_transaction() as session:
@@ -311,8 +303,39 @@ def _anonymise_customers(cutoff: datetime, batch: int) -> int:
                 session.execute(update(Customer).where(Customer.id.in_(ids)).values(phone=None, name=None))
         gone += len(ids)
         if len(ids) < step:  # this stretch holds no more: on to the next (a full step looks through it again)
-            if last is None:
+            stretch = next(stretches, None)
+            if stretch is None:
                 return gone
-            after = tuple(last)
         cooperative.let_others_run()
     return gone
+
+
+def _stretches(cutoff: datetime):
+    """The customers still named and created before `cutoff`, in order of creation, as stretches
+    of at most CUSTOMERS_LOOKED_THROUGH: the conditions of each, one after the other. Each is a
+    range of ix_customer_identified (created_at, id) on both databases, even where thousands of
+    customers were created in one instant (an import): the customers before the instant of the
+    next stretch's last one, then that instant's own customers by id, a stretch at a time. (Not a
+    row value, (created_at, id) > (?, ?): SQLite ranges over its first column only when the
+    second is the rowid, and each stretch would read the instant's customers from its first.)"""
+    named = or_(Customer.phone.is_not(None), Customer.name.is_not(None))
+    instant, after = None, 0  # what was created before `instant`, and in it up to id `after`, is behind
+    while True:
+        if instant is not None:  # the rest of one instant, by id
+            rest = (named, Customer.created_at == instant, Customer.id > after)
+            last = db.session.scalar(select(Customer.id).where(*rest).order_by(Customer.id)
+                                     .offset(CUSTOMERS_LOOKED_THROUGH - 1).limit(1))
+            if last is not None:
+                yield (*rest, Customer.id <= last)
+                after = last
+                continue
+            yield rest
+        later = () if instant is None else (Customer.created_at > instant,)
+        # The instant of the last customer of a whole stretch from here, or None when the rest fits in one.
+        last = db.session.scalar(select(Customer.created_at).where(named, *later, Customer.created_at < cutoff)
+                                 .order_by(Customer.created_at).offset(CUSTOMERS_LOOKED_THROUGH - 1).limit(1))
+        if last is None:
+            yield (named, *later, Customer.created_at < cutoff)
+            return
+        yield (named, *later, Customer.created_at < last)  # fewer than a stretch: that instant is next
+        instant, after = last, 0

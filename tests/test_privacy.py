@@ -2,6 +2,7 @@
 their figures; one person's data is exported or erased on request, within the requester's
 branches, and both are in the audit log."""
 import json
+import re
 import uuid
 from datetime import timedelta
 
@@ -346,7 +347,57 @@ def test_a_run_writes_in_steps_and_looks_through_customers_a_stretch_at_a_time(a
     writes = [s for s, _ in captured.statements if s.lstrip().upper().startswith("UPDATE CUSTOMER")]
     assert len(writes) == 3  # 2 + 1 in the first run (its batch of 3), 1 in the second
     assert len(pauses) >= 4  # requests and screens go first between two steps or stretches
-    # Stretches of three: the first run looks through the first twice (a full step may leave more
-    # in it), the second and third through both stretches once.
-    looked = [s for s, _ in captured.statements if s.lstrip().startswith("SELECT customer.created_at, customer.id")]
-    assert len(looked) == 6
+    # Where each stretch ends (a statement of the customers alone): the first run ends after two stretches,
+    # the customers before the instant of 2 and 3, then that instant; the second and third look
+    # through the rest too, those before the instant of the third still named, that instant, the rest.
+    looked = [s for s, _ in captured.statements if re.match(r"\s*SELECT customer\.\w+ \s*FROM customer\s+WHERE", s)
+              and "EXISTS" not in s]
+    assert len(looked) == 2 + 3 + 3
+
+
+def _plan(statement, parameters) -> str:
+    if db.engine.dialect.name == "sqlite":
+        rows = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        return " | ".join(str(row[-1]) for row in rows)
+    rows = db.session.connection().exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    return " | ".join(str(row[0]) for row in rows)
+
+
+def test_each_stretch_of_customers_is_a_range_of_the_index_even_when_all_came_in_one_instant(any_db_app, clock,
+                                                                                         monkeypatch):
+    """An import creates thousands of customers in one instant. The customers still named are
+    looked through a stretch at a time in order of (created_at, id), the columns of
+    ix_customer_identified; every statement of a run is explained by the database itself, and
+    where it bounds the id the index's range does too, so a stretch starts where the last ended
+    and not at the instant's first customer (which made each stretch dearer than the one before)."""
+    monkeypatch.setattr(privacy, "CUSTOMERS_LOOKED_THROUGH", 3)
+    monkeypatch.setattr(privacy, "RETENTION_STEP", 2)
+    monkeypatch.setattr(cooperative, "let_others_run", lambda: None)
+    postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql:
+        db.session.execute(sql("SET enable_seqscan = off"))  # (a few rows: the planner would read them all)
+    before = person("+995555780100", "Earlier")
+    clock.advance(seconds=1)
+    ids = [person(f"+99555578{n:04d}", f"Person {n}") for n in range(10)]  # one instant, all ten
+    clock.advance(seconds=1)
+    after = person("+995555780101", "Later")
+    _branch, (service, _b), _counters, _alice = make_branch_setup()
+    clock.advance(days=91)
+    for index in (0, 1, 2, 3, 4, 5, 6, 8):  # came back lately: of the ten only 7 and 9 have gone quiet
+        engine.cancel(engine.issue_ticket(service.id, customer_id=ids[index]).id)
+    with Capture(db.engine) as captured:
+        assert privacy.anonymise()["customers"] == 4
+    db.session.rollback()
+    assert {customer.id for customer in db.session.scalars(select(Customer).where(Customer.phone.is_(None)))} == {
+        before, ids[7], ids[9], after}
+    looked = [(s, p) for s, p in captured.statements if re.match(r"\s*SELECT customer\.(created_at|id)\s", s)]
+    by_id = 0
+    for statement, parameters in looked:
+        plan = _plan(statement, parameters)
+        assert "ix_customer_identified" in plan, plan
+        if re.search(r"customer\.id\)? > ", statement):  # (customer.id > ?, or in a row value)
+            by_id += 1
+            ranged = re.search(r"ix_customer_identified \([^)]*\bid\)?>\(?\?" if not postgresql else
+                               r"Index Cond: \([^|]*\bid\)? > ", plan)
+            assert ranged, (statement, plan)
+    assert by_id >= 6  # the instant's ten a stretch of three at a time: each found, then looked through

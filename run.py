@@ -31,7 +31,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from app import create_app  # noqa: F401  (flask --app run finds the factory here)
-from core import leader, metrics
+from core import leader, metrics, wal
 from core.config import ConfigError
 from core.database import upgrade_database
 from core.extensions import db
@@ -125,6 +125,9 @@ def start_in_worker(app, role="all"):
 
     def post_worker_init(_worker):
         realtime.join_message_queue(app)  # with several processes: before this worker serves anyone
+        checkpointer = wal.start(app)  # (SQLite: its log copied back beside the requests, not in one)
+        if checkpointer is not None:
+            leaders.append(checkpointer)
         if role == "all":
             leaders.append(hardware.role.elect(app))
             leaders.append(scheduler.elect(app))

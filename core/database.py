@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
+from . import wal
 from .extensions import db
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -35,6 +36,9 @@ def configure_engine(engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        pages = getattr(engine, wal.ENGINE_PAGES, None)
+        if pages is not None:  # a checkpointer copies the log back (the server: core/wal.py)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
         cursor.close()
 
     # The writers of this process queue here, in Python, before they ask SQLite for its write

@@ -20,6 +20,7 @@ if __name__ == "__main__":
 
 import argparse
 import gc
+import importlib
 import os
 import resource
 import stat
@@ -128,6 +129,8 @@ def start_in_worker(app, role="all"):
         checkpointer = wal.start(app)  # (SQLite: its log copied back beside the requests, not in one)
         if checkpointer is not None:
             leaders.append(checkpointer)
+        if app.config.get("PRINTER"):
+            importlib.import_module("hardware.printer")  # (python-escpos: not on the first check-in's time)
         if role == "all":
             leaders.append(hardware.role.elect(app))
             leaders.append(scheduler.elect(app))

@@ -80,3 +80,46 @@ def test_a_walk_in_without_a_phone_writes_no_customer_and_no_text(kiosk):
     assert kiosk(language="en") == [kind for kind in texting(db.engine.dialect.name) if kind not in (
         "INSERT customer", "INSERT outbox", "INSERT ticket_notice", "INSERT outbox+ticket_notice+ticket_notice")]
     assert kiosk() == ["SELECT branch"] + kiosk(language="en")
+
+
+PRINTERLESS = r"""
+import json, sys, tempfile, os
+sys.path.insert(0, sys.argv[1])
+from app import create_app
+from core.extensions import db
+folder = tempfile.mkdtemp()
+app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(folder, "seed.db"),
+                  "SECRET_KEY": "tests-only", "INSTANCE_PATH": os.path.join(folder, "instance"), "PRINTER": None})
+with app.app_context():
+    db.create_all()
+    sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+    from tests.helpers import make_branch_setup
+    branch, (service, _b), _counters, _alice = make_branch_setup()
+    body = {"branch": branch.id, "service": service.code, "language": "en"}
+answer = app.test_client().post("/api/v1/checkins", json=body)
+result = {"status": answer.status_code, "print": answer.json["print"]["status"],
+          "loaded": sorted(name for name in sys.modules if name.split(".")[0] in ("escpos", "PIL", "hardware"))}
+import run
+app.config["PRINTER"] = {"kind": "file", "path": os.path.join(folder, "printed.bin")}
+run.start_in_worker(app, role="web")["post_worker_init"](None)  # a worker starting, with a printer
+result["at_start"] = "hardware.printer" in sys.modules
+print(json.dumps(result))
+"""
+
+
+def test_a_kiosk_without_a_printer_never_loads_the_printing_libraries():
+    """python-escpos (with the printer's fonts) took a worker's first check-in ~80 ms to import;
+    without a printer none of it is loaded (with one, run.py loads it when the worker starts)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", PRINTERLESS, str(root)], capture_output=True, text=True, timeout=120,
+                          cwd=root)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == 201 and result["print"] == "off", result
+    assert not [name for name in result["loaded"] if name.startswith(("escpos", "hardware.printer", "hardware.ticket"))], result
+    assert result["at_start"], result

@@ -306,9 +306,14 @@ class Ticket(db.Model):
 class TicketEvent(db.Model):
     """Append-only audit: one row for every change of a ticket, with who and when."""
 
-    # Today's calls of a kind (the displays' recent calls): found by moment, not by walking every
-    # event a branch's tickets ever had.
-    __table_args__ = (Index("ix_ticket_event_kind_at", "kind", "at"),)
+    __table_args__ = (
+        # Today's calls of a kind (the displays' recent calls): found by moment, not by walking
+        # every event a branch's tickets ever had.
+        Index("ix_ticket_event_kind_at", "kind", "at"),
+        # A counter deleted (one that never served) is looked for here by the database's own
+        # foreign-key check: without it, every event ever (seconds, the write lock held).
+        Index("ix_ticket_event_counter", "counter_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)

@@ -186,6 +186,9 @@ class TicketNotice(db.Model):
     """Which queue texts a ticket has had, so each is sent at most once."""
 
     __tablename__ = "ticket_notice"
+    # A text removed unsent (a notice another writer took first: messaging.notify._unwritten) is
+    # looked for here by the database's foreign-key check: without it, every notice ever.
+    __table_args__ = (Index("ix_ticket_notice_outbox", "outbox_id"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -212,6 +215,7 @@ class SurveyResponse(db.Model):
         identified("survey_response", "created_at", "phone IS NOT NULL"),  # retention
         Index("ix_survey_response_branch_created", "branch_id", "created_at"),  # a period's surveys (reports)
         Index("ix_survey_response_ticket", "ticket_id"),
+        Index("ix_survey_response_outbox", "outbox_id"),  # (as ix_ticket_notice_outbox: a text removed unsent)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

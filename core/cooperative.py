@@ -30,3 +30,24 @@ def let_others_run(at_most: float = PAUSE_SECONDS) -> None:
 def _under_gevent() -> bool:
     monkey = sys.modules.get("gevent.monkey")  # (imported by run.py before anything else; never here)
     return monkey is not None and monkey.is_module_patched("time")
+
+
+def after_response(app, work, *args) -> None:
+    """Work a request owes but its answer does not wait for (the texts a call owes the customers
+    it brought closer): under gevent, in a greenlet of its own with an app context of its own,
+    which the hub runs once the request's greenlet waits, its answer written; elsewhere (threads:
+    the tests, the development server; or outside a request: the scheduler's jobs) now. What it
+    writes must be what a process lost after the commit leaves to a job to write again (the
+    lost-texts job, messaging.notify.unwritten)."""
+    from flask import has_request_context
+
+    if not (_under_gevent() and has_request_context()):
+        work(*args)
+        return
+    import gevent
+
+    def run():
+        with app.app_context():
+            work(*args)
+
+    gevent.spawn(run)

@@ -327,6 +327,14 @@ def on_ticket_changed(app, change) -> None:
         outbox.announce(queued)
     if written and change.kind not in MOVES_QUEUE:
         return
+    # Once the request has answered: the staff member's next customer is not held up by the texts
+    # to the others (a third of a call's time). Lost with the process, the lost-texts job writes them.
+    cooperative.after_response(app, _owed_after_change, change, written)
+
+
+def _owed_after_change(change, written: bool) -> None:
+    """(After the change's commit, and its request's answer) the texts to those it brought closer,
+    and its own when the change's transaction did not write it."""
     try:
         with estimating():  # the queue stands still while this change's texts are written
             if written or change.kind not in TEXT_OF_CHANGE:

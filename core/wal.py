@@ -4,7 +4,9 @@ By itself SQLite checkpoints inside whichever commit takes the log past 1,000 pa
 once every hundred check-ins one of them waited 19-23 ms more, where a commit takes 0.35 ms
 (2026-12-01, the 2-core machine), and under gevent (run.py) the whole worker waited with it,
 every request and every screen. A server started on a log left big by a bulk write (a restore,
-the bench's history) waited seconds at its first write.
+the bench's history) checkpointed it in its first write, for seconds. (The disk's own write-back
+of such a write can still hold the first commits after it: seen once, 2.6-3.2 s, right after the
+bench built a million tickets; the bench now waits for it before it starts the server.)
 
 In the server a checkpointer does it instead: every CHECKPOINT_SECONDS, and once at its start,
 on one of gevent's native threads, over a connection of its own. The sqlite3 module lets go of

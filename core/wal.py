@@ -4,16 +4,17 @@ By itself SQLite checkpoints inside whichever commit takes the log past 1,000 pa
 once every hundred check-ins one of them waited 19-23 ms more, where a commit takes 0.35 ms
 (2026-12-01, the 2-core machine), and under gevent (run.py) the whole worker waited with it,
 every request and every screen. A server started on a log left big by a bulk write (a restore,
-the bench's history) checkpointed it in its first write, for seconds. (The disk's own write-back
-of such a write can still hold the first commits after it: seen once, 2.6-3.2 s, right after the
-bench built a million tickets; the bench now waits for it before it starts the server.)
+the bench's history) checkpointed it in its first write, for seconds.
 
 In the server a checkpointer does it instead: every CHECKPOINT_SECONDS, and once at its start,
 on one of gevent's native threads, over a connection of its own. The sqlite3 module lets go of
 the interpreter lock while SQLite copies, so the requests go on meanwhile, on the other core.
-A passive checkpoint takes no lock a writer needs; should a commit's own checkpoint come while
-this one runs, SQLite skips it rather than wait. Commits still checkpoint by themselves past
-FALLBACK_PAGES, should the checkpointer stop or fall behind: the log never grows without end.
+A passive checkpoint takes no lock a writer needs. The server's own connections never
+checkpoint (wal_autocheckpoint=0): with a fallback of 10,000 pages, a server started on a log of
+460,000 pages (the bench's history build) had a commit check that log through, 3 s on the hub,
+between two of the checkpointer's turns (each 3-4 s on its thread, until the log restarted).
+The checkpointer's loop outlives any error of a turn; a log nobody checkpoints grows no more
+than SQLite's own would with a reader holding it.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import sqlite3
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 1.0
-FALLBACK_PAGES = 10_000  # (40 MB) a commit's own checkpoint, while a checkpointer runs
+SERVER_PAGES = 0  # the server's connections' wal_autocheckpoint: never, the checkpointer does it
 ENGINE_PAGES = "seed_wal_autocheckpoint"  # (engine attribute) the pages each new connection is given
 
 current: "Checkpointer | None" = None  # this process's, once started (start())
@@ -42,11 +43,11 @@ class Checkpointer:
 
     def start(self, engine=None) -> "Checkpointer":
         """Begin; `engine`'s connections (made from now on: the pool is emptied) leave the log
-        to this checkpointer up to FALLBACK_PAGES."""
+        to this checkpointer."""
         import gevent
 
         if engine is not None:
-            setattr(engine, ENGINE_PAGES, FALLBACK_PAGES)
+            setattr(engine, ENGINE_PAGES, SERVER_PAGES)
             engine.dispose()
         self._loop = gevent.spawn(self._run)
         return self

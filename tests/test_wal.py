@@ -50,7 +50,7 @@ with app.app_context():
                                            "UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5)")
             gevent.sleep(0)
 
-    write(500)  # some 2,500 pages: SQLite's own commits would have checkpointed at 1,000
+    write(500)  # some 3,500 pages: SQLite's own commits would have checkpointed at 1,000
     result["log_pages"] = (os.path.getsize(path + "-wal") - 32) // (4096 + 24)  # (a header, then frames)
     ticks = []
     def ticker():
@@ -81,7 +81,7 @@ def test_the_server_leaves_the_log_to_a_checkpointer_off_the_hub(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["before"] == 1000  # SQLite's own, outside the server (tests, commands)
-    assert result["started"] and result["after"] == 10_000, result  # the worker's connections, once it runs
+    assert result["started"] and result["after"] == 0, result  # the worker's connections never checkpoint
     assert result["log_pages"] > 2000, result  # no commit checkpointed: the log kept every page
     assert result["pages"] >= result["log_pages"] - 5 and result["copied"] == result["pages"], result
     # The hub went on while SQLite copied some 10 MB back (on the hub, not one tick could run).

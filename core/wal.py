@@ -13,8 +13,8 @@ A passive checkpoint takes no lock a writer needs. The server's own connections 
 checkpoint (wal_autocheckpoint=0): with a fallback of 10,000 pages, a server started on a log of
 460,000 pages (the bench's history build) had a commit check that log through, 3 s on the hub,
 between two of the checkpointer's turns (each 3-4 s on its thread, until the log restarted).
-The checkpointer's loop outlives any error of a turn; a log nobody checkpoints grows no more
-than SQLite's own would with a reader holding it.
+The checkpointer's loop outlives any error of a turn (logged, tried again a turn later); it ends
+only with the worker.
 """
 from __future__ import annotations
 

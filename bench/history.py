@@ -21,10 +21,10 @@ import argparse
 import http.client
 import json
 import os
-import sqlite3
 import platform
 import secrets
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys

@@ -2,7 +2,11 @@
 statement is a round trip, and 32 kiosks at once queue behind one worker: a check-in reads once,
 writes each row once, and reads nothing twice, whether its customer is new or known, and whether
 the kiosk says the language or leaves it to the branch."""
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -92,7 +96,6 @@ app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.
                   "SECRET_KEY": "tests-only", "INSTANCE_PATH": os.path.join(folder, "instance"), "PRINTER": None})
 with app.app_context():
     db.create_all()
-    sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
     from tests.helpers import make_branch_setup
     branch, (service, _b), _counters, _alice = make_branch_setup()
     body = {"branch": branch.id, "service": service.code, "language": "en"}
@@ -110,11 +113,6 @@ print(json.dumps(result))
 def test_a_kiosk_without_a_printer_never_loads_the_printing_libraries():
     """python-escpos (with the printer's fonts) took a worker's first check-in ~80 ms to import;
     without a printer none of it is loaded (with one, run.py loads it when the worker starts)."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", PRINTERLESS, str(root)], capture_output=True, text=True, timeout=120,
                           cwd=root)

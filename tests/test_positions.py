@@ -357,3 +357,42 @@ def test_a_counter_of_several_services_calls_from_the_fronts_of_their_queues(app
         assert called == [expected]
         engine.cancel(expected)
     assert steps[1] <= 2 * steps[0] + 2, steps  # (in hundreds of steps)
+
+
+def test_a_place_is_counted_in_the_index_alone(app, clock):
+    """A check-in's place (and position()) counts the waiting ahead through ranges of
+    ix_ticket_service_queue_order, never reading their rows: SQLite's work a waiting ticket ahead is
+    three steps of the index, where one condition with ORs over the branch's index read and tested
+    every waiting ticket's row (9.5 steps; a check-in with 3,000 waiting 1.4 ms against 0.4)."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from core.models import TicketStatus
+
+    from .test_request_cost import sqlite_steps
+
+    branch = make_branch()
+    a = make_service(branch, "A")
+    db.session.commit()
+    now = clock.now()
+    steps, written = [], 0
+    for waiting in (100, 3100):  # priorities 0 and 5, arrivals a minute ago and now
+        db.session.execute(insert(Ticket), [
+            {"branch_id": branch.id, "service_id": a.id, "service_day": now.date(), "number": n,
+             "label": f"A{n:04d}", "status": str(TicketStatus.WAITING), "priority": 5 if n % 4 == 3 else 0,
+             "language": "en", "source": "kiosk", "access_token": f"t{n}",
+             "arrived_at": now if n % 7 == 0 else now - timedelta(minutes=1), "recall_count": 0}
+            for n in range(written, waiting)])
+        db.session.commit()
+        written = waiting
+        tickets = db.session.scalars(select(Ticket)).all()
+        last = max((t for t in tickets if t.priority == 0 and t.arrived_at == now), key=lambda t: t.id)
+        counted = {}
+        steps.append(sqlite_steps(lambda: counted.update(
+            quote=quote_on_arrival(branch.id, a, 0, now)[0], position=position(last))))
+        assert counted == {  # (the rule written out; a ticket not yet written comes after its instant's)
+            "quote": 1 + sum(t.priority > 0 or t.arrived_at <= now for t in tickets),
+            "position": 1 + sum((-t.priority, t.arrived_at, t.id) < (0, now, last.id) for t in tickets)}
+    per_ticket = (steps[1] - steps[0]) * 100 / 3000 / 2  # (two counts a round: the quote's and the position's)
+    assert per_ticket < 5, (steps, per_ticket)  # (3 steps; the condition with ORs 9.5)

@@ -54,13 +54,12 @@ def checkpointed_as_in_the_server(app):
     if engine.dialect.name != "sqlite":
         yield
         return
-    setattr(engine, wal.ENGINE_PAGES, wal.SERVER_PAGES)
-    engine.dispose()
+    wal.leave_the_log(engine)
     checkpointer, stopping = wal.Checkpointer(engine.url.database), threading.Event()
 
     def run():
         while not stopping.wait(wal.CHECKPOINT_SECONDS):
-            checkpointer._checkpoint()
+            checkpointer.checkpoint_here()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -47,8 +47,7 @@ class Checkpointer:
         import gevent
 
         if engine is not None:
-            setattr(engine, ENGINE_PAGES, SERVER_PAGES)
-            engine.dispose()
+            leave_the_log(engine)
         self._loop = gevent.spawn(self._run)
         return self
 
@@ -64,7 +63,7 @@ class Checkpointer:
         """One checkpoint, off the hub: the calling greenlet waits, the others run."""
         import gevent
 
-        return gevent.get_hub().threadpool.apply(self._checkpoint)
+        return gevent.get_hub().threadpool.apply(self.checkpoint_here)
 
     def _run(self) -> None:
         import gevent
@@ -77,8 +76,9 @@ class Checkpointer:
                 self._reconnect()
             gevent.sleep(self.every)
 
-    def _checkpoint(self):
-        # (on a native thread; one at a time: the loop waits for each)
+    def checkpoint_here(self):
+        """One checkpoint on the calling thread (the server's loop runs it on a native thread,
+        one at a time: the loop waits for each)."""
         if self._connection is None:
             self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         busy, pages, copied = self.last = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -93,6 +93,13 @@ class Checkpointer:
             except sqlite3.Error:
                 pass
             self._connection = None
+
+
+def leave_the_log(engine) -> None:
+    """`engine`'s connections, made from now on (its pool is emptied), never checkpoint: a
+    checkpointer does."""
+    setattr(engine, ENGINE_PAGES, SERVER_PAGES)
+    engine.dispose()
 
 
 def start(app) -> Checkpointer | None:
